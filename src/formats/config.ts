@@ -1,0 +1,199 @@
+/**
+ * The `pid_studio` config (docs: formats.md): types, validation with one-line errors naming the field path,
+ * and defaults. Each network type has one entry in NETWORK_PARSERS; adding a type means adding one entry.
+ */
+import { ModelFileError } from './errors.ts';
+
+export interface EdmSettings { sigma_data: number; sigma_min: number; sigma_max: number; rho: number }
+export interface DataSpec { shape: number[]; range: [number, number] }
+export interface GaussianMixtureNetwork { type: 'gaussian-mixture'; weights: number[]; means: number[][]; stds: number[] }
+export interface MlpNetwork { type: 'mlp'; hidden: number; blocks: number; emb_dim: number; emb_max_freq: number }
+export type NetworkSpec = GaussianMixtureNetwork | MlpNetwork;
+export interface StudentSection {
+  parametrization: 'pid';
+  teacher: { name: string; sha256: string };
+  pid: { N: number; loss: 'l2' | 'l1' | 'pseudo-huber'; optimizer: 'radam' | 'adam'; lr: number; batch: number; steps: number; ema: number; seed: number };
+}
+export interface PidStudioConfig {
+  format: 'pid-studio/1';
+  role: 'teacher' | 'student';
+  name: string;
+  data: DataSpec;
+  edm: EdmSettings;
+  network: NetworkSpec;
+  student?: StudentSection;
+}
+
+export const CONFIG_FORMAT = 'pid-studio/1';
+export const DEFAULT_EDM: EdmSettings = { sigma_data: 0.5, sigma_min: 0.002, sigma_max: 80, rho: 7 };
+export const MLP_DEFAULTS: Omit<MlpNetwork, 'type'> = { hidden: 128, blocks: 3, emb_dim: 32, emb_max_freq: 8 };
+
+type Obj = Record<string, unknown>;
+
+/** Reads one object of the config: unknown keys are rejected, each field is checked by a rule. */
+class Section {
+  constructor(readonly file: string, readonly path: string, readonly o: Obj, known: readonly string[]) {
+    for (const key of Object.keys(o)) {
+      if (!known.includes(key)) this.fail(key, `is not a known field (known: ${known.join(', ')})`, undefined, 'remove it or fix its spelling');
+    }
+  }
+
+  at(key: string): string {
+    return this.path ? `${this.path}.${key}` : key;
+  }
+
+  fail(key: string, must: string, got: unknown, fix?: string): never {
+    const field = `config field "${this.at(key)}"`;
+    const problem = must.startsWith('is ') ? `${field} ${must}`
+      : got === undefined ? `${field} is missing; it must be ${must}` : `${field} must be ${must} (got ${preview(got)})`;
+    throw new ModelFileError(this.file, problem, fix);
+  }
+
+  get<T>(key: string, test: (v: unknown) => boolean, must: string, fix?: string): T {
+    const v = this.o[key];
+    if (!test(v)) this.fail(key, must, v, fix);
+    return v as T;
+  }
+
+  section(key: string, known: readonly string[]): Section {
+    return new Section(this.file, this.at(key), this.get<Obj>(key, isObject, 'an object'), known);
+  }
+}
+
+const isObject = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isFiniteNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+const isPositive = (v: unknown) => isFiniteNum(v) && v > 0;
+const isPositiveInt = (v: unknown) => Number.isSafeInteger(v) && (v as number) > 0;
+const isCount = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0;
+const oneOf = (...values: string[]) => (v: unknown) => values.includes(v as string);
+const POSITIVE = 'a positive finite number';
+
+function preview(v: unknown): string {
+  if (Array.isArray(v) && v.length > 8) return `an array of ${v.length}`;
+  let s: string;
+  try { s = JSON.stringify(v) ?? String(v); } catch { s = String(v); }
+  if (typeof v === 'number' && !Number.isFinite(v)) s = String(v);
+  return s.length > 60 ? `${s.slice(0, 57)}...` : s;
+}
+
+type NetworkParser<T extends NetworkSpec> = (net: Obj, file: string, data: DataSpec) => T;
+
+const NETWORK_PARSERS: { [K in NetworkSpec['type']]: NetworkParser<Extract<NetworkSpec, { type: K }>> } = {
+  'gaussian-mixture': (o, file, data) => {
+    const s = new Section(file, 'network', o, ['type', 'weights', 'means', 'stds']);
+    const dim = data.shape.reduce((a, b) => a * b, 1);
+    const list = (key: string): unknown[] => s.get(key, (v) => Array.isArray(v) && v.length > 0, 'a non-empty array with one entry per component');
+    const weights = list('weights');
+    const means = list('means');
+    const stds = list('stds');
+    const k = weights.length;
+    for (const [key, arr] of [['means', means], ['stds', stds]] as const) {
+      if (arr.length !== k) s.fail(key, `an array of ${k} entries, one per component like network.weights`, arr);
+    }
+    weights.forEach((w, i) => { if (!(isFiniteNum(w) && w >= 0)) s.fail(`weights[${i}]`, 'a non-negative finite number', w); });
+    stds.forEach((v, i) => { if (!isPositive(v)) s.fail(`stds[${i}]`, POSITIVE, v); });
+    means.forEach((m, i) => {
+      if (!Array.isArray(m) || m.length !== dim || !m.every(isFiniteNum)) {
+        s.fail(`means[${i}]`, `an array of ${dim} finite numbers (the product of data.shape [${data.shape}])`, m);
+      }
+    });
+    const w = weights as number[];
+    const sum = w.reduce((a, b) => a + b, 0);
+    if (!(sum > 0) || !Number.isFinite(sum)) s.fail('weights', 'non-negative numbers with a positive finite sum', weights);
+    // Normalised only when off by more than rounding, so that parsing a written config changes nothing.
+    const normalised = Math.abs(sum - 1) > 1e-12 ? w.map((x) => x / sum) : [...w];
+    return { type: 'gaussian-mixture', weights: normalised, means: (means as number[][]).map((m) => [...m]), stds: [...stds as number[]] };
+  },
+
+  mlp: (o, file) => {
+    const s = new Section(file, 'network', o, ['type', 'hidden', 'blocks', 'emb_dim', 'emb_max_freq']);
+    const pick = <T>(key: keyof typeof MLP_DEFAULTS, test: (v: unknown) => boolean, must: string): T =>
+      (key in o ? s.get<T>(key, test, must) : MLP_DEFAULTS[key]) as T;
+    return {
+      type: 'mlp',
+      hidden: pick('hidden', isPositiveInt, 'a positive integer'),
+      blocks: pick('blocks', isPositiveInt, 'a positive integer'),
+      emb_dim: pick('emb_dim', (v) => isPositiveInt(v) && (v as number) % 2 === 0, 'a positive even integer'),
+      emb_max_freq: pick('emb_max_freq', isPositive, POSITIVE),
+    };
+  },
+};
+
+export const NETWORK_TYPES = Object.keys(NETWORK_PARSERS) as NetworkSpec['type'][];
+
+function parseData(s: Section): DataSpec {
+  const shape = s.get<number[]>('shape', (v) => Array.isArray(v) && v.length > 0 && v.every(isPositiveInt)
+    && Number.isSafeInteger(v.reduce((a: number, b: number) => a * b, 1)), 'a non-empty array of positive integers, e.g. [2] or [28, 28, 1]');
+  const range = s.get<[number, number]>('range', (v) => Array.isArray(v) && v.length === 2 && v.every(isFiniteNum) && v[0] < v[1],
+    'two finite numbers [lo, hi] with lo < hi');
+  return { shape: [...shape], range: [range[0], range[1]] };
+}
+
+function parseEdm(s: Section): EdmSettings {
+  const sigma_data = s.get<number>('sigma_data', isPositive, POSITIVE);
+  const sigma_max = s.get<number>('sigma_max', isPositive, POSITIVE);
+  const sigma_min = s.get<number>('sigma_min', (v) => isPositive(v) && (v as number) < sigma_max, `a positive number smaller than edm.sigma_max`);
+  const rho = s.get<number>('rho', isPositive, POSITIVE);
+  return { sigma_data, sigma_min, sigma_max, rho };
+}
+
+function parseStudent(s: Section): StudentSection {
+  s.get('parametrization', oneOf('pid'), '"pid"');
+  const t = s.section('teacher', ['name', 'sha256']);
+  const name = t.get<string>('name', (v) => typeof v === 'string' && v.trim() !== '', 'a non-empty string');
+  const sha256 = t.get<string>('sha256', (v) => typeof v === 'string' && /^[0-9a-fA-F]{64}$/.test(v),
+    '64 hex digits (the SHA-256 of the teacher file)').toLowerCase();
+  const p = s.section('pid', ['N', 'loss', 'optimizer', 'lr', 'batch', 'steps', 'ema', 'seed']);
+  return {
+    parametrization: 'pid',
+    teacher: { name, sha256 },
+    pid: {
+      N: p.get('N', (v) => Number.isSafeInteger(v) && (v as number) >= 2, 'an integer >= 2'),
+      loss: p.get('loss', oneOf('l2', 'l1', 'pseudo-huber'), 'one of "l2", "l1", "pseudo-huber"'),
+      optimizer: p.get('optimizer', oneOf('radam', 'adam'), 'one of "radam", "adam"'),
+      lr: p.get('lr', isPositive, POSITIVE),
+      batch: p.get('batch', isPositiveInt, 'a positive integer'),
+      steps: p.get('steps', isCount, 'a non-negative integer'),
+      ema: p.get('ema', (v) => isFiniteNum(v) && v >= 0 && v < 1, 'a number in [0, 1)'),
+      seed: p.get('seed', isCount, 'a non-negative integer'),
+    },
+  };
+}
+
+/** Validates a parsed config JSON value and returns a normalised copy (defaults filled, mixture weights summing to 1). */
+export function parseConfig(value: unknown, fileName: string): PidStudioConfig {
+  if (!isObject(value)) {
+    const got = value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value;
+    throw new ModelFileError(fileName, `the pid-studio config must be a JSON object (got ${got})`, 'write it as {"format": "pid-studio/1", ...}');
+  }
+  const s = new Section(fileName, '', value, ['format', 'role', 'name', 'data', 'edm', 'network', 'student']);
+  s.get('format', (v) => v === CONFIG_FORMAT, `"${CONFIG_FORMAT}"`, `set "format": "${CONFIG_FORMAT}" (this version reads only that format)`);
+  const role = s.get<'teacher' | 'student'>('role', oneOf('teacher', 'student'), '"teacher" or "student"');
+  const name = s.get<string>('name', (v) => typeof v === 'string' && v.trim() !== '', 'a non-empty string');
+  const data = parseData(s.section('data', ['shape', 'range']));
+  const edm = value.edm === undefined ? { ...DEFAULT_EDM } : parseEdm(s.section('edm', ['sigma_data', 'sigma_min', 'sigma_max', 'rho']));
+
+  const net = s.get<Obj>('network', isObject, `an object {"type": ...} (types: ${NETWORK_TYPES.join(', ')})`);
+  const type = net.type;
+  if (typeof type !== 'string' || !Object.hasOwn(NETWORK_PARSERS, type)) {
+    const known = NETWORK_TYPES.join(', ');
+    const problem = typeof type === 'string' ? `is ${preview(type)}, not a known network type (known: ${known})`
+      : `is missing or not a string; it must be one of: ${known}`;
+    new Section(fileName, 'network', {}, []).fail('type', problem, undefined, 'set network.type to a known type, or convert the model to one');
+  }
+  const network = NETWORK_PARSERS[type as NetworkSpec['type']](net, fileName, data);
+
+  const config: PidStudioConfig = { format: CONFIG_FORMAT, role, name, data, edm, network };
+  if (role === 'student') {
+    if (value.student === undefined) s.fail('student', 'is missing; a student model must record how it was distilled', undefined, 'add the "student" section (see formats.md)');
+    config.student = parseStudent(s.section('student', ['parametrization', 'teacher', 'pid']));
+  } else if (value.student !== undefined) {
+    s.fail('student', 'is only allowed when role is "student"', undefined, 'remove it, or set "role": "student"');
+  }
+  return config;
+}
+
+/** The config as compact JSON, validated and with keys in the documented order. */
+export function configToJson(config: PidStudioConfig): string {
+  return JSON.stringify(parseConfig(config, 'config'));
+}
