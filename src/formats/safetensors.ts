@@ -42,12 +42,13 @@ export function readSafetensors(bytes: Uint8Array, fileName: string): Safetensor
 
   if (bytes.length < 8) fail(`file is ${bytes.length} bytes, shorter than the 8-byte safetensors header length`, notSafetensors);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const headerLen = view.getUint32(4, true) * 2 ** 32 + view.getUint32(0, true); // may round above 2^53; only compared
-  if (headerLen === 0) fail('header length is 0; a safetensors file starts with a JSON header', notSafetensors);
-  if (headerLen > bytes.length - 8) {
-    fail(`header length ${headerLen} runs past the end of the file (${bytes.length - 8} bytes after the length field)`, notSafetensors);
+  const exactLen = view.getBigUint64(0, true);
+  if (exactLen === 0n) fail('header length is 0; a safetensors file starts with a JSON header', notSafetensors);
+  if (exactLen > BigInt(bytes.length - 8)) {
+    fail(`header length ${exactLen} runs past the end of the file (${bytes.length - 8} bytes after the length field)`, notSafetensors);
   }
-  if (headerLen > MAX_HEADER_BYTES) fail(`header length ${headerLen} is larger than the 100 MB limit`, notSafetensors);
+  if (exactLen > BigInt(MAX_HEADER_BYTES)) fail(`header length ${exactLen} is larger than the 100 MB limit`, notSafetensors);
+  const headerLen = Number(exactLen);
 
   let text = '';
   try {

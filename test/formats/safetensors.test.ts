@@ -169,3 +169,12 @@ describe('writeSafetensors / readSafetensors', () => {
     expect(() => writeSafetensors({ x: { shape: [1], data: Float32Array.from([NaN]) } })).toThrow(/NaN at index 0/);
   });
 });
+
+describe('readSafetensors header limit', () => {
+  it('refuses a header longer than 100 MB even when the file holds it', () => {
+    const n = 100 * 1024 * 1024 + 8;
+    const bytes = new Uint8Array(8 + n);
+    new DataView(bytes.buffer).setUint32(0, n, true);
+    expect(() => readSafetensors(bytes, 'big.safetensors')).toThrow(/^big\.safetensors: header length 104857608 is larger than the 100 MB limit/);
+  });
+});
