@@ -1,0 +1,78 @@
+/**
+ * Picks and starts a tfjs backend and reports the truth: what was asked, what runs (tf.getBackend(), never
+ * assumed) and why a fallback happened. Backends load lazily, so Node never pulls in the browser-only ones.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+
+export type BackendName = 'webgpu' | 'webgl' | 'wasm' | 'cpu';
+export const BACKEND_NAMES: BackendName[] = ['webgpu', 'webgl', 'wasm', 'cpu'];
+
+export interface BackendReport {
+  asked: BackendName | 'auto';
+  got: string;
+  /** Why the backend that runs is not the first one tried; absent when it is. */
+  fallbackReason?: string;
+}
+
+export interface BackendOptions {
+  /** Where the browser finds tfjs-backend-wasm's .wasm files (file name -> URL); Node finds them itself. */
+  wasmPaths?: Record<string, string>;
+}
+
+async function load(name: BackendName, options: BackendOptions): Promise<void> {
+  switch (name) {
+    case 'cpu':
+      await import('@tensorflow/tfjs-backend-cpu');
+      return;
+    case 'wasm': {
+      const wasm = await import('@tensorflow/tfjs-backend-wasm');
+      // Multithreaded wasm does not start under Node and breaks in cross-origin-isolated pages (architecture.md).
+      tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
+      if (options.wasmPaths) wasm.setWasmPaths(options.wasmPaths);
+      return;
+    }
+    case 'webgl':
+      await import('@tensorflow/tfjs-backend-webgl');
+      return;
+    case 'webgpu':
+      if (typeof navigator === 'undefined' || !('gpu' in navigator) || !navigator.gpu) {
+        throw new Error('WebGPU is not available here (no navigator.gpu)');
+      }
+      await import('@tensorflow/tfjs-backend-webgpu');
+      return;
+  }
+}
+
+async function tryBackend(name: BackendName, options: BackendOptions): Promise<string | null> {
+  try {
+    await load(name, options);
+    const ok = await tf.setBackend(name);
+    await tf.ready();
+    if (!ok || tf.getBackend() !== name) return `tfjs could not start the ${name} backend`;
+    return null;
+  } catch (e) {
+    return e instanceof Error ? e.message : String(e);
+  }
+}
+
+/** Starts `asked`, or for 'auto' the first that works of `order`; throws if the asked backend cannot start. */
+export async function startBackend(
+  asked: BackendName | 'auto',
+  options: BackendOptions & { order?: BackendName[] } = {},
+): Promise<BackendReport> {
+  if (asked !== 'auto') {
+    const failure = await tryBackend(asked, options);
+    if (failure) throw new Error(`the ${asked} backend did not start: ${failure}`);
+    return { asked, got: tf.getBackend() };
+  }
+  const order = options.order ?? BACKEND_NAMES;
+  const reasons: string[] = [];
+  for (const name of order) {
+    const failure = await tryBackend(name, options);
+    if (!failure) {
+      return reasons.length ? { asked, got: tf.getBackend(), fallbackReason: reasons.join('; ') } : { asked, got: tf.getBackend() };
+    }
+    reasons.push(`${name}: ${failure}`);
+  }
+  throw new Error(`no tfjs backend started (${reasons.join('; ')})`);
+}

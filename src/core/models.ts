@@ -1,0 +1,131 @@
+/**
+ * From model files to working models and back: a teacher's denoiser, a student's one-step generator, a fresh
+ * student for a teacher, and the student file (formats.md) a distillation writes.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { NetworkSpec, PidStudioConfig, StudentSection } from '../formats/config';
+import { ModelFileError } from '../formats/errors';
+import type { ModelFile } from '../formats/model-file';
+import { writeModelFile } from '../formats/model-file';
+import { type Denoiser, edmDenoiser } from './edm';
+import { DEFAULT_MLP, type LearnedNetworkSpec, Network, initParams, isLearnedNetwork, tensorProblems } from './nets';
+import { type HostTensor, fromParams } from './nets/params';
+import { pidOneStep } from './pid';
+import type { Rng } from './rng';
+import { GaussianMixtureDenoiser } from './teachers/gaussian-mixture';
+
+export interface Teacher {
+  config: PidStudioConfig;
+  sha256: string;
+  denoiser: Denoiser;
+  /** The teacher's learned network; absent for analytic teachers. */
+  network: Network | null;
+  /** Host copy of the learned weights, to initialise a student of the same architecture. */
+  weights: Map<string, HostTensor> | null;
+  dispose(): void;
+}
+
+export const dataSize = (shape: number[]): number => shape.reduce((a, b) => a * b, 1);
+
+/** Checks a learned network's tensors against its type, reporting the first problems against the file. */
+function checkTensors(model: ModelFile, spec: LearnedNetworkSpec): void {
+  const problems = tensorProblems(spec, model.config.data.shape, model.tensors);
+  if (problems.length) {
+    const more = problems.length > 3 ? ` (and ${problems.length - 3} more)` : '';
+    throw new ModelFileError(
+      model.fileName,
+      `${problems.slice(0, 3).join('; ')}${more} for network type '${spec.type}'`,
+      'the tensors must match network.* in the config (see README, network types)',
+    );
+  }
+}
+
+export function loadTeacher(model: ModelFile): Teacher {
+  const { config } = model;
+  if (config.role !== 'teacher') {
+    throw new ModelFileError(model.fileName, `is a ${config.role}, not a teacher`, 'choose a teacher model file');
+  }
+  const net = config.network;
+  if (net.type === 'gaussian-mixture') {
+    const denoiser = new GaussianMixtureDenoiser(net);
+    return { config, sha256: model.sha256, denoiser, network: null, weights: null, dispose: () => denoiser.dispose() };
+  }
+  checkTensors(model, net);
+  const weights = new Map([...model.tensors].map(([k, v]) => [k, { shape: v.shape, data: v.data }]));
+  const network = new Network(net, config.data.shape, weights, false);
+  return {
+    config,
+    sha256: model.sha256,
+    denoiser: edmDenoiser(network.apply, config.edm.sigma_data),
+    network,
+    weights,
+    dispose: () => network.dispose(),
+  };
+}
+
+export interface Student {
+  config: PidStudioConfig;
+  network: Network;
+  /** One-step generation x(z, sigma_min) for z ~ N(0, sigma_max^2 I). */
+  sample(z: tf.Tensor): tf.Tensor;
+  dispose(): void;
+}
+
+export function loadStudent(model: ModelFile): Student {
+  const { config } = model;
+  if (config.role !== 'student' || !config.student) {
+    throw new ModelFileError(model.fileName, `is a ${config.role}, not a student`, 'choose a distilled student file');
+  }
+  const net = config.network;
+  if (!isLearnedNetwork(net)) {
+    throw new ModelFileError(model.fileName, `a student cannot have network type '${net.type}'`, 'a student is a learned network (mlp)');
+  }
+  checkTensors(model, net);
+  const weights = new Map([...model.tensors].map(([k, v]) => [k, { shape: v.shape, data: v.data }]));
+  const network = new Network(net, config.data.shape, weights, false);
+  return {
+    config,
+    network,
+    sample: (z) => pidOneStep(network.apply, config.edm, z),
+    dispose: () => network.dispose(),
+  };
+}
+
+/** The student's default architecture for a teacher without weights: the MLP defaults (README, network types). */
+export function defaultStudentSpec(teacher: PidStudioConfig): LearnedNetworkSpec {
+  return isLearnedNetwork(teacher.network) ? teacher.network : DEFAULT_MLP;
+}
+
+/**
+ * A trainable student F_theta. It starts from the teacher's weights when the architecture matches (§2), else
+ * from a fresh initialisation of `spec`.
+ */
+export function createStudentNetwork(teacher: Teacher, spec: LearnedNetworkSpec | undefined, rng: Rng): { network: Network; fromTeacher: boolean } {
+  const chosen = spec ?? defaultStudentSpec(teacher.config);
+  const shape = teacher.config.data.shape;
+  const same = teacher.weights !== null && JSON.stringify(chosen) === JSON.stringify(teacher.config.network);
+  const host = same ? teacher.weights! : initParams(chosen, shape, rng);
+  return { network: new Network(chosen, shape, host, true), fromTeacher: same };
+}
+
+export function studentConfig(teacher: PidStudioConfig, teacherSha256: string, network: NetworkSpec, pid: StudentSection['pid'], name?: string): PidStudioConfig {
+  return {
+    format: 'pid-studio/1',
+    role: 'student',
+    name: name ?? `${teacher.name} (PID student)`,
+    data: teacher.data,
+    edm: teacher.edm,
+    network,
+    student: { parametrization: 'pid', teacher: { name: teacher.name, sha256: teacherSha256 }, pid },
+  };
+}
+
+/** Writes a student file; refuses weights that are not finite (a student file never holds NaN). */
+export async function studentFileBytes(config: PidStudioConfig, params: Map<string, tf.Tensor>): Promise<Uint8Array> {
+  const host = await fromParams(params);
+  for (const [name, t] of host) {
+    const bad = t.data.findIndex((v) => !Number.isFinite(v));
+    if (bad >= 0) throw new Error(`student weight '${name}' is not finite at index ${bad}: the run diverged, nothing was written`);
+  }
+  return writeModelFile(config, host);
+}

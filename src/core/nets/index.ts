@@ -1,0 +1,75 @@
+/** The learned network types, behind one interface: shapes of their tensors, a fresh init, and the forward pass. */
+import * as tf from '@tensorflow/tfjs-core';
+import type { NetworkFn } from '../edm';
+import type { Rng } from '../rng';
+import { DEFAULT_MLP, type MlpSpec, mlpForward, mlpInit, mlpParamShapes } from './mlp';
+import { type HostTensor, type ParamShapes, type Params, countParams, toParams } from './params';
+
+export type LearnedNetworkSpec = MlpSpec;
+
+interface NetworkKind<S> {
+  paramShapes(spec: S, dataShape: number[]): ParamShapes;
+  init(spec: S, dataShape: number[], rng: Rng): Map<string, HostTensor>;
+  forward(spec: S, params: Params, xIn: tf.Tensor, cNoise: tf.Tensor1D): tf.Tensor;
+}
+
+const kinds: { [T in LearnedNetworkSpec['type']]: NetworkKind<Extract<LearnedNetworkSpec, { type: T }>> } = {
+  mlp: { paramShapes: mlpParamShapes, init: mlpInit, forward: mlpForward },
+};
+
+export const LEARNED_NETWORK_TYPES = Object.keys(kinds) as LearnedNetworkSpec['type'][];
+export { DEFAULT_MLP };
+
+export function isLearnedNetwork(spec: { type: string }): spec is LearnedNetworkSpec {
+  return (LEARNED_NETWORK_TYPES as string[]).includes(spec.type);
+}
+
+const kindOf = (spec: LearnedNetworkSpec) => kinds[spec.type] as NetworkKind<LearnedNetworkSpec>;
+
+export function paramShapes(spec: LearnedNetworkSpec, dataShape: number[]): ParamShapes {
+  return kindOf(spec).paramShapes(spec, dataShape);
+}
+
+export function parameterCount(spec: LearnedNetworkSpec, dataShape: number[]): number {
+  return countParams(paramShapes(spec, dataShape));
+}
+
+export function initParams(spec: LearnedNetworkSpec, dataShape: number[], rng: Rng): Map<string, HostTensor> {
+  return kindOf(spec).init(spec, dataShape, rng);
+}
+
+/**
+ * Checks tensors read from a file against what the network type expects; returns a list of problems
+ * (empty when they match) for the caller to report against its file.
+ */
+export function tensorProblems(spec: LearnedNetworkSpec, dataShape: number[], tensors: Map<string, { shape: number[] }>): string[] {
+  const problems: string[] = [];
+  const expected = new Map(paramShapes(spec, dataShape));
+  for (const [name, shape] of expected) {
+    const got = tensors.get(name);
+    if (!got) problems.push(`missing tensor '${name}' (shape [${shape}])`);
+    else if (got.shape.join(',') !== shape.join(',')) problems.push(`tensor '${name}' has shape [${got.shape}], expected [${shape}]`);
+  }
+  for (const name of tensors.keys()) if (!expected.has(name)) problems.push(`unexpected tensor '${name}'`);
+  return problems;
+}
+
+/** A network with its parameters on the backend: constants for a teacher, trainable variables for a student. */
+export class Network {
+  readonly params: Params;
+
+  constructor(readonly spec: LearnedNetworkSpec, readonly dataShape: number[], host: Map<string, HostTensor>, trainable: boolean) {
+    this.params = toParams(host, trainable);
+  }
+
+  /** F(x_in, c_noise). */
+  readonly apply: NetworkFn = (xIn, cNoise) => kindOf(this.spec).forward(this.spec, this.params, xIn, cNoise);
+
+  get parameterCount(): number {
+    return parameterCount(this.spec, this.dataShape);
+  }
+
+  dispose(): void {
+    tf.dispose([...this.params.values()]);
+  }
+}
