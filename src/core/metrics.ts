@@ -1,0 +1,58 @@
+/**
+ * How far a student is from its teacher's ODE: the teacher's trajectory from fixed validation noise, solved once
+ * with Heun on a fine Karras grid, against the student's x_theta(z, t) at the same times.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { type Denoiser, type EdmSchedule, type NetworkFn, karrasSigmas } from './edm';
+import { pidStudentX } from './pid';
+import { sampleHeun } from './samplers';
+
+export interface TrajectoryError {
+  /** Root-mean-square error per coordinate, over all reference times. */
+  rmsePath: number;
+  /** The same at t = sigma_min: the one-step sample's error. */
+  rmseEnd: number;
+  /** Relative error at sigma_min: ||x_student - x_teacher|| / ||x_teacher||. */
+  relEnd: number;
+}
+
+export class TrajectoryReference {
+  /** Reference times, descending from sigma_max to sigma_min. */
+  readonly times: number[];
+  /** Teacher states at `times`, each [B, ...dataShape]. */
+  readonly states: tf.Tensor[];
+
+  /** `steps` Karras points (Heun, 2 steps - 1 evaluations) from z ~ N(0, T^2 I) to sigma_min. */
+  constructor(teacher: Denoiser, readonly edm: EdmSchedule, readonly z: tf.Tensor, steps = 128) {
+    this.times = karrasSigmas(steps, edm.sigma_min, edm.sigma_max, edm.rho);
+    this.states = [tf.keep(tf.clone(z))];
+    const { x } = sampleHeun(teacher, z, this.times, ({ x: xi }) => {
+      this.states.push(tf.keep(tf.clone(xi)));
+    });
+    x.dispose();
+  }
+
+  /** The teacher's solution at sigma_min (the reference for one-step samples). */
+  get end(): tf.Tensor {
+    return this.states[this.states.length - 1];
+  }
+
+  /** Compares a student network F_theta (PID parametrisation) at every reference time. */
+  async errorOf(studentF: NetworkFn): Promise<TrajectoryError> {
+    const [pathSq, endSq, endRef] = tf.tidy(() => {
+      const b = this.z.shape[0];
+      const sq = this.times.map((t, i) => {
+        const x = pidStudentX(studentF, this.edm, this.z, tf.fill([b], t) as tf.Tensor1D);
+        return tf.mean(tf.square(tf.sub(x, this.states[i])));
+      });
+      return [tf.mean(tf.stack(sq)), sq[sq.length - 1], tf.mean(tf.square(this.end))];
+    });
+    const [p, e, r] = await Promise.all([pathSq.data(), endSq.data(), endRef.data()]);
+    tf.dispose([pathSq, endSq, endRef]);
+    return { rmsePath: Math.sqrt(p[0]), rmseEnd: Math.sqrt(e[0]), relEnd: Math.sqrt(e[0] / r[0]) };
+  }
+
+  dispose(): void {
+    tf.dispose(this.states);
+  }
+}
