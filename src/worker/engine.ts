@@ -1,0 +1,289 @@
+/**
+ * What the worker does with tfjs, free of any messaging: load a teacher, compute the teacher's side of the sample
+ * view, run a PID distillation step by step, evaluate the student against the teacher's ODE, write and open student
+ * files. All math comes from src/core; this module only wires it together and turns tensors into plain arrays.
+ * It runs in the worker and, on the cpu backend, in Node tests.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { EdmSchedule, NetworkFn } from '../core/edm';
+import { TrajectoryReference, type TrajectoryError } from '../core/metrics';
+import { type Teacher, createStudentNetwork, dataSize, loadStudent, loadTeacher, studentConfig, studentFileBytes } from '../core/models';
+import { Network } from '../core/nets';
+import { PidTrainer, type StepMetrics, pidOneStep, pidStudentX } from '../core/pid';
+import { Rng } from '../core/rng';
+import { edmSamplingSigmas, sampleHeun } from '../core/samplers';
+import type { PidStudioConfig } from '../formats/config';
+import { type InputFile, readModelFile } from '../formats/model-file';
+import {
+  type OpenedStudentInfo, type RunSettings, SAMPLE_NOISE_SEED, type StudentView, type TeacherInfo, type TeacherSource,
+  type TeacherView, VALIDATION_NOISE_SEED, viewKindOf, viewSizes,
+} from './protocol';
+
+/** Fixed noise z ~ N(0, sigma_max^2 I) of a given shape, the same for the same seed, count and shape. */
+export function fixedNoise(seed: number, count: number, shape: number[], sigmaMax: number): tf.Tensor {
+  return tf.tensor(new Rng(seed).normals(count * dataSize(shape), sigmaMax), [count, ...shape]);
+}
+
+/** A network function that evaluates `net`'s architecture with other tensors (e.g. the EMA averages). */
+function withParams(net: Network, params: Map<string, tf.Tensor>): NetworkFn {
+  const view = new Network(net.spec, net.dataShape, new Map(), false);
+  for (const [name, t] of params) view.params.set(name, t);
+  return view.apply; // never dispose `view`: it does not own these tensors
+}
+
+function describeNetwork(config: PidStudioConfig): [string, string][] {
+  const { type: _type, ...rest } = config.network;
+  return Object.entries(rest).map(([k, v]) => [k, Array.isArray(v) ? `${v.length} entries` : String(v)]);
+}
+
+/** The teacher, the fixed noise batches and the teacher's reference trajectories on them. */
+interface LoadedTeacher {
+  teacher: Teacher;
+  info: TeacherInfo;
+  sampleZ: tf.Tensor;
+  validationZ: tf.Tensor;
+  reference: TrajectoryReference;
+  /** The first `paths` validation noises, whose trajectories are drawn. */
+  pathZ: tf.Tensor | null;
+  view: TeacherView | null;
+}
+
+interface Run {
+  settings: RunSettings;
+  trainer: PidTrainer;
+  student: Network;
+  /** The weights a student file holds (EMA when one is kept). */
+  exportF: NetworkFn;
+}
+
+export class StudioEngine {
+  private loaded: LoadedTeacher | null = null;
+  private run: Run | null = null;
+
+  get teacherInfo(): TeacherInfo | null {
+    return this.loaded?.info ?? null;
+  }
+
+  get step(): number {
+    return this.run?.trainer.step ?? 0;
+  }
+
+  get runSettings(): RunSettings | null {
+    return this.run?.settings ?? null;
+  }
+
+  /** Reads and validates a teacher file (throws ModelFileError with the one-line message), then replaces the current one. */
+  async loadTeacher(files: InputFile[], source: TeacherSource): Promise<TeacherInfo> {
+    const model = await readModelFile(files);
+    const teacher = loadTeacher(model);
+    const { config } = teacher;
+    const net = config.network;
+    const info: TeacherInfo = {
+      source,
+      name: config.name,
+      fileName: model.fileName,
+      networkType: net.type,
+      parameterCount: teacher.network ? teacher.network.parameterCount : null,
+      components: net.type === 'gaussian-mixture' ? net.weights.length : null,
+      networkDetails: describeNetwork(config),
+      dataShape: [...config.data.shape],
+      dataRange: [...config.data.range],
+      sigmaMin: config.edm.sigma_min,
+      sigmaMax: config.edm.sigma_max,
+      sigmaData: config.edm.sigma_data,
+      rho: config.edm.rho,
+      sha256: teacher.sha256,
+    };
+    const shape = config.data.shape;
+    const sizes = viewSizes(dataSize(shape));
+    const sampleZ = fixedNoise(SAMPLE_NOISE_SEED, sizes.samples, shape, config.edm.sigma_max);
+    const validationZ = fixedNoise(VALIDATION_NOISE_SEED, sizes.validation, shape, config.edm.sigma_max);
+    let reference: TrajectoryReference;
+    try {
+      reference = new TrajectoryReference(teacher.denoiser, config.edm, validationZ, sizes.referenceSteps);
+    } catch (e) {
+      tf.dispose([sampleZ, validationZ]);
+      teacher.dispose();
+      throw e;
+    }
+    const pathZ = sizes.paths > 0 && viewKindOf(shape).kind === 'points2d' ? tf.slice(validationZ, 0, sizes.paths) : null;
+    this.stopRun();
+    this.disposeTeacher();
+    this.loaded = { teacher, info, sampleZ, validationZ, reference, pathZ, view: null };
+    return info;
+  }
+
+  /** The teacher's ODE samples (Heun, `heunSteps` Karras points + 0) from the fixed sample noise, and its paths. */
+  async teacherView(heunSteps: number): Promise<TeacherView> {
+    const l = this.requireTeacher();
+    if (l.view && l.view.heunSteps === heunSteps) return l.view;
+    const { edm, data } = l.teacher.config;
+    const sigmas = edmSamplingSigmas(heunSteps, edm.sigma_min, edm.sigma_max, edm.rho);
+    const { x, nfe } = sampleHeun(l.teacher.denoiser, l.sampleZ, sigmas);
+    const samples = (await x.data()) as Float32Array;
+    x.dispose();
+    let paths: Float32Array | null = null;
+    if (l.pathZ) {
+      const n = l.pathZ.shape[0];
+      const stacked = tf.tidy(() => tf.stack(l.reference.states.map((s) => tf.slice(s, 0, n))));
+      paths = (await stacked.data()) as Float32Array;
+      stacked.dispose();
+    }
+    l.view = {
+      view: viewKindOf(data.shape),
+      dataShape: [...data.shape],
+      dataRange: [...data.range],
+      samples,
+      count: l.sampleZ.shape[0],
+      heunSteps,
+      nfe,
+      paths,
+      pathCount: l.pathZ ? l.pathZ.shape[0] : 0,
+      times: l.reference.times.slice(),
+      sigmaData: edm.sigma_data,
+    };
+    return l.view;
+  }
+
+  /** Starts a new distillation of the loaded teacher (any previous run is discarded). */
+  startRun(settings: RunSettings): void {
+    const l = this.requireTeacher();
+    this.stopRun();
+    const { network: student } = createStudentNetwork(l.teacher, undefined, new Rng(settings.seed));
+    const trainer = new PidTrainer({
+      teacher: l.teacher.denoiser,
+      student,
+      edm: l.teacher.config.edm,
+      settings: {
+        N: settings.N, loss: settings.loss, optimizer: settings.optimizer, lr: settings.lr,
+        batch: settings.batch, ema: settings.ema, seed: settings.seed,
+      },
+    });
+    const exportF = trainer.ema ? withParams(student, trainer.exportParams()) : student.apply;
+    this.run = { settings: { ...settings }, trainer, student, exportF };
+  }
+
+  hasRun(): boolean {
+    return this.run !== null;
+  }
+
+  /** One PID training step: plain numbers out, no tensors left behind. */
+  async trainStep(): Promise<StepMetrics> {
+    if (!this.run) throw new Error('no run: start one first');
+    return this.run.trainer.trainStep();
+  }
+
+  /** Trajectory error of the raw and the exported weights, and the sample view of the exported student. */
+  async evaluate(): Promise<{ raw: TrajectoryError; ema: TrajectoryError; view: StudentView }> {
+    const l = this.requireTeacher();
+    if (!this.run) throw new Error('no run to evaluate');
+    const { trainer, student, exportF } = this.run;
+    const raw = await l.reference.errorOf(student.apply);
+    const ema = trainer.ema ? await l.reference.errorOf(exportF) : raw;
+    const view = await this.studentView(exportF, l.teacher.config.edm, 'training', trainer.step, trainer.ema ? 'ema' : 'raw', ema);
+    return { raw, ema, view };
+  }
+
+  /** One-step samples x(z, sigma_min) of a student from the fixed sample noise, and its paths x(z, t) at the reference times. */
+  private async studentView(F: NetworkFn, edm: EdmSchedule, source: StudentView['source'], step: number, weights: StudentView['weights'],
+    error: TrajectoryError | null, sampleZ?: tf.Tensor): Promise<StudentView> {
+    const l = this.loaded;
+    const z = sampleZ ?? l!.sampleZ;
+    const x = pidOneStep(F, edm, z);
+    const samples = (await x.data()) as Float32Array;
+    x.dispose();
+    let paths: Float32Array | null = null;
+    if (l?.pathZ && !sampleZ) {
+      const pathZ = l.pathZ;
+      const n = pathZ.shape[0];
+      const stacked = tf.tidy(() => tf.stack(l.reference.times.map((t) => pidStudentX(F, edm, pathZ, tf.fill([n], t) as tf.Tensor1D))));
+      paths = (await stacked.data()) as Float32Array;
+      stacked.dispose();
+    }
+    return { source, step, weights, samples, count: z.shape[0], paths, error };
+  }
+
+  /** The student file of the current run (formats.md, student section). */
+  async exportStudent(): Promise<{ fileName: string; bytes: Uint8Array }> {
+    const l = this.requireTeacher();
+    if (!this.run) throw new Error('there is no student yet: start a distillation first');
+    const { trainer, student, settings } = this.run;
+    const config = studentConfig(l.teacher.config, l.teacher.sha256, student.spec, {
+      N: settings.N, loss: settings.loss, optimizer: settings.optimizer, lr: settings.lr, batch: settings.batch,
+      steps: trainer.step, ema: settings.ema, seed: settings.seed,
+    });
+    const bytes = await studentFileBytes(config, trainer.exportParams());
+    const base = l.info.source.kind === 'builtin' ? l.info.source.id : l.teacher.config.name;
+    return { fileName: `${slug(base)}-pid-student-${trainer.step}steps.safetensors`, bytes };
+  }
+
+  /** Reads a student file and samples it in one step from the fixed sample noise (throws ModelFileError on bad files). */
+  async openStudent(files: InputFile[]): Promise<{ info: OpenedStudentInfo; view: StudentView }> {
+    const model = await readModelFile(files);
+    const student = loadStudent(model);
+    try {
+      const { config } = student;
+      const s = config.student!;
+      const l = this.loaded;
+      const sameShape = l !== null && l.teacher.config.data.shape.join(',') === config.data.shape.join(',')
+        && l.teacher.config.edm.sigma_max === config.edm.sigma_max;
+      const info: OpenedStudentInfo = {
+        fileName: model.fileName,
+        name: config.name,
+        teacherName: s.teacher.name,
+        teacherSha256: s.teacher.sha256,
+        matchesTeacher: l !== null && l.teacher.sha256 === s.teacher.sha256,
+        networkType: config.network.type,
+        parameterCount: student.network.parameterCount,
+        dataShape: [...config.data.shape],
+        pid: { ...s.pid },
+      };
+      let view: StudentView;
+      if (sameShape) {
+        const error = await l!.reference.errorOf(student.network.apply);
+        view = await this.studentView(student.network.apply, config.edm, 'opened', s.pid.steps, 'ema', error);
+      } else {
+        const sizes = viewSizes(dataSize(config.data.shape));
+        const z = fixedNoise(SAMPLE_NOISE_SEED, sizes.samples, config.data.shape, config.edm.sigma_max);
+        try {
+          view = await this.studentView(student.network.apply, config.edm, 'opened', s.pid.steps, 'ema', null, z);
+        } finally {
+          z.dispose();
+        }
+      }
+      return { info, view };
+    } finally {
+      student.dispose();
+    }
+  }
+
+  stopRun(): void {
+    if (!this.run) return;
+    this.run.trainer.dispose();
+    this.run.student.dispose();
+    this.run = null;
+  }
+
+  private disposeTeacher(): void {
+    const l = this.loaded;
+    if (!l) return;
+    l.reference.dispose();
+    tf.dispose([l.sampleZ, l.validationZ, ...(l.pathZ ? [l.pathZ] : [])]);
+    l.teacher.dispose();
+    this.loaded = null;
+  }
+
+  private requireTeacher(): LoadedTeacher {
+    if (!this.loaded) throw new Error('no teacher is loaded');
+    return this.loaded;
+  }
+
+  dispose(): void {
+    this.stopRun();
+    this.disposeTeacher();
+  }
+}
+
+export function slug(s: string): string {
+  return s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 60) || 'teacher';
+}

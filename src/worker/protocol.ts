@@ -1,0 +1,215 @@
+/**
+ * The one message protocol between the page and the training worker. Both sides import these types; everything
+ * that crosses is plain data (numbers, strings, typed arrays), never a tensor.
+ *
+ *   page ──WorkerCommand──> worker        worker ──WorkerEvent──> page
+ */
+import type { BackendName } from '../core/backend';
+import type { TrajectoryError } from '../core/metrics';
+import type { OptimizerName } from '../core/optim';
+import type { LossName } from '../core/pid';
+import type { InputFile } from '../formats/model-file';
+
+export type BackendChoice = BackendName | 'auto';
+export const BACKEND_CHOICES: BackendChoice[] = ['auto', 'webgpu', 'webgl', 'wasm', 'cpu'];
+
+/** Everything that defines a run; the page keeps it in the URL so that a link reproduces the run. */
+export interface RunSettings {
+  /** Points of the Karras grid the PID residual is taken on. */
+  N: number;
+  loss: LossName;
+  optimizer: OptimizerName;
+  lr: number;
+  /** EMA rate of the student weights (0: none); the downloaded student holds the average. */
+  ema: number;
+  batch: number;
+  /** Training steps of the run. */
+  steps: number;
+  seed: number;
+  /** Every K steps the worker measures the trajectory error and sends a sample snapshot. */
+  evalEvery: number;
+  /** Heun steps of the teacher's reference sampler (NFE = 2 * steps - 1). */
+  heunSteps: number;
+}
+
+/** What the worker reports about the backend: the truth from tf.getBackend(), never an assumption. */
+export interface AdapterReport {
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+  /** The adapter says it is a fallback adapter (WebGPU's isFallbackAdapter). */
+  isFallbackAdapter: boolean;
+  /** A software rasteriser (SwiftShader, llvmpipe, ...) by the fallback flag or by name. */
+  software: boolean;
+}
+
+export interface BackendInfo {
+  asked: BackendChoice;
+  /** tf.getBackend() after starting. */
+  got: string;
+  /** Why `got` is not the first backend tried (or not the one asked for). */
+  fallbackReason?: string;
+  /** The WebGPU adapter navigator.gpu gave, when there was one. */
+  adapter: AdapterReport | null;
+  /** Why there is no adapter report (no navigator.gpu, requestAdapter gave null, ...). */
+  adapterNote?: string;
+}
+
+export type TeacherSource = { kind: 'builtin'; id: string } | { kind: 'files'; names: string[] };
+
+export interface TeacherInfo {
+  source: TeacherSource;
+  name: string;
+  fileName: string;
+  networkType: string;
+  /** Learned parameters; null for an analytic teacher. */
+  parameterCount: number | null;
+  /** Mixture components of an analytic teacher. */
+  components: number | null;
+  /** The network's hyper-parameters as `key: value` pairs (hidden, blocks, ...). */
+  networkDetails: [string, string][];
+  dataShape: number[];
+  dataRange: [number, number];
+  sigmaMin: number;
+  sigmaMax: number;
+  sigmaData: number;
+  rho: number;
+  sha256: string;
+}
+
+/** How the sample view draws a data shape: points in the plane, an image grid, or (for now) nothing. */
+export type ViewKind =
+  | { kind: 'points2d' }
+  | { kind: 'images'; height: number; width: number; channels: number }
+  | { kind: 'none'; reason: string };
+
+/** The teacher's side of the sample view, computed once per teacher and Heun step count. */
+export interface TeacherView {
+  view: ViewKind;
+  dataShape: number[];
+  dataRange: [number, number];
+  /** Samples of the teacher ODE (Heun) from the fixed sample noise, row-major [count, ...dataShape]. */
+  samples: Float32Array;
+  count: number;
+  heunSteps: number;
+  nfe: number;
+  /** Teacher ODE paths for the first `pathCount` validation noises, [times, pathCount, D] (points2d only). */
+  paths: Float32Array | null;
+  pathCount: number;
+  /** Times of the paths, descending from sigma_max to sigma_min. */
+  times: number[];
+  sigmaData: number;
+}
+
+/** The student's side: one-step samples from the same noise, its paths x_theta(z, t), its trajectory error. */
+export interface StudentView {
+  source: 'training' | 'opened';
+  step: number;
+  /** Which weights were evaluated: the EMA (what a download holds) or the raw training weights. */
+  weights: 'ema' | 'raw';
+  samples: Float32Array;
+  count: number;
+  paths: Float32Array | null;
+  /** Against the loaded teacher's ODE on the fixed validation noise; null when there is no comparable teacher. */
+  error: TrajectoryError | null;
+}
+
+export interface MetricPoint {
+  step: number;
+  loss: number;
+  gradNorm: number;
+  stepMs: number;
+  /** Milliseconds since the run started, when the step ended. */
+  time: number;
+}
+
+export interface EvalPoint {
+  step: number;
+  /** Trajectory error of the raw training weights. */
+  raw: TrajectoryError;
+  /** Of the EMA weights (equal to raw when no EMA is kept). */
+  ema: TrajectoryError;
+}
+
+export type RunPhase = 'idle' | 'training' | 'paused' | 'stopped' | 'done' | 'failed';
+
+export interface RunStatus {
+  phase: RunPhase;
+  step: number;
+  totalSteps: number;
+  /** The settings the run was started with. */
+  settings: RunSettings | null;
+  /** Why a run failed (a diverged loss, an error in a step). */
+  message?: string;
+}
+
+export interface OpenedStudentInfo {
+  fileName: string;
+  name: string;
+  teacherName: string;
+  teacherSha256: string;
+  /** The loaded teacher is the one this student was distilled from (same sha256). */
+  matchesTeacher: boolean;
+  networkType: string;
+  parameterCount: number;
+  dataShape: number[];
+  pid: { N: number; loss: string; optimizer: string; lr: number; batch: number; steps: number; ema: number; seed: number };
+}
+
+export type ErrorScope = 'backend' | 'teacher' | 'training' | 'export' | 'student' | 'protocol';
+
+export type WorkerCommand =
+  | { type: 'init'; backend: BackendChoice }
+  | { type: 'load-teacher'; source: { kind: 'builtin'; id: string; url: string } | { kind: 'files'; files: InputFile[] } }
+  /** Settings changed before a run: the worker recomputes the teacher view when heunSteps changed. */
+  | { type: 'configure'; settings: RunSettings }
+  | { type: 'start'; settings: RunSettings }
+  | { type: 'pause' }
+  | { type: 'resume' }
+  | { type: 'stop' }
+  /** Measure the trajectory error and send a sample snapshot now. */
+  | { type: 'sample' }
+  | { type: 'export-student'; requestId: number }
+  | { type: 'open-student'; files: InputFile[]; requestId: number };
+
+export type WorkerEvent =
+  | { type: 'backend'; backend: BackendInfo }
+  | { type: 'teacher-loading'; source: TeacherSource }
+  | { type: 'teacher'; teacher: TeacherInfo }
+  | { type: 'teacher-view'; view: TeacherView }
+  | { type: 'run'; run: RunStatus }
+  /** Step metrics, batched (the worker sends at most about ten of these a second). */
+  | { type: 'metrics'; points: MetricPoint[]; numTensors: number }
+  | { type: 'evaluation'; point: EvalPoint; view: StudentView }
+  | { type: 'student-file'; requestId: number; fileName: string; bytes: Uint8Array }
+  | { type: 'opened-student'; requestId: number; student: OpenedStudentInfo; view: StudentView }
+  | { type: 'busy'; task: string | null }
+  | { type: 'error'; scope: ErrorScope; message: string; requestId?: number };
+
+const COMMAND_TYPES = new Set<WorkerCommand['type']>([
+  'init', 'load-teacher', 'configure', 'start', 'pause', 'resume', 'stop', 'sample', 'export-student', 'open-student',
+]);
+
+/** A light structural check of what arrives at the worker (a message from a stale or foreign sender is refused). */
+export function isWorkerCommand(value: unknown): value is WorkerCommand {
+  return typeof value === 'object' && value !== null && COMMAND_TYPES.has((value as { type: WorkerCommand['type'] }).type);
+}
+
+/** Sizes of the fixed noise batches behind the sample view and the trajectory error, by data dimension. */
+export function viewSizes(dim: number): { samples: number; validation: number; paths: number; referenceSteps: number } {
+  return dim <= 16
+    ? { samples: 512, validation: 128, paths: 8, referenceSteps: 64 }
+    : { samples: 16, validation: 16, paths: 0, referenceSteps: 32 };
+}
+
+/** The sample view a data shape gets: [2] -> points, HWC with 1 or 3 channels -> an image grid. */
+export function viewKindOf(shape: number[]): ViewKind {
+  if (shape.length === 1 && shape[0] === 2) return { kind: 'points2d' };
+  if (shape.length === 3 && (shape[2] === 1 || shape[2] === 3)) return { kind: 'images', height: shape[0], width: shape[1], channels: shape[2] };
+  return { kind: 'none', reason: `no sample view for data of shape [${shape.join(', ')}] (2D points [2] and images [H, W, 1 or 3] are drawn)` };
+}
+
+/** Seeds of the fixed noise batches: independent of the run's seed, so views compare across runs. */
+export const SAMPLE_NOISE_SEED = 20240501;
+export const VALIDATION_NOISE_SEED = 20240502;

@@ -1,0 +1,105 @@
+import { readFileSync } from 'node:fs';
+import * as tf from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { startBackend } from '../../src/core/backend';
+import { loadStudent } from '../../src/core/models';
+import { readModelFile } from '../../src/formats/model-file';
+import { StudioController } from '../../src/worker/controller';
+import type { RunSettings, WorkerEvent } from '../../src/worker/protocol';
+
+const teacherBytes = () => new Uint8Array(readFileSync('public/teachers/moons-mlp.safetensors'));
+const SETTINGS: RunSettings = { N: 250, loss: 'l2', optimizer: 'radam', lr: 2e-4, ema: 0.999, batch: 16, steps: 12, seed: 0, evalEvery: 6, heunSteps: 6 };
+
+function harness() {
+  const events: WorkerEvent[] = [];
+  let clock = 0;
+  const waiters: { test: (e: WorkerEvent) => boolean; resolve: (e: WorkerEvent) => void }[] = [];
+  const controller = new StudioController({
+    emit: (e) => {
+      events.push(e);
+      for (const w of [...waiters]) if (w.test(e)) { waiters.splice(waiters.indexOf(w), 1); w.resolve(e); }
+    },
+    startBackend: async (choice) => ({ asked: choice, got: (await startBackend('cpu')).got, adapter: null }),
+    fetchBytes: async () => teacherBytes(),
+    yieldToEvents: () => new Promise((r) => setTimeout(r, 0)),
+    now: () => (clock += 10),
+    metricsIntervalMs: 0,
+  });
+  const next = (test: (e: WorkerEvent) => boolean) => new Promise<WorkerEvent>((resolve) => {
+    const found = events.find(test);
+    if (found) resolve(found); else waiters.push({ test, resolve });
+  });
+  return { controller, events, next };
+}
+
+describe('StudioController on the cpu backend', () => {
+  beforeAll(async () => { await startBackend('cpu'); });
+
+  it('loads the default teacher, trains, pauses, resumes, finishes, exports a valid student', async () => {
+    const { controller, events, next } = harness();
+    await controller.handle({ type: 'init', backend: 'auto' });
+    expect(events[0]).toMatchObject({ type: 'backend', backend: { got: 'cpu' } });
+    await controller.handle({ type: 'load-teacher', source: { kind: 'builtin', id: 'moons-mlp', url: '/teachers/moons-mlp.safetensors' } });
+    const teacher = events.find((e) => e.type === 'teacher');
+    expect(teacher).toMatchObject({ teacher: { networkType: 'mlp', dataShape: [2], sigmaMax: 80, sigmaMin: 0.002 } });
+    const view = events.find((e) => e.type === 'teacher-view');
+    expect(view?.type === 'teacher-view' && view.view.nfe).toBe(35); // EDM's 18 Heun steps until configured
+    await controller.handle({ type: 'start', settings: SETTINGS });
+    const views = events.filter((e) => e.type === 'teacher-view');
+    expect(views.at(-1)?.type === 'teacher-view' && views.at(-1)).toMatchObject({ view: { heunSteps: 6, nfe: 11, count: 512, pathCount: 8 } });
+    await next((e) => e.type === 'metrics' && e.points.some((p) => p.step >= 3));
+    await controller.handle({ type: 'pause' });
+    const paused = await next((e) => e.type === 'run' && e.run.phase === 'paused');
+    const stepAtPause = paused.type === 'run' ? paused.run.step : -1;
+    await new Promise((r) => setTimeout(r, 50));
+    const lastMetric = events.filter((e) => e.type === 'metrics').flatMap((e) => (e.type === 'metrics' ? e.points : [])).at(-1)!;
+    expect(lastMetric.step).toBeLessThanOrEqual(stepAtPause + 1);
+    await controller.handle({ type: 'resume' });
+    await next((e) => e.type === 'run' && e.run.phase === 'done');
+    const points = events.flatMap((e) => (e.type === 'metrics' ? e.points : []));
+    expect(points.map((p) => p.step)).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
+    expect(points.every((p) => Number.isFinite(p.loss) && p.loss > 0)).toBe(true);
+    // evaluations at step 0 (start), 6 and 12 (the end)
+    expect(events.filter((e) => e.type === 'evaluation').map((e) => e.type === 'evaluation' && e.point.step)).toEqual([0, 6, 12]);
+    const tensorsPerBatch = events.flatMap((e) => (e.type === 'metrics' ? [e.numTensors] : []));
+    expect(new Set(tensorsPerBatch.slice(1)).size).toBe(1); // no tensor leak from step to step
+
+    let file: WorkerEvent | undefined;
+    await controller.handle({ type: 'export-student', requestId: 7 });
+    file = events.find((e) => e.type === 'student-file');
+    expect(file?.type).toBe('student-file');
+    if (file?.type !== 'student-file') return;
+    expect(file.requestId).toBe(7);
+    expect(file.fileName).toBe('moons-mlp-pid-student-12steps.safetensors');
+    const model = await readModelFile([{ name: file.fileName, bytes: file.bytes }]);
+    expect(model.config.role).toBe('student');
+    expect(model.config.student?.pid).toEqual({ N: 250, loss: 'l2', optimizer: 'radam', lr: 2e-4, batch: 16, steps: 12, ema: 0.999, seed: 0 });
+    expect(model.config.student?.teacher.sha256).toBe(teacher?.type === 'teacher' && teacher.teacher.sha256);
+    loadStudent(model).dispose();
+
+    await controller.handle({ type: 'open-student', files: [{ name: file.fileName, bytes: file.bytes }], requestId: 8 });
+    const opened = events.find((e) => e.type === 'opened-student');
+    expect(opened?.type === 'opened-student' && opened.student.matchesTeacher).toBe(true);
+    const lastEval = events.filter((e) => e.type === 'evaluation').at(-1);
+    if (opened?.type === 'opened-student' && lastEval?.type === 'evaluation') {
+      // the opened file samples exactly what the live view showed for the same weights and noise
+      expect(Array.from(opened.view.samples)).toEqual(Array.from(lastEval.view.samples));
+    }
+    controller.engine.dispose();
+    expect(tf.memory().numTensors).toBe(0);
+  });
+
+  it('reports a malformed file with its one-line error and keeps working', async () => {
+    const { controller, events } = harness();
+    await controller.handle({ type: 'init', backend: 'cpu' });
+    await controller.handle({ type: 'load-teacher', source: { kind: 'files', files: [{ name: 'broken.safetensors', bytes: new Uint8Array([1, 2, 3]) }] } });
+    const err = events.find((e) => e.type === 'error');
+    expect(err).toMatchObject({ type: 'error', scope: 'teacher' });
+    expect(err?.type === 'error' && err.message).toMatch(/^broken\.safetensors: /);
+    await controller.handle({ type: 'load-teacher', source: { kind: 'files', files: [{ name: 'moons.safetensors', bytes: teacherBytes() }] } });
+    expect(events.some((e) => e.type === 'teacher')).toBe(true);
+    await controller.handle({ type: 'export-student', requestId: 3 });
+    expect(events.at(-1)).toMatchObject({ type: 'error', scope: 'export', requestId: 3 });
+    controller.engine.dispose();
+  });
+});
