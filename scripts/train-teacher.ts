@@ -10,7 +10,7 @@ import { Network, initParams } from '../src/core/nets';
 import { fromParams } from '../src/core/nets/params';
 import { Rng } from '../src/core/rng';
 import { UsageError, parseOptions } from '../src/cli/args';
-import { DEFAULT_EDM, type PidStudioConfig } from '../src/formats/config';
+import { DEFAULT_EDM, MLP_DEFAULTS, type PidStudioConfig } from '../src/formats/config';
 import { writeModelFile } from '../src/formats/model-file';
 import { writeFileSync } from 'node:fs';
 
@@ -25,7 +25,8 @@ if (typeof o.out !== 'string') throw new UsageError('train-teacher: --out <file.
 const steps = (o.steps as number) ?? 20000;
 const batch = (o.batch as number) ?? 512;
 const lr = (o.lr as number) ?? 2e-3;
-const spec = { type: 'mlp' as const, hidden: (o.hidden as number) ?? 64, blocks: (o.blocks as number) ?? 2, emb_dim: (o['emb-dim'] as number) ?? 16, emb_max_freq: (o['emb-max-freq'] as number) ?? 4 };
+const d = MLP_DEFAULTS;
+const spec = { type: 'mlp' as const, hidden: (o.hidden as number) ?? d.hidden, blocks: (o.blocks as number) ?? d.blocks, emb_dim: (o['emb-dim'] as number) ?? d.emb_dim, emb_max_freq: (o['emb-max-freq'] as number) ?? d.emb_max_freq };
 const seed = (o.seed as number) ?? 0;
 
 const backend = await startBackend((o.backend as 'wasm' | 'cpu') ?? 'wasm');

@@ -4,7 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { type Denoiser, type EdmSchedule, type NetworkFn, karrasSigmas } from './edm';
-import { pidStudentX } from './pid';
+import { pidStudentX } from './student';
 import { sampleHeun } from './samplers';
 
 export interface TrajectoryError {

@@ -10,7 +10,7 @@ import { writeModelFile } from '../formats/model-file';
 import { type Denoiser, edmDenoiser } from './edm';
 import { DEFAULT_MLP, type LearnedNetworkSpec, Network, initParams, isLearnedNetwork, tensorProblems } from './nets';
 import { type HostTensor, fromParams } from './nets/params';
-import { pidOneStep } from './pid';
+import { pidOneStep } from './student';
 import type { Rng } from './rng';
 import { GaussianMixtureDenoiser } from './teachers/gaussian-mixture';
 
@@ -27,14 +27,29 @@ export interface Teacher {
 
 export const dataSize = (shape: number[]): number => shape.reduce((a, b) => a * b, 1);
 
-/** Checks a learned network's tensors against its type, reporting the first problems against the file. */
-function checkTensors(model: ModelFile, spec: LearnedNetworkSpec): void {
-  const problems = tensorProblems(spec, model.config.data.shape, model.tensors);
+/**
+ * Checks what the config alone cannot: a learned network's tensors against its type, an analytic teacher's lack
+ * of tensors, a student's section. Throws ModelFileError naming the file; needs no backend.
+ */
+export function validateModel(model: ModelFile): void {
+  const { config } = model;
+  const net = config.network;
+  if (!isLearnedNetwork(net)) {
+    if (config.role === 'student') {
+      throw new ModelFileError(model.fileName, `a student cannot have network type '${net.type}'`, 'a student is a learned network (mlp)');
+    }
+    if (model.tensors.size > 0) {
+      const names = [...model.tensors.keys()].slice(0, 3).join(', ');
+      throw new ModelFileError(model.fileName, `network type '${net.type}' is analytic and takes no tensors, but the file holds ${model.tensors.size} (${names})`, 'remove the tensors or fix network.type');
+    }
+    return;
+  }
+  const problems = tensorProblems(net, config.data.shape, model.tensors);
   if (problems.length) {
     const more = problems.length > 3 ? ` (and ${problems.length - 3} more)` : '';
     throw new ModelFileError(
       model.fileName,
-      `${problems.slice(0, 3).join('; ')}${more} for network type '${spec.type}'`,
+      `${problems.slice(0, 3).join('; ')}${more} for network type '${net.type}'`,
       'the tensors must match network.* in the config (see README, network types)',
     );
   }
@@ -45,12 +60,12 @@ export function loadTeacher(model: ModelFile): Teacher {
   if (config.role !== 'teacher') {
     throw new ModelFileError(model.fileName, `is a ${config.role}, not a teacher`, 'choose a teacher model file');
   }
+  validateModel(model);
   const net = config.network;
   if (net.type === 'gaussian-mixture') {
     const denoiser = new GaussianMixtureDenoiser(net);
     return { config, sha256: model.sha256, denoiser, network: null, weights: null, dispose: () => denoiser.dispose() };
   }
-  checkTensors(model, net);
   const weights = new Map([...model.tensors].map(([k, v]) => [k, { shape: v.shape, data: v.data }]));
   const network = new Network(net, config.data.shape, weights, false);
   return {
@@ -76,11 +91,8 @@ export function loadStudent(model: ModelFile): Student {
   if (config.role !== 'student' || !config.student) {
     throw new ModelFileError(model.fileName, `is a ${config.role}, not a student`, 'choose a distilled student file');
   }
-  const net = config.network;
-  if (!isLearnedNetwork(net)) {
-    throw new ModelFileError(model.fileName, `a student cannot have network type '${net.type}'`, 'a student is a learned network (mlp)');
-  }
-  checkTensors(model, net);
+  validateModel(model);
+  const net = config.network as LearnedNetworkSpec;
   const weights = new Map([...model.tensors].map(([k, v]) => [k, { shape: v.shape, data: v.data }]));
   const network = new Network(net, config.data.shape, weights, false);
   return {

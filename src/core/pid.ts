@@ -1,8 +1,8 @@
 /**
- * Physics Informed Distillation (Tee et al., TMLR 2024), pid-method.md §2-3.
+ * Physics Informed Distillation (Tee et al., TMLR 2024), pid-method.md §3.
  *
- * The student x_theta(z, t) = (t/T) z + (1 - t/T) F_theta(c_in_T z, c_noise(t)) is a neural solution of the
- * teacher's probability-flow ODE started at x(T) = z. It is trained on the ODE residual
+ * The student x_theta(z, t) (student.ts) is a neural solution of the teacher's probability-flow ODE started at
+ * x(T) = z. It is trained on the ODE residual
  *   y - t dy/dt ≈ D_phi(stopgrad(y), t),   dy/dt ≈ (y - y') / (t - t'),
  * at Karras grid points t = t_n, t' = t_{n+1} (t_{N-2} when n = N-1). At the optimum the grid values satisfy
  * y' = y - (t - t') (y - D(y, t)) / t: the student reproduces Euler's method on the same N-point grid.
@@ -10,6 +10,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import './gradients';
 import { type Denoiser, type EdmSchedule, type NetworkFn, karrasSigmas, perSample } from './edm';
+import { pidStudentX } from './student';
+
+export { pidOneStep, pidStudentX } from './student';
 import type { Network } from './nets';
 import { MomentOptimizer, type OptimizerName, WeightEma } from './optim';
 import { Rng, type RngState } from './rng';
@@ -37,22 +40,6 @@ export interface StepMetrics {
   loss: number;
   gradNorm: number;
   stepMs: number;
-}
-
-/** x_theta(z, t) = (t/T) z + (1 - t/T) F(c_in_T z, c_noise(t)), with c_in_T = 1 / sqrt(sd^2 + T^2) (§2). */
-export function pidStudentX(F: NetworkFn, edm: EdmSchedule, z: tf.Tensor, t: tf.Tensor1D): tf.Tensor {
-  return tf.tidy(() => {
-    const T = edm.sigma_max;
-    const cInT = 1 / Math.sqrt(edm.sigma_data ** 2 + T ** 2);
-    const a = perSample(tf.div(t, T) as tf.Tensor1D, z.rank);
-    const f = F(tf.mul(z, cInT), tf.div(tf.log(t), 4) as tf.Tensor1D);
-    return tf.add(tf.mul(a, z), tf.mul(tf.sub(1, a), f));
-  });
-}
-
-/** One-step generation: x_theta(z, sigma_min) with z ~ N(0, T^2 I). */
-export function pidOneStep(F: NetworkFn, edm: EdmSchedule, z: tf.Tensor): tf.Tensor {
-  return tf.tidy(() => pidStudentX(F, edm, z, tf.fill([z.shape[0]], edm.sigma_min) as tf.Tensor1D));
 }
 
 /** Per-sample distance d(residual, 0), [B]. Pseudo-Huber as in iCT (Song & Dhariwal 2023): sqrt(|r|^2 + c^2) - c, c = 0.00054 sqrt(dim). */

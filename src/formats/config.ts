@@ -26,7 +26,7 @@ export interface PidStudioConfig {
 
 export const CONFIG_FORMAT = 'pid-studio/1';
 export const DEFAULT_EDM: EdmSettings = { sigma_data: 0.5, sigma_min: 0.002, sigma_max: 80, rho: 7 };
-export const MLP_DEFAULTS: Omit<MlpNetwork, 'type'> = { hidden: 128, blocks: 3, emb_dim: 32, emb_max_freq: 8 };
+export const MLP_DEFAULTS: Omit<MlpNetwork, 'type'> = { hidden: 64, blocks: 2, emb_dim: 16, emb_max_freq: 4 };
 
 type Obj = Record<string, unknown>;
 

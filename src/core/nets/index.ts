@@ -65,6 +65,11 @@ export class Network {
   /** F(x_in, c_noise). */
   readonly apply: NetworkFn = (xIn, cNoise) => kindOf(this.spec).forward(this.spec, this.params, xIn, cNoise);
 
+  /** The same architecture with other weights of the same names and shapes (e.g. the EMA). */
+  withWeights(weights: Params): NetworkFn {
+    return (xIn, cNoise) => kindOf(this.spec).forward(this.spec, weights, xIn, cNoise);
+  }
+
   get parameterCount(): number {
     return parameterCount(this.spec, this.dataShape);
   }

@@ -1,0 +1,107 @@
+/** `pid-studio distill`: PID of a teacher into a one-step student, written as a student file (formats.md). */
+import { appendFileSync, writeFileSync } from 'node:fs';
+import * as tf from '@tensorflow/tfjs-core';
+import { TrajectoryReference } from '../core/metrics';
+import { createStudentNetwork, loadTeacher, studentConfig, studentFileBytes } from '../core/models';
+import type { LearnedNetworkSpec } from '../core/nets';
+import { LOSS_NAMES, type LossName, PID_DEFAULTS, PidTrainer, type PidSettings } from '../core/pid';
+import { Rng } from '../core/rng';
+import { parseConfig } from '../formats/config';
+import { ModelFileError } from '../formats/errors';
+import { UsageError, parseOptions } from './args';
+import { startCliBackend } from './backend';
+import { readModelArg, writeFile } from './io';
+
+/** CLI defaults: the paper's N, loss, optimiser, lr and EMA (PID_DEFAULTS); steps and batch that suit a CPU. */
+export const DISTILL_DEFAULTS = { ...PID_DEFAULTS, steps: 2000, batch: 256 };
+
+const VALIDATION_POINTS = 256;
+
+export async function distill(argv: string[], out: (line: string) => void): Promise<number> {
+  const o = parseOptions(
+    argv,
+    { teacher: 'string', out: 'string', steps: 'integer', batch: 'integer', lr: 'number', N: 'integer', loss: 'string', optimizer: 'string', ema: 'number', seed: 'integer', 'student-network': 'string', backend: 'string', log: 'string', name: 'string' },
+    'distill',
+  );
+  if (typeof o.teacher !== 'string') throw new UsageError('distill: --teacher <model | builtin:NAME> is required');
+  if (typeof o.out !== 'string') throw new UsageError('distill: --out <student.safetensors> is required');
+  const d = DISTILL_DEFAULTS;
+  const settings: PidSettings = {
+    N: (o.N as number) ?? d.N,
+    loss: ((o.loss as string) ?? d.loss) as LossName,
+    optimizer: ((o.optimizer as string) ?? d.optimizer) as PidSettings['optimizer'],
+    lr: (o.lr as number) ?? d.lr,
+    batch: (o.batch as number) ?? d.batch,
+    ema: (o.ema as number) ?? d.ema,
+    seed: (o.seed as number) ?? d.seed,
+  };
+  const steps = (o.steps as number) ?? d.steps;
+  if (!LOSS_NAMES.includes(settings.loss)) throw new UsageError(`distill: --loss must be one of ${LOSS_NAMES.join(', ')} (got '${settings.loss}')`);
+  if (settings.optimizer !== 'radam' && settings.optimizer !== 'adam') throw new UsageError(`distill: --optimizer must be radam or adam (got '${settings.optimizer}')`);
+  if (settings.N < 2) throw new UsageError('distill: --N must be at least 2');
+  if (!(settings.lr > 0)) throw new UsageError('distill: --lr must be positive');
+  if (settings.batch < 1) throw new UsageError('distill: --batch must be at least 1');
+  if (steps < 0) throw new UsageError('distill: --steps must be 0 or more');
+  if (!(settings.ema >= 0 && settings.ema < 1)) throw new UsageError('distill: --ema must be in [0, 1)');
+  if (settings.seed < 0) throw new UsageError('distill: --seed must be 0 or more');
+
+  const model = await readModelArg(o.teacher);
+  const spec = typeof o['student-network'] === 'string' ? parseStudentNetwork(o['student-network'], model.config) : undefined;
+  const backend = await startCliBackend(o.backend);
+  const teacher = loadTeacher(model);
+  const { config: tc } = teacher;
+  const { network, fromTeacher } = createStudentNetwork(teacher, spec, new Rng(settings.seed + 1));
+  const trainer = new PidTrainer({ teacher: teacher.denoiser, student: network, edm: tc.edm, settings });
+  const size = tc.data.shape.reduce((a, b) => a * b, 1);
+  const zVal = tf.tensor(new Rng(settings.seed + 2).normals(VALIDATION_POINTS * size, tc.edm.sigma_max), [VALIDATION_POINTS, ...tc.data.shape]);
+  const reference = new TrajectoryReference(teacher.denoiser, tc.edm, zVal, 128);
+  if (typeof o.log === 'string') writeFileSync(o.log, '');
+  const log = (record: object) => typeof o.log === 'string' && appendFileSync(o.log, JSON.stringify(record) + '\n');
+
+  out(`distilling "${tc.name}" into a ${network.spec.type} student (${network.parameterCount.toLocaleString('en-US')} parameters, ${fromTeacher ? "initialised from the teacher's weights" : 'fresh initialisation'})`);
+  out(`  ${steps} steps, batch ${settings.batch}, N ${settings.N}, ${settings.loss}, ${settings.optimizer} lr ${settings.lr}, ema ${settings.ema}, seed ${settings.seed}, backend ${backend}`);
+  const start = performance.now();
+  let smoothed = NaN;
+  for (let i = 1; i <= steps; i++) {
+    const m = await trainer.trainStep();
+    if (!Number.isFinite(m.loss)) throw new Error(`the loss became ${m.loss} at step ${i}: lower --lr`);
+    smoothed = i === 1 ? m.loss : 0.98 * smoothed + 0.02 * m.loss;
+    log({ ...m, lr: trainer.optimizer.lr });
+    if (i % Math.max(1, Math.round(steps / 10)) === 0 || i === steps) {
+      const elapsed = (performance.now() - start) / 1000;
+      const rate = i / elapsed;
+      const err = await reference.errorOf(network.apply);
+      log({ step: i, trajectoryRmse: err.rmsePath, oneStepRmse: err.rmseEnd });
+      out(`  step ${i}/${steps}  loss ${smoothed.toExponential(3)}  trajectory rmse ${err.rmsePath.toFixed(4)}  ${rate.toFixed(1)} steps/s  ETA ${((steps - i) / rate).toFixed(0)} s`);
+    }
+  }
+  const exported = trainer.exportParams();
+  const final = await reference.errorOf(network.withWeights(exported));
+  const config = studentConfig(tc, teacher.sha256, network.spec, { ...settings, steps }, o.name as string | undefined);
+  writeFile(o.out, await studentFileBytes(config, exported));
+  out(`wrote ${o.out}: one-step error to the teacher's ODE (Heun, 128 points, ${VALIDATION_POINTS} noise draws): rmse ${final.rmseEnd.toFixed(4)}, relative ${final.relEnd.toFixed(4)}; whole-trajectory rmse ${final.rmsePath.toFixed(4)}`);
+  log({ step: steps, final: true, trajectoryRmse: final.rmsePath, oneStepRmse: final.rmseEnd, oneStepRelative: final.relEnd, seconds: (performance.now() - start) / 1000 });
+  reference.dispose();
+  zVal.dispose();
+  trainer.dispose();
+  network.dispose();
+  teacher.dispose();
+  return 0;
+}
+
+function parseStudentNetwork(json: string, teacher: ReturnType<typeof parseConfig>): LearnedNetworkSpec {
+  let value: unknown;
+  try {
+    value = JSON.parse(json);
+  } catch {
+    throw new UsageError(`distill: --student-network is not valid JSON: ${json}`);
+  }
+  try {
+    const config = parseConfig({ ...teacher, role: 'teacher', network: value, student: undefined }, '--student-network');
+    if (config.network.type === 'gaussian-mixture') throw new UsageError('distill: --student-network must be a learned network type (mlp)');
+    return config.network;
+  } catch (e) {
+    if (e instanceof ModelFileError) throw new UsageError(`distill: ${e.message}`);
+    throw e;
+  }
+}

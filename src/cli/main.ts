@@ -1,0 +1,46 @@
+/**
+ * The `pid-studio` command line (formats.md): inspect, sample, distill. Bad input ends with exit code 2 and one
+ * line on stderr naming the file, the problem and the fix; never a stack trace.
+ */
+import { ModelFileError } from '../formats/errors';
+import { UsageError } from './args';
+
+const USAGE = `usage:
+  pid-studio inspect <model>
+  pid-studio sample  --model <model> (--n K [--seed S] | --noise <noise file>) --out <samples file> [--solver heun|euler] [--steps 18] [--backend wasm|cpu|webgpu]
+  pid-studio distill --teacher <model | builtin:NAME> --out <student file> [--steps --batch --lr --N --loss l2|l1|pseudo-huber
+                     --optimizer radam|adam --ema --seed --student-network <json> --backend wasm|cpu|webgpu --log <metrics.jsonl> --name]
+A <model> is a .safetensors file, a folder with config.json + one .safetensors file, or builtin:NAME.`;
+
+type Command = (argv: string[], out: (line: string) => void) => Promise<number>;
+// Loaded on demand: only distill needs tfjs's gradient registrations, which are slow to load.
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  inspect: async () => (await import('./inspect')).inspect,
+  sample: async () => (await import('./sample')).sample,
+  distill: async () => (await import('./distill')).distill,
+};
+
+export async function main(argv: string[], out = (l: string) => console.log(l), err = (l: string) => console.error(l)): Promise<number> {
+  const [command, ...rest] = argv;
+  if (!command || command === '--help' || command === '-h' || command === 'help') {
+    out(USAGE);
+    return command ? 0 : 2;
+  }
+  const load = COMMANDS[command];
+  if (!load) {
+    err(`pid-studio: unknown command '${command}' (commands: ${Object.keys(COMMANDS).join(', ')}; see pid-studio --help)`);
+    return 2;
+  }
+  try {
+    return await (await load())(rest, out);
+  } catch (e) {
+    if (e instanceof ModelFileError || e instanceof UsageError) {
+      err(`pid-studio ${command}: ${oneLine(e.message)}`);
+      return 2;
+    }
+    err(`pid-studio ${command}: failed: ${oneLine(e instanceof Error ? e.message : String(e))}`);
+    return 1;
+  }
+}
+
+const oneLine = (s: string) => s.replace(/\s*\n\s*/g, ' ');

@@ -1,0 +1,22 @@
+/**
+ * The PID student's parametrisation (pid-method.md §2): a neural solution x_theta(z, t) of the teacher's ODE with
+ * the boundary condition x_theta(z, T) = z built in. Sampling only; training is in pid.ts.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { type EdmSchedule, type NetworkFn, perSample } from './edm';
+
+/** x_theta(z, t) = (t/T) z + (1 - t/T) F(c_in_T z, c_noise(t)), with c_in_T = 1 / sqrt(sd^2 + T^2) (§2). */
+export function pidStudentX(F: NetworkFn, edm: EdmSchedule, z: tf.Tensor, t: tf.Tensor1D): tf.Tensor {
+  return tf.tidy(() => {
+    const T = edm.sigma_max;
+    const cInT = 1 / Math.sqrt(edm.sigma_data ** 2 + T ** 2);
+    const a = perSample(tf.div(t, T) as tf.Tensor1D, z.rank);
+    const f = F(tf.mul(z, cInT), tf.div(tf.log(t), 4) as tf.Tensor1D);
+    return tf.add(tf.mul(a, z), tf.mul(tf.sub(1, a), f));
+  });
+}
+
+/** One-step generation: x_theta(z, sigma_min) with z ~ N(0, T^2 I). */
+export function pidOneStep(F: NetworkFn, edm: EdmSchedule, z: tf.Tensor): tf.Tensor {
+  return tf.tidy(() => pidStudentX(F, edm, z, tf.fill([z.shape[0]], edm.sigma_min) as tf.Tensor1D));
+}
