@@ -20,11 +20,26 @@ export function linearInit(shape: number[], fanIn: number, rng: Rng, zero = fals
   return { shape, data };
 }
 
-/** y = x W^T + b with W [out, in] (nn.Linear). */
+/**
+ * y = x W^T + b with W [out, in] (nn.Linear). Its gradient is written out with explicit transposes, because
+ * tfjs-wasm's transposed matMul is 7-10x slower than a plain one (measured: 21 ms vs 3 ms for [4096,64] x [64,64]),
+ * and the stock MatMul gradient uses transposed products:
+ *   dx = dy W,  dW = dy^T x,  db = sum_batch dy.
+ */
+const linearOp = tf.customGrad(((x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D, save: tf.GradSaveFunc) => {
+  save([x, w]);
+  return {
+    value: tf.add(tf.matMul(x, tf.transpose(w)), b),
+    gradFunc: (dy: tf.Tensor2D, [xs, ws]: tf.Tensor[]) => [
+      tf.matMul(dy, ws as tf.Tensor2D),
+      tf.matMul(tf.transpose(dy), xs as tf.Tensor2D),
+      tf.sum(dy, 0),
+    ],
+  };
+}) as unknown as Parameters<typeof tf.customGrad>[0]);
+
 export function linear(params: Params, name: string, x: tf.Tensor2D): tf.Tensor2D {
-  const w = params.get(`${name}.weight`)!;
-  const b = params.get(`${name}.bias`)!;
-  return tf.add(tf.matMul(x, w as tf.Tensor2D, false, true), b) as tf.Tensor2D;
+  return linearOp(x, params.get(`${name}.weight`)!, params.get(`${name}.bias`)!) as tf.Tensor2D;
 }
 
 export const silu = (x: tf.Tensor): tf.Tensor => tf.mul(x, tf.sigmoid(x));
