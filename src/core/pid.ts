@@ -32,6 +32,14 @@ export interface PidSettings {
   seed: number;
 }
 
+/**
+ * Learning rate at `step` (1-based) of `steps`: exponential decay from lr to lrFinal (an extension: the paper keeps
+ * lr constant, which lrFinal = lr reproduces). Small 2D students on a CPU need a fast start and a fine finish.
+ */
+export function exponentialLr(step: number, steps: number, lr: number, lrFinal = lr): number {
+  return steps <= 1 ? lr : lr * (lrFinal / lr) ** ((step - 1) / (steps - 1));
+}
+
 /** The paper's reference settings (pid-method.md §3), with a batch that suits a CPU. */
 export const PID_DEFAULTS: PidSettings = { N: 250, loss: 'l2', optimizer: 'radam', lr: 2e-4, batch: 64, ema: 0.999, seed: 0 };
 

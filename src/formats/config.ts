@@ -12,7 +12,9 @@ export type NetworkSpec = GaussianMixtureNetwork | MlpNetwork;
 export interface StudentSection {
   parametrization: 'pid';
   teacher: { name: string; sha256: string };
-  pid: { N: number; loss: 'l2' | 'l1' | 'pseudo-huber'; optimizer: 'radam' | 'adam'; lr: number; batch: number; steps: number; ema: number; seed: number };
+  pid: { N: number; loss: 'l2' | 'l1' | 'pseudo-huber'; optimizer: 'radam' | 'adam'; lr: number; batch: number; steps: number; ema: number; seed: number;
+    /** Extension: the run decayed lr exponentially to lr_final (absent: constant lr, as in the paper). */
+    lr_final?: number };
 }
 export interface PidStudioConfig {
   format: 'pid-studio/1';
@@ -143,7 +145,7 @@ function parseStudent(s: Section): StudentSection {
   const name = t.get<string>('name', (v) => typeof v === 'string' && v.trim() !== '', 'a non-empty string');
   const sha256 = t.get<string>('sha256', (v) => typeof v === 'string' && /^[0-9a-fA-F]{64}$/.test(v),
     '64 hex digits (the SHA-256 of the teacher file)').toLowerCase();
-  const p = s.section('pid', ['N', 'loss', 'optimizer', 'lr', 'batch', 'steps', 'ema', 'seed']);
+  const p = s.section('pid', ['N', 'loss', 'optimizer', 'lr', 'batch', 'steps', 'ema', 'seed', 'lr_final']);
   return {
     parametrization: 'pid',
     teacher: { name, sha256 },
@@ -156,6 +158,7 @@ function parseStudent(s: Section): StudentSection {
       steps: p.get('steps', isCount, 'a non-negative integer'),
       ema: p.get('ema', (v) => isFiniteNum(v) && v >= 0 && v < 1, 'a number in [0, 1)'),
       seed: p.get('seed', isCount, 'a non-negative integer'),
+      ...(p.o.lr_final !== undefined ? { lr_final: p.get<number>('lr_final', isPositive, POSITIVE) } : {}),
     },
   };
 }

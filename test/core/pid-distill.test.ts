@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { TrajectoryReference } from '../../src/core/metrics';
 import { Network, initParams } from '../../src/core/nets';
-import { PidTrainer, pidOneStep, pidStudentX } from '../../src/core/pid';
+import { PidTrainer, exponentialLr, pidOneStep, pidStudentX } from '../../src/core/pid';
 import { Rng } from '../../src/core/rng';
 import { ANALYTIC_TEACHERS } from '../../src/core/teachers/builtin';
 import { GaussianMixtureDenoiser } from '../../src/core/teachers/gaussian-mixture';
@@ -21,7 +21,7 @@ const edm = { sigma_data: 0.5, sigma_min: 0.002, sigma_max: 80, rho: 7 };
 
 async function distill(trainer: PidTrainer, steps: number, lr0: number, lr1: number): Promise<void> {
   for (let i = 1; i <= steps; i++) {
-    trainer.optimizer.lr = lr0 * (lr1 / lr0) ** (i / steps); // exponential decay: a fast start, a fine finish
+    trainer.optimizer.lr = exponentialLr(i, steps, lr0, lr1); // a fast start, a fine finish
     await trainer.trainStep();
   }
 }
