@@ -5,6 +5,7 @@ import { PidTrainer, drawGridPairs, pidLoss, pidStudentX, stopGradDenoiser } fro
 import { Rng } from '../../src/core/rng';
 import { GaussianMixtureDenoiser } from '../../src/core/teachers/gaussian-mixture';
 import { useBackend } from '../helpers/backend';
+import { centralDifference } from '../helpers/finite-diff';
 
 beforeAll(() => useBackend('cpu'));
 
@@ -76,17 +77,9 @@ describe('PID loss gradient', () => {
       const f = () => pidLoss(net.apply, () => target, edm, loss, z, t, tNext);
       const v = net.params.get('blocks.0.fc0.weight') as tf.Variable;
       const g = tf.variableGrads(f, [v]).grads[v.name].dataSync();
-      const base = v.dataSync().slice();
       const eps = 3e-2; // float32: the loss carries ~1e-6 of rounding noise (y - y' cancels at t ~ T)
       for (const i of [0, 7, 21, 63]) {
-        const probe = (d: number) => {
-          const p = base.slice();
-          p[i] += d;
-          v.assign(tf.tensor(p, v.shape));
-          return f().dataSync()[0];
-        };
-        const fd = (probe(eps) - probe(-eps)) / (2 * eps);
-        v.assign(tf.tensor(base, v.shape));
+        const fd = centralDifference(v, i, eps, f);
         expect(Math.abs(fd - g[i])).toBeLessThan(3e-2 * Math.abs(fd) + 2e-4);
       }
       net.dispose();
