@@ -67,12 +67,16 @@ export async function distill(argv: string[], out: (line: string) => void): Prom
   out(`  ${steps} steps, batch ${settings.batch}, N ${settings.N}, ${settings.loss}, ${settings.optimizer} lr ${settings.lr}${lrFinal !== settings.lr ? ` -> ${lrFinal}` : ''}, ema ${settings.ema}, seed ${settings.seed}, backend ${backend}`);
   const start = performance.now();
   let smoothed = NaN;
-  for (let i = 1; i <= steps; i++) {
-    trainer.optimizer.lr = exponentialLr(i, steps, settings.lr, lrFinal);
+  while (trainer.step < steps) {
+    trainer.setLearningRate(exponentialLr(trainer.step + 1, steps, settings.lr, lrFinal));
     const m = await trainer.trainStep();
-    if (!Number.isFinite(m.loss)) throw new Error(`the loss became ${m.loss} at step ${i}: lower --lr`);
-    smoothed = i === 1 ? m.loss : 0.98 * smoothed + 0.02 * m.loss;
     log({ ...m, lr: trainer.optimizer.lr });
+    if (m.skipped) {
+      out(`  step ${m.step + 1}: loss ${m.loss}, gradient norm ${m.gradNorm}: skipped (${trainer.skippedSteps} so far, ${trainer.restores} restores)`);
+      continue;
+    }
+    const i = m.step;
+    smoothed = Number.isNaN(smoothed) ? m.loss : 0.98 * smoothed + 0.02 * m.loss;
     if (i % Math.max(1, Math.round(steps / 10)) === 0 || i === steps) {
       const elapsed = (performance.now() - start) / 1000;
       const rate = i / elapsed;

@@ -38,6 +38,7 @@ export async function main(argv: string[], out = (l: string) => console.log(l), 
       err(`pid-studio ${command}: ${oneLine(e.message)}`);
       return 2;
     }
+    // Anything else (a diverged run, a backend failure) is not bad input: exit 1, still one line.
     err(`pid-studio ${command}: failed: ${oneLine(e instanceof Error ? e.message : String(e))}`);
     return 1;
   }

@@ -15,6 +15,7 @@ import { pidStudentX } from './student';
 export { pidOneStep, pidStudentX } from './student';
 import type { Network } from './nets';
 import { MomentOptimizer, type OptimizerName, WeightEma } from './optim';
+import type { HostTensor } from './nets/params';
 import { Rng, type RngState } from './rng';
 
 export type LossName = 'l2' | 'l1' | 'pseudo-huber';
@@ -48,6 +49,8 @@ export interface StepMetrics {
   loss: number;
   gradNorm: number;
   stepMs: number;
+  /** True when the loss or gradient was not finite and the step changed nothing. */
+  skipped: boolean;
 }
 
 /** Per-sample distance d(residual, 0), [B]. Pseudo-Huber as in iCT (Song & Dhariwal 2023): sqrt(|r|^2 + c^2) - c, c = 0.00054 sqrt(dim). */
@@ -108,26 +111,66 @@ export interface PidTrainerOptions {
   student: Network;
   edm: EdmSchedule;
   settings: PidSettings;
-  rngState?: RngState;
 }
 
-/** Owns the optimiser, the EMA and the RNG of one distillation; `step()` is the API the CLI and the worker share. */
+/** What happens to steps whose loss or gradient is not finite (NaN or Inf). */
+export const FAULT_POLICY = {
+  /** Consecutive faulty steps that trigger a restore of the last good state at half the learning rate. */
+  consecutiveBeforeRestore: 3,
+  /** Restores after which training stops. */
+  maxRestores: 3,
+  /** Good steps between snapshots of the state a restore goes back to. */
+  snapshotEvery: 50,
+};
+
+export class TrainingDiverged extends Error {}
+
+/** The full training state as plain data, for checkpoints: tensors named 'student/', 'ema/', 'adam_m/', 'adam_v/' + param name. */
+export interface TrainerState {
+  step: number;
+  optimizerStep: number;
+  emaUpdates: number;
+  rng: RngState;
+  lrFactor: number;
+  skippedSteps: number;
+  restores: number;
+  tensors: Map<string, HostTensor>;
+}
+
+interface Snapshot {
+  step: number;
+  optimizerStep: number;
+  emaUpdates: number;
+  tensors: Map<string, tf.Tensor>;
+}
+
+/**
+ * Owns the optimiser, the EMA and the RNG of one distillation; `trainStep()` is the API the CLI and the worker
+ * share. A step whose loss or gradient is not finite changes nothing (it is skipped and counted); repeated faults
+ * restore the last good state at half the learning rate, and too many end in TrainingDiverged.
+ */
 export class PidTrainer {
   readonly settings: PidSettings;
   readonly grid: number[];
-  readonly rng: Rng;
+  rng: Rng;
   readonly optimizer: MomentOptimizer;
   readonly ema: WeightEma | null;
   private readonly variables: Map<string, tf.Variable>;
   private readonly target: (y: tf.Tensor, t: tf.Tensor1D) => tf.Tensor;
   step = 0;
+  skippedSteps = 0;
+  restores = 0;
+  /** Multiplies the learning rate; halved by each restore. */
+  lrFactor = 1;
+  private consecutiveFaults = 0;
+  private snapshot!: Snapshot;
 
   constructor(private readonly o: PidTrainerOptions) {
     this.settings = { ...o.settings };
     const { N, optimizer, lr, ema, seed } = this.settings;
     const { sigma_min, sigma_max, rho } = o.edm;
     this.grid = karrasSigmas(N, sigma_min, sigma_max, rho);
-    this.rng = new Rng(o.rngState ?? seed);
+    this.rng = new Rng(seed);
     this.variables = new Map();
     for (const [name, p] of o.student.params) {
       if (!(p instanceof tf.Variable)) throw new Error(`student parameter '${name}' is not trainable`);
@@ -136,6 +179,12 @@ export class PidTrainer {
     this.optimizer = new MomentOptimizer(optimizer, this.variables, { lr });
     this.ema = ema > 0 ? new WeightEma(ema, this.variables) : null;
     this.target = stopGradDenoiser(o.teacher);
+    this.takeSnapshot(); // the state a restore goes back to before the first periodic snapshot
+  }
+
+  /** Sets the learning rate of the next steps (a schedule's value), times lrFactor. */
+  setLearningRate(base: number): void {
+    this.optimizer.lr = base * this.lrFactor;
   }
 
   /** Draws one batch of noise z ~ N(0, T^2 I) and grid times (t, t'). */
@@ -150,28 +199,113 @@ export class PidTrainer {
     return { z, t, tNext };
   }
 
-  /** One optimisation step. Returns plain numbers. */
+  /** One optimisation step (or a skipped one, when the loss or the gradient is not finite). Returns plain numbers. */
   async trainStep(): Promise<StepMetrics> {
     const start = performance.now();
     const F = this.o.student.apply;
-    const [lossT, normT] = tf.tidy(() => {
+    const names = [...this.variables.keys()];
+    const [value, norm, ...gradList] = tf.tidy(() => {
       const { z, t, tNext } = this.drawBatch();
-      const varList = [...this.variables.values()];
-      const { value, grads } = tf.variableGrads(
-        () => pidLoss(F, this.target, this.o.edm, this.settings.loss, z, t, tNext),
-        varList,
-      );
-      const byName = new Map<string, tf.Tensor>();
-      for (const [name, v] of this.variables) byName.set(name, grads[v.name]);
-      const norm = tf.sqrt(tf.addN([...byName.values()].map((g) => tf.sum(tf.square(g)))));
-      this.optimizer.apply(byName);
-      this.ema?.update();
-      return [value, norm];
+      const { value, grads } = tf.variableGrads(() => pidLoss(F, this.target, this.o.edm, this.settings.loss, z, t, tNext), [...this.variables.values()]);
+      const list = names.map((name) => grads[this.variables.get(name)!.name]);
+      const norm = tf.sqrt(tf.addN(list.map((g) => tf.sum(tf.square(g)))));
+      return [value, norm, ...list];
     });
-    const [loss, gradNorm] = await Promise.all([lossT.data(), normT.data()]);
-    tf.dispose([lossT, normT]);
-    this.step += 1;
-    return { step: this.step, loss: loss[0], gradNorm: gradNorm[0], stepMs: performance.now() - start };
+    const grads = new Map(names.map((name, i) => [name, gradList[i]]));
+    const [loss, gradNorm] = (await Promise.all([value.data(), norm.data()])).map((d) => d[0]);
+    const finite = Number.isFinite(loss) && Number.isFinite(gradNorm);
+    if (finite) {
+      this.optimizer.apply(grads);
+      this.ema?.update();
+      this.step += 1;
+      this.consecutiveFaults = 0;
+      if (this.step % FAULT_POLICY.snapshotEvery === 0) this.takeSnapshot();
+    }
+    tf.dispose([value, norm, ...grads.values()]);
+    if (!finite) this.onFault(loss, gradNorm);
+    return { step: this.step, loss, gradNorm, stepMs: performance.now() - start, skipped: !finite };
+  }
+
+  private onFault(loss: number, gradNorm: number): void {
+    this.skippedSteps += 1;
+    this.consecutiveFaults += 1;
+    if (this.consecutiveFaults < FAULT_POLICY.consecutiveBeforeRestore) return;
+    if (this.restores >= FAULT_POLICY.maxRestores) {
+      throw new TrainingDiverged(
+        `training diverged: loss ${loss}, gradient norm ${gradNorm} at step ${this.step + 1} after ${this.restores} restores at ever lower learning rates; lower the learning rate or check the teacher`,
+      );
+    }
+    this.restoreSnapshot();
+    this.restores += 1;
+    this.lrFactor /= 2;
+    this.optimizer.lr /= 2;
+    this.consecutiveFaults = 0;
+  }
+
+  private stateTensors(): Map<string, tf.Tensor> {
+    const out = new Map<string, tf.Tensor>();
+    for (const [name, p] of this.variables) out.set(`student/${name}`, p);
+    for (const [name, m, v] of this.optimizer.moments()) {
+      out.set(`adam_m/${name}`, m);
+      out.set(`adam_v/${name}`, v);
+    }
+    if (this.ema) for (const [name, a] of this.ema.averages) out.set(`ema/${name}`, a);
+    return out;
+  }
+
+  private assignState(tensors: Map<string, tf.Tensor | HostTensor>): void {
+    tf.tidy(() => {
+      for (const [key, target] of this.stateTensors()) {
+        const source = tensors.get(key);
+        if (!source) throw new Error(`training state has no tensor '${key}'`);
+        const value = source instanceof tf.Tensor ? source : tf.tensor(source.data, source.shape);
+        if (value.shape.join(',') !== target.shape.join(',')) throw new Error(`training state tensor '${key}' has shape [${value.shape}], expected [${target.shape}]`);
+        (target as tf.Variable).assign(value);
+      }
+    });
+  }
+
+  private takeSnapshot(): void {
+    if (this.snapshot) tf.dispose([...this.snapshot.tensors.values()]);
+    const tensors = new Map([...this.stateTensors()].map(([k, t]) => [k, tf.keep(tf.clone(t))]));
+    this.snapshot = { step: this.step, optimizerStep: this.optimizer.step, emaUpdates: this.ema?.updates ?? 0, tensors };
+  }
+
+  /** Back to the last snapshot (the initial state before the first periodic one). */
+  private restoreSnapshot(): void {
+    this.assignState(this.snapshot.tensors);
+    this.step = this.snapshot.step;
+    this.optimizer.step = this.snapshot.optimizerStep;
+    if (this.ema) this.ema.updates = this.snapshot.emaUpdates;
+  }
+
+  /** The whole state as host data (for a checkpoint). */
+  async saveState(): Promise<TrainerState> {
+    const tensors = new Map<string, HostTensor>();
+    for (const [key, t] of this.stateTensors()) tensors.set(key, { shape: t.shape.slice(), data: (await t.data()) as Float32Array });
+    return {
+      step: this.step,
+      optimizerStep: this.optimizer.step,
+      emaUpdates: this.ema?.updates ?? 0,
+      rng: this.rng.state(),
+      lrFactor: this.lrFactor,
+      skippedSteps: this.skippedSteps,
+      restores: this.restores,
+      tensors,
+    };
+  }
+
+  /** Continues from a saved state: same weights, moments, EMA, RNG and counters. */
+  loadState(state: TrainerState): void {
+    this.assignState(state.tensors);
+    this.step = state.step;
+    this.optimizer.step = state.optimizerStep;
+    if (this.ema) this.ema.updates = state.emaUpdates;
+    this.rng = new Rng(state.rng);
+    this.lrFactor = state.lrFactor;
+    this.skippedSteps = state.skippedSteps;
+    this.restores = state.restores;
+    this.takeSnapshot();
   }
 
   /** The weights a student file holds: the EMA when one is kept, else the raw weights. */
@@ -182,5 +316,6 @@ export class PidTrainer {
   dispose(): void {
     this.optimizer.dispose();
     this.ema?.dispose();
+    tf.dispose([...this.snapshot.tensors.values()]);
   }
 }

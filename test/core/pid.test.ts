@@ -89,17 +89,18 @@ describe('PID loss gradient', () => {
 });
 
 describe('PID trainer', () => {
-  it('keeps tf.memory().numTensors flat: the same after step 10 and step 200', async () => {
+  it('keeps tf.memory() flat: tensors and bytes the same after steps 10, 200 and 1000', async () => {
     const net = new Network(spec, [2], initParams(spec, [2], new Rng(0)), true);
     const teacher = new GaussianMixtureDenoiser(mixture);
     const trainer = new PidTrainer({ teacher, student: net, edm, settings: { N: 250, loss: 'pseudo-huber', optimizer: 'radam', lr: 1e-3, batch: 16, ema: 0.99, seed: 1 } });
-    let at10 = -1;
-    for (let i = 1; i <= 200; i++) {
+    const seen = new Map<number, [number, number]>();
+    for (let i = 1; i <= 1000; i++) {
       const m = await trainer.trainStep();
       expect(Number.isFinite(m.loss) && Number.isFinite(m.gradNorm)).toBe(true);
-      if (i === 10) at10 = tf.memory().numTensors;
+      if (i === 10 || i === 200 || i === 1000) seen.set(i, [tf.memory().numTensors, tf.memory().numBytes]);
     }
-    expect(tf.memory().numTensors).toBe(at10);
+    expect(seen.get(200)).toEqual(seen.get(10));
+    expect(seen.get(1000)).toEqual(seen.get(10));
     trainer.dispose();
     net.dispose();
     teacher.dispose();
