@@ -10,7 +10,8 @@ import { parseConfig } from '../formats/config';
 import { ModelFileError } from '../formats/errors';
 import { UsageError, parseOptions } from './args';
 import { startCliBackend } from './backend';
-import { readModelArg, writeFile } from './io';
+import { readBytes, readModelArg, writeFile, writeFileAtomic } from './io';
+import { CHECKPOINT_FORMAT, type CheckpointInfo, checkpointBytes, checkpointMismatch, readCheckpoint } from '../core/checkpoint';
 
 /**
  * CLI defaults: the paper's N, loss, optimiser and EMA (PID_DEFAULTS), with steps, batch and a decaying lr that suit a
@@ -23,13 +24,17 @@ const VALIDATION_POINTS = 256;
 export async function distill(argv: string[], out: (line: string) => void): Promise<number> {
   const o = parseOptions(
     argv,
-    { teacher: 'string', out: 'string', steps: 'integer', batch: 'integer', lr: 'number', 'lr-final': 'number', N: 'integer', loss: 'string', optimizer: 'string', ema: 'number', seed: 'integer', 'student-network': 'string', backend: 'string', log: 'string', name: 'string' },
+    { teacher: 'string', out: 'string', steps: 'integer', batch: 'integer', lr: 'number', 'lr-final': 'number', N: 'integer', loss: 'string', optimizer: 'string', ema: 'number', seed: 'integer', 'student-network': 'string', backend: 'string', log: 'string', name: 'string', checkpoint: 'string', resume: 'flag', 'checkpoint-every': 'number' },
     'distill',
   );
   if (typeof o.teacher !== 'string') throw new UsageError('distill: --teacher <model | builtin:NAME> is required');
   if (typeof o.out !== 'string') throw new UsageError('distill: --out <student.safetensors> is required');
+  if (o.resume && typeof o.checkpoint !== 'string') throw new UsageError('distill: --resume needs --checkpoint <file> (the file to resume from)');
+  const checkpointEvery = (o['checkpoint-every'] as number | undefined) ?? 30;
+  if (!(checkpointEvery > 0)) throw new UsageError('distill: --checkpoint-every must be a positive number of seconds');
+  const resumed = o.resume ? readCheckpoint(readBytes(o.checkpoint as string), o.checkpoint as string) : null;
   const d = DISTILL_DEFAULTS;
-  const settings: PidSettings = {
+  let settings: PidSettings = {
     N: (o.N as number) ?? d.N,
     loss: ((o.loss as string) ?? d.loss) as LossName,
     optimizer: ((o.optimizer as string) ?? d.optimizer) as PidSettings['optimizer'],
@@ -38,8 +43,14 @@ export async function distill(argv: string[], out: (line: string) => void): Prom
     ema: (o.ema as number) ?? d.ema,
     seed: (o.seed as number) ?? d.seed,
   };
-  const steps = (o.steps as number) ?? d.steps;
-  const lrFinal = (o['lr-final'] as number | undefined) ?? d.lr_final;
+  let steps = (o.steps as number) ?? d.steps;
+  let lrFinal = (o['lr-final'] as number | undefined) ?? d.lr_final;
+  if (resumed) {
+    // A resumed run keeps its settings and lr schedule; --steps may extend it.
+    settings = resumed.info.settings;
+    lrFinal = resumed.info.lrFinal;
+    steps = (o.steps as number | undefined) ?? resumed.info.steps;
+  }
   if (!LOSS_NAMES.includes(settings.loss)) throw new UsageError(`distill: --loss must be one of ${LOSS_NAMES.join(', ')} (got '${settings.loss}')`);
   if (settings.optimizer !== 'radam' && settings.optimizer !== 'adam') throw new UsageError(`distill: --optimizer must be radam or adam (got '${settings.optimizer}')`);
   if (settings.N < 2) throw new UsageError('distill: --N must be at least 2');
@@ -55,17 +66,30 @@ export async function distill(argv: string[], out: (line: string) => void): Prom
   const backend = await startCliBackend(o.backend);
   const teacher = loadTeacher(model);
   const { config: tc } = teacher;
-  const { network, fromTeacher } = createStudentNetwork(teacher, spec, new Rng(settings.seed + 1));
+  const { network, fromTeacher } = createStudentNetwork(teacher, spec ?? resumed?.info.network, new Rng(settings.seed + 1));
   const trainer = new PidTrainer({ teacher: teacher.denoiser, student: network, edm: tc.edm, settings });
+  if (resumed) {
+    const mismatch = checkpointMismatch(resumed.info, teacher.sha256, network.spec);
+    if (mismatch) throw new ModelFileError(o.checkpoint as string, `checkpoint ${mismatch}`, 'resume with the same --teacher and --student-network, or start a new run without --resume');
+    trainer.loadState(resumed.state);
+  }
+  const saveCheckpoint = async () => {
+    if (typeof o.checkpoint !== 'string') return;
+    const info: CheckpointInfo = { format: CHECKPOINT_FORMAT, teacher: { name: tc.name, sha256: teacher.sha256 }, network: network.spec, settings, steps, lrFinal, savedAt: new Date().toISOString() };
+    writeFileAtomic(o.checkpoint, checkpointBytes({ info, state: await trainer.saveState() }));
+  };
   const size = tc.data.shape.reduce((a, b) => a * b, 1);
   const zVal = tf.tensor(new Rng(settings.seed + 2).normals(VALIDATION_POINTS * size, tc.edm.sigma_max), [VALIDATION_POINTS, ...tc.data.shape]);
   const reference = new TrajectoryReference(teacher.denoiser, tc.edm, zVal, 128);
-  if (typeof o.log === 'string') writeFileSync(o.log, '');
+  if (typeof o.log === 'string' && !resumed) writeFileSync(o.log, '');
   const log = (record: object) => typeof o.log === 'string' && appendFileSync(o.log, JSON.stringify(record) + '\n');
 
   out(`distilling "${tc.name}" into a ${network.spec.type} student (${network.parameterCount.toLocaleString('en-US')} parameters, ${fromTeacher ? "initialised from the teacher's weights" : 'fresh initialisation'})`);
   out(`  ${steps} steps, batch ${settings.batch}, N ${settings.N}, ${settings.loss}, ${settings.optimizer} lr ${settings.lr}${lrFinal !== settings.lr ? ` -> ${lrFinal}` : ''}, ema ${settings.ema}, seed ${settings.seed}, backend ${backend}`);
+  if (resumed) out(`  resuming from ${o.checkpoint} at step ${trainer.step} (saved ${resumed.info.savedAt})`);
   const start = performance.now();
+  const startStep = trainer.step;
+  let lastSave = start;
   let smoothed = NaN;
   while (trainer.step < steps) {
     trainer.setLearningRate(exponentialLr(trainer.step + 1, steps, settings.lr, lrFinal));
@@ -76,15 +100,20 @@ export async function distill(argv: string[], out: (line: string) => void): Prom
       continue;
     }
     const i = m.step;
+    if (performance.now() - lastSave > checkpointEvery * 1000) {
+      await saveCheckpoint();
+      lastSave = performance.now();
+    }
     smoothed = Number.isNaN(smoothed) ? m.loss : 0.98 * smoothed + 0.02 * m.loss;
     if (i % Math.max(1, Math.round(steps / 10)) === 0 || i === steps) {
       const elapsed = (performance.now() - start) / 1000;
-      const rate = i / elapsed;
+      const rate = (i - startStep) / elapsed;
       const err = await reference.errorOf(network.apply);
       log({ step: i, trajectoryRmse: err.rmsePath, oneStepRmse: err.rmseEnd });
       out(`  step ${i}/${steps}  loss ${smoothed.toExponential(3)}  trajectory rmse ${err.rmsePath.toFixed(4)}  ${rate.toFixed(1)} steps/s  ETA ${((steps - i) / rate).toFixed(0)} s`);
     }
   }
+  await saveCheckpoint();
   const exported = trainer.exportParams();
   const final = await reference.errorOf(network.withWeights(exported));
   const config = studentConfig(tc, teacher.sha256, network.spec, { ...settings, steps, ...(lrFinal !== settings.lr ? { lr_final: lrFinal } : {}) }, o.name as string | undefined);

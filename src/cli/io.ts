@@ -1,6 +1,6 @@
 /** Files for the command line: models (a file, a config.json + weights folder, or builtin:NAME), noise and samples. */
-import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { readFileSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ModelFileError } from '../formats/errors';
 import { type InputFile, type ModelFile, readModelFile } from '../formats/model-file';
@@ -10,7 +10,7 @@ import type { BuiltinIndex } from '../core/teachers/builtin';
 
 export const TEACHERS_DIR = fileURLToPath(new URL('../../public/teachers/', import.meta.url));
 
-function readBytes(path: string): Uint8Array {
+export function readBytes(path: string): Uint8Array {
   try {
     return new Uint8Array(readFileSync(path));
   } catch (e) {
@@ -82,4 +82,9 @@ export function writeFile(path: string, bytes: Uint8Array): void {
   }
 }
 
-export const displayName = (path: string) => basename(path);
+/** Writes through a temporary file and a rename, so a crash never leaves half a file (checkpoints). */
+export function writeFileAtomic(path: string, bytes: Uint8Array): void {
+  writeFile(`${path}.tmp`, bytes);
+  renameSync(`${path}.tmp`, path);
+}
+
