@@ -3,7 +3,7 @@ import { appendFileSync, writeFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import { TrajectoryReference } from '../core/metrics';
 import { createStudentNetwork, loadTeacher, studentConfig, studentFileBytes } from '../core/models';
-import type { LearnedNetworkSpec } from '../core/nets';
+import { LEARNED_NETWORK_TYPES, type LearnedNetworkSpec, isLearnedNetwork } from '../core/nets';
 import { LOSS_NAMES, type LossName, PID_DEFAULTS, PidTrainer, type PidSettings, exponentialLr } from '../core/pid';
 import { Rng } from '../core/rng';
 import { parseConfig } from '../formats/config';
@@ -137,7 +137,7 @@ function parseStudentNetwork(json: string, teacher: ReturnType<typeof parseConfi
   }
   try {
     const config = parseConfig({ ...teacher, role: 'teacher', network: value, student: undefined }, '--student-network');
-    if (config.network.type === 'gaussian-mixture') throw new UsageError('distill: --student-network must be a learned network type (mlp)');
+    if (!isLearnedNetwork(config.network)) throw new UsageError(`distill: --student-network must be a learned network type (${LEARNED_NETWORK_TYPES.join(', ')})`);
     return config.network;
   } catch (e) {
     if (e instanceof ModelFileError) throw new UsageError(`distill: ${e.message}`);

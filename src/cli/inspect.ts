@@ -11,11 +11,11 @@ export async function inspect(argv: string[], out: (line: string) => void): Prom
   out(`${model.fileName}: valid pid-studio ${config.role} "${config.name}"`);
   out(`  data       shape [${config.data.shape.join(', ')}], range [${config.data.range.join(', ')}]`);
   out(`  edm        sigma_data ${config.edm.sigma_data}, sigma ${config.edm.sigma_min} .. ${config.edm.sigma_max}, rho ${config.edm.rho}`);
-  if (isLearnedNetwork(net)) {
+  if (net.type === 'gaussian-mixture') {
+    out(`  network    ${net.type}, ${net.weights.length} components (analytic, exact denoiser)`);
+  } else if (isLearnedNetwork(net)) {
     const { type, ...hyper } = net;
     out(`  network    ${type} ${JSON.stringify(hyper)}, ${parameterCount(net, config.data.shape).toLocaleString('en-US')} parameters in ${model.tensors.size} tensors`);
-  } else {
-    out(`  network    ${net.type}, ${net.weights.length} components (analytic, exact denoiser)`);
   }
   if (config.student) {
     const { teacher, pid } = config.student;

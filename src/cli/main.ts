@@ -10,6 +10,7 @@ const USAGE = `usage:
   pid-studio sample  --model <model> (--n K [--seed S] | --noise <noise file>) --out <samples file> [--solver heun|euler] [--steps 18] [--backend wasm|cpu|webgpu]
   pid-studio distill --teacher <model | builtin:NAME> --out <student file> [--steps --batch --lr --N --loss l2|l1|pseudo-huber
                      --optimizer radam|adam --ema --seed --student-network <json> --backend wasm|cpu|webgpu --log <metrics.jsonl> --name]
+  pid-studio eval    --model <model> [--n 1000] [--steps 18] [--seed 0]   # MNIST models: prints FD <value> (NFE <k>, n <n>)
 A <model> is a .safetensors file, a folder with config.json + one .safetensors file, or builtin:NAME.`;
 
 type Command = (argv: string[], out: (line: string) => void) => Promise<number>;
@@ -18,6 +19,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   inspect: async () => (await import('./inspect')).inspect,
   sample: async () => (await import('./sample')).sample,
   distill: async () => (await import('./distill')).distill,
+  eval: async () => (await import('./eval')).evaluate,
 };
 
 export async function main(argv: string[], out = (l: string) => console.log(l), err = (l: string) => console.error(l)): Promise<number> {
