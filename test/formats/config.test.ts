@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import { ModelFileError } from '../../src/formats/errors.ts';
-import { configToJson, DEFAULT_EDM, MLP_DEFAULTS, parseConfig, type PidStudioConfig } from '../../src/formats/config.ts';
+import { configToJson, DEFAULT_EDM, MLP_DEFAULTS, parseConfig, type PidStudioConfig, UNET_DEFAULTS, type UnetNetwork } from '../../src/formats/config.ts';
 
 const teacher = () => ({
   format: 'pid-studio/1',
@@ -114,9 +114,9 @@ describe('parseConfig rejects, naming the field', () => {
     ['missing rho in a present edm block', (c) => { delete c.edm.rho; }, /"edm.rho" is missing/],
     ['string rho', (c) => { c.edm.rho = '7'; }, /"edm.rho" must be a positive finite number \(got "7"\)/],
     ['misspelt edm field', (c) => { c.edm.sigma_mn = 1; }, /"edm.sigma_mn" is not a known field/],
-    ['missing network', (c) => { delete c.network; }, /"network" is missing; it must be an object \{"type": \.\.\.\} \(types: gaussian-mixture, mlp\)/],
-    ['unknown network type', (c) => { c.network = { type: 'unet' }; }, /config field "network.type" is "unet", not a known network type \(known: gaussian-mixture, mlp\)/],
-    ['missing network type', (c) => { delete c.network.type; }, /"network.type" is missing or not a string; it must be one of: gaussian-mixture, mlp/],
+    ['missing network', (c) => { delete c.network; }, /"network" is missing; it must be an object \{"type": \.\.\.\} \(types: gaussian-mixture, mlp, unet\)/],
+    ['unknown network type', (c) => { c.network = { type: 'transformer' }; }, /config field "network.type" is "transformer", not a known network type \(known: gaussian-mixture, mlp, unet\)/],
+    ['missing network type', (c) => { delete c.network.type; }, /"network.type" is missing or not a string; it must be one of: gaussian-mixture, mlp, unet/],
     ['gm: empty weights', (c) => { c.network.weights = []; }, /"network.weights" must be a non-empty array/],
     ['gm: stds of another length', (c) => { c.network.stds = [1]; }, /"network.stds" must be an array of 2 entries, one per component/],
     ['gm: means of another length', (c) => { c.network.means = [[0, 0]]; }, /"network.means" must be an array of 2 entries/],
@@ -152,4 +152,54 @@ describe('parseConfig rejects, naming the field', () => {
     ['missing seed', (c) => { delete c.student.pid.seed; }, /"student.pid.seed" is missing/],
     ['unknown pid key', (c) => { c.student.pid.lr_decay = 1; }, /"student.pid.lr_decay" is not a known field/],
   ])('student: %s', (_, edit, re) => reject(student, edit, re));
+});
+
+describe('parseConfig: network type unet', () => {
+  const unetTeacher = () => ({
+    ...teacher(),
+    name: 'mnist unet',
+    data: { shape: [28, 28, 1], range: [-1, 1] },
+    network: { type: 'unet', channels: 32, channel_mult: [1, 2, 2], blocks_per_level: 1, attn_resolutions: [7], emb_dim: 64, emb_max_freq: 4, groups: 8 },
+  }) as Record<string, any>;
+
+  it('accepts a full spec and round-trips it through configToJson', () => {
+    const c = parseConfig(unetTeacher(), 'cfg.json');
+    expect(c.network).toEqual(unetTeacher().network);
+    expect(parseConfig(JSON.parse(configToJson(c)), 'x')).toEqual(c);
+  });
+
+  it('fills missing hyper-parameters from UNET_DEFAULTS, with arrays copied', () => {
+    const c = unetTeacher();
+    c.network = { type: 'unet', channels: 8 };
+    const parsed = parseConfig(c, 'cfg.json');
+    expect(parsed.network).toEqual({ ...UNET_DEFAULTS, type: 'unet', channels: 8 });
+    expect((parsed.network as UnetNetwork).channel_mult).not.toBe(UNET_DEFAULTS.channel_mult);
+    expect(parseConfig({ ...unetTeacher(), network: { type: 'unet' } }, 'cfg.json').network).toEqual({ ...UNET_DEFAULTS, type: 'unet' });
+  });
+
+  it('accepts non-square images, attention by feature-map height', () => {
+    const c = unetTeacher();
+    c.data.shape = [16, 8, 3];
+    c.network.attn_resolutions = [4, 16];
+    expect((parseConfig(c, 'cfg.json').network as UnetNetwork).attn_resolutions).toEqual([4, 16]);
+  });
+
+  it.each<[string, (c: Record<string, any>) => void, RegExp]>([
+    ['2D data', (c) => { c.data.shape = [2]; }, /config field "data.shape" must be three positive integers \[H, W, C\] for network type "unet" \(images are HWC\) \(got \[2\]\)\. Fix: give the image shape/],
+    ['HW without C', (c) => { c.data.shape = [28, 28]; }, /"data.shape" must be three positive integers \[H, W, C\]/],
+    ['zero channels', (c) => { c.network.channels = 0; }, /config field "network.channels" must be a positive integer \(got 0\)/],
+    ['empty channel_mult', (c) => { c.network.channel_mult = []; }, /"network.channel_mult" must be a non-empty array of positive integers \(got \[\]\)/],
+    ['channel_mult not an array', (c) => { c.network.channel_mult = '12'; }, /"network.channel_mult" must be a non-empty array of positive integers \(got "12"\)/],
+    ['zero multiplier', (c) => { c.network.channel_mult = [1, 0]; }, /config field "network.channel_mult\[1\]" must be a positive integer \(got 0\)/],
+    ['too many levels for 14x14', (c) => { c.data.shape = [14, 14, 1]; }, /"network.channel_mult" must be a list of at most as many levels as data.shape \[14,14,1\] allows: with 3 levels, H and W must be divisible by 2\^2 = 4 \(got \[1,2,2\]\)\. Fix: use fewer levels/],
+    ['width not divisible', (c) => { c.data.shape = [28, 30, 1]; }, /"network.channel_mult" .* divisible by 2\^2 = 4/],
+    ['zero blocks_per_level', (c) => { c.network.blocks_per_level = 0; }, /"network.blocks_per_level" must be a positive integer \(got 0\)/],
+    ['attn_resolutions not an array', (c) => { c.network.attn_resolutions = 7; }, /"network.attn_resolutions" must be an array of positive integers \(may be empty\) \(got 7\)/],
+    ['attention at a missing resolution', (c) => { c.network.attn_resolutions = [5]; }, /config field "network.attn_resolutions\[0\]" must be one of the feature-map heights 28, 14, 7 \(got 5\)/],
+    ['negative attention resolution', (c) => { c.network.attn_resolutions = [7, -1]; }, /"network.attn_resolutions\[1\]" must be a positive integer \(got -1\)/],
+    ['odd emb_dim', (c) => { c.network.emb_dim = 33; }, /"network.emb_dim" must be a positive even integer \(got 33\)/],
+    ['zero emb_max_freq', (c) => { c.network.emb_max_freq = 0; }, /"network.emb_max_freq" must be a positive finite number \(got 0\)/],
+    ['groups not dividing the widths', (c) => { c.network.groups = 3; }, /"network.groups" must be a positive integer that divides every level's width channels \* channel_mult\[l\] \(32, 64, 64\) \(got 3\)/],
+    ['unknown key', (c) => { c.network.dropout = 0.1; }, /"network.dropout" is not a known field \(known: type, channels, channel_mult, blocks_per_level, attn_resolutions, emb_dim, emb_max_freq, groups\)/],
+  ])('rejects %s', (_, edit, re) => reject(unetTeacher, edit, re));
 });

@@ -4,8 +4,9 @@ import type { NetworkFn } from '../edm';
 import type { Rng } from '../rng';
 import { DEFAULT_MLP, type MlpSpec, mlpForward, mlpInit, mlpParamShapes } from './mlp';
 import { type HostTensor, type ParamShapes, type Params, countParams, toParams } from './params';
+import { DEFAULT_UNET, type UnetSpec, unetForward, unetInit, unetParamShapes } from './unet';
 
-export type LearnedNetworkSpec = MlpSpec;
+export type LearnedNetworkSpec = MlpSpec | UnetSpec;
 
 interface NetworkKind<S> {
   paramShapes(spec: S, dataShape: number[]): ParamShapes;
@@ -15,10 +16,11 @@ interface NetworkKind<S> {
 
 const kinds: { [T in LearnedNetworkSpec['type']]: NetworkKind<Extract<LearnedNetworkSpec, { type: T }>> } = {
   mlp: { paramShapes: mlpParamShapes, init: mlpInit, forward: mlpForward },
+  unet: { paramShapes: unetParamShapes, init: unetInit, forward: unetForward },
 };
 
 export const LEARNED_NETWORK_TYPES = Object.keys(kinds) as LearnedNetworkSpec['type'][];
-export { DEFAULT_MLP };
+export { DEFAULT_MLP, DEFAULT_UNET };
 
 export function isLearnedNetwork(spec: { type: string }): spec is LearnedNetworkSpec {
   return (LEARNED_NETWORK_TYPES as string[]).includes(spec.type);
