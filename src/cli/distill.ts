@@ -3,14 +3,13 @@ import { appendFileSync, writeFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import { TrajectoryReference } from '../core/metrics';
 import { createStudentNetwork, loadTeacher, studentConfig, studentFileBytes } from '../core/models';
-import { LEARNED_NETWORK_TYPES, type LearnedNetworkSpec, isLearnedNetwork } from '../core/nets';
 import { LOSS_NAMES, type LossName, PID_DEFAULTS, PidTrainer, type PidSettings, exponentialLr } from '../core/pid';
 import { Rng } from '../core/rng';
-import { parseConfig } from '../formats/config';
 import { ModelFileError } from '../formats/errors';
 import { UsageError, parseOptions } from './args';
 import { startCliBackend } from './backend';
 import { readBytes, readModelArg, writeFile, writeFileAtomic } from './io';
+import { parseNetworkOption } from './network-option';
 import { CHECKPOINT_FORMAT, type CheckpointInfo, checkpointBytes, checkpointMismatch, readCheckpoint } from '../core/checkpoint';
 
 /**
@@ -62,7 +61,7 @@ export async function distill(argv: string[], out: (line: string) => void): Prom
   if (settings.seed < 0) throw new UsageError('distill: --seed must be 0 or more');
 
   const model = await readModelArg(o.teacher);
-  const spec = typeof o['student-network'] === 'string' ? parseStudentNetwork(o['student-network'], model.config) : undefined;
+  const spec = typeof o['student-network'] === 'string' ? parseNetworkOption(o['student-network'], model.config.data, '--student-network', 'distill') : undefined;
   const backend = await startCliBackend(o.backend);
   const teacher = loadTeacher(model);
   const { config: tc } = teacher;
@@ -126,21 +125,4 @@ export async function distill(argv: string[], out: (line: string) => void): Prom
   network.dispose();
   teacher.dispose();
   return 0;
-}
-
-function parseStudentNetwork(json: string, teacher: ReturnType<typeof parseConfig>): LearnedNetworkSpec {
-  let value: unknown;
-  try {
-    value = JSON.parse(json);
-  } catch {
-    throw new UsageError(`distill: --student-network is not valid JSON: ${json}`);
-  }
-  try {
-    const config = parseConfig({ ...teacher, role: 'teacher', network: value, student: undefined }, '--student-network');
-    if (!isLearnedNetwork(config.network)) throw new UsageError(`distill: --student-network must be a learned network type (${LEARNED_NETWORK_TYPES.join(', ')})`);
-    return config.network;
-  } catch (e) {
-    if (e instanceof ModelFileError) throw new UsageError(`distill: ${e.message}`);
-    throw e;
-  }
 }

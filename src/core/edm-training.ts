@@ -7,8 +7,10 @@ import * as tf from '@tensorflow/tfjs-core';
 import './gradients';
 import { edmDenoiser, perSample } from './edm';
 import type { Network } from './nets';
-import { MomentOptimizer } from './optim';
-import type { Rng } from './rng';
+import type { HostTensor } from './nets/params';
+import { MomentOptimizer, WeightEma } from './optim';
+import { Rng, type RngState } from './rng';
+import { assignState, stateTensors, toHost } from './train-state';
 
 export const EDM_P_MEAN = -1.2;
 export const EDM_P_STD = 1.2;
@@ -22,13 +24,25 @@ export function edmLoss(net: Network, sigmaData: number, y: tf.Tensor, noise: tf
   });
 }
 
+export interface TeacherTrainingState {
+  step: number;
+  optimizerStep: number;
+  emaUpdates: number;
+  rng: RngState;
+  tensors: Map<string, HostTensor>;
+}
+
+/** Adam on the EDM loss, with an optional EMA of the weights (what a teacher file holds). */
 export class EdmTeacherTrainer {
   readonly optimizer: MomentOptimizer;
+  readonly ema: WeightEma | null;
   private readonly variables: Map<string, tf.Variable>;
+  step = 0;
 
-  constructor(readonly net: Network, readonly sigmaData: number, lr: number, readonly rng: Rng) {
+  constructor(readonly net: Network, readonly sigmaData: number, lr: number, public rng: Rng, emaRate = 0) {
     this.variables = new Map([...net.params].map(([k, v]) => [k, v as tf.Variable]));
     this.optimizer = new MomentOptimizer('adam', this.variables, { lr });
+    this.ema = emaRate > 0 ? new WeightEma(emaRate, this.variables) : null;
   }
 
   /** One Adam step on a batch y [B, ...dataShape] (host data); returns the loss. */
@@ -42,14 +56,40 @@ export class EdmTeacherTrainer {
       const sigma = tf.tensor1d(Array.from({ length: b }, () => Math.exp(EDM_P_MEAN + EDM_P_STD * this.rng.normal())));
       const { value, grads } = tf.variableGrads(() => edmLoss(this.net, this.sigmaData, y, noise, sigma), [...this.variables.values()]);
       this.optimizer.apply(new Map([...this.variables].map(([k, v]) => [k, grads[v.name]])));
+      this.ema?.update();
       return value;
     });
     const loss = (await value.data())[0];
     value.dispose();
+    this.step += 1;
     return loss;
+  }
+
+  /** The weights a teacher file holds: the EMA when one is kept. */
+  exportParams(): Map<string, tf.Tensor> {
+    return this.ema ? this.ema.averages : this.variables;
+  }
+
+  async saveState(): Promise<TeacherTrainingState> {
+    return {
+      step: this.step,
+      optimizerStep: this.optimizer.step,
+      emaUpdates: this.ema?.updates ?? 0,
+      rng: this.rng.state(),
+      tensors: await toHost(stateTensors(this.variables, this.optimizer, this.ema)),
+    };
+  }
+
+  loadState(state: TeacherTrainingState): void {
+    assignState(stateTensors(this.variables, this.optimizer, this.ema), state.tensors);
+    this.step = state.step;
+    this.optimizer.step = state.optimizerStep;
+    if (this.ema) this.ema.updates = state.emaUpdates;
+    this.rng = new Rng(state.rng);
   }
 
   dispose(): void {
     this.optimizer.dispose();
+    this.ema?.dispose();
   }
 }

@@ -17,6 +17,7 @@ import type { Network } from './nets';
 import { MomentOptimizer, type OptimizerName, WeightEma } from './optim';
 import type { HostTensor } from './nets/params';
 import { Rng, type RngState } from './rng';
+import { assignState, stateTensors, toHost } from './train-state';
 
 export type LossName = 'l2' | 'l1' | 'pseudo-huber';
 export const LOSS_NAMES: LossName[] = ['l2', 'l1', 'pseudo-huber'];
@@ -243,26 +244,7 @@ export class PidTrainer {
   }
 
   private stateTensors(): Map<string, tf.Tensor> {
-    const out = new Map<string, tf.Tensor>();
-    for (const [name, p] of this.variables) out.set(`student/${name}`, p);
-    for (const [name, m, v] of this.optimizer.moments()) {
-      out.set(`adam_m/${name}`, m);
-      out.set(`adam_v/${name}`, v);
-    }
-    if (this.ema) for (const [name, a] of this.ema.averages) out.set(`ema/${name}`, a);
-    return out;
-  }
-
-  private assignState(tensors: Map<string, tf.Tensor | HostTensor>): void {
-    tf.tidy(() => {
-      for (const [key, target] of this.stateTensors()) {
-        const source = tensors.get(key);
-        if (!source) throw new Error(`training state has no tensor '${key}'`);
-        const value = source instanceof tf.Tensor ? source : tf.tensor(source.data, source.shape);
-        if (value.shape.join(',') !== target.shape.join(',')) throw new Error(`training state tensor '${key}' has shape [${value.shape}], expected [${target.shape}]`);
-        (target as tf.Variable).assign(value);
-      }
-    });
+    return stateTensors(this.variables, this.optimizer, this.ema);
   }
 
   private takeSnapshot(): void {
@@ -273,7 +255,7 @@ export class PidTrainer {
 
   /** Back to the last snapshot (the initial state before the first periodic one). */
   private restoreSnapshot(): void {
-    this.assignState(this.snapshot.tensors);
+    assignState(this.stateTensors(), this.snapshot.tensors);
     this.step = this.snapshot.step;
     this.optimizer.step = this.snapshot.optimizerStep;
     if (this.ema) this.ema.updates = this.snapshot.emaUpdates;
@@ -281,8 +263,7 @@ export class PidTrainer {
 
   /** The whole state as host data (for a checkpoint). */
   async saveState(): Promise<TrainerState> {
-    const tensors = new Map<string, HostTensor>();
-    for (const [key, t] of this.stateTensors()) tensors.set(key, { shape: t.shape.slice(), data: (await t.data()) as Float32Array });
+    const tensors = await toHost(this.stateTensors());
     return {
       step: this.step,
       optimizerStep: this.optimizer.step,
@@ -297,7 +278,7 @@ export class PidTrainer {
 
   /** Continues from a saved state: same weights, moments, EMA, RNG and counters. */
   loadState(state: TrainerState): void {
-    this.assignState(state.tensors);
+    assignState(this.stateTensors(), state.tensors);
     this.step = state.step;
     this.optimizer.step = state.optimizerStep;
     if (this.ema) this.ema.updates = state.emaUpdates;
