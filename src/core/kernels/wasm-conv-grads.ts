@@ -3,9 +3,11 @@
  * (architecture.md, "Known traps"): it has no Conv2DBackpropFilter and a slow, naive Conv2DBackpropInput.
  * Both are registered here, built from the backend's own fast kernels (XNNPACK matMul and Conv2D):
  *
- *   Conv2DBackpropFilter:  dW[(i, j, c), o] = sum_n cols[(i, j, c), n] dy[n, o]     (im2col, one plain matMul)
- *     cols[(i, j, c), (b, y, x)] = x_pad[b, y s_h + i, x s_w + j, c]   written row by row from a [C, B, H, W] copy
- *     of x, so that the second (the small) operand of the matMul is dy [B OH OW, C_out].
+ *   Conv2DBackpropFilter: dW[i, j, c, o] = sum over (b, yo, xo) of x[b, yo s_h + i - top, xo s_w + j - left, c] dy[b, yo, xo, o],
+ *     one plain matMul against a patch matrix written in JS, on the side with fewer entries to write:
+ *       dW   = cols [(i, j, c), B OH OW] @ dy [B OH OW, O]      (im2col of x)
+ *       dW^T = rows [(i, j, o), B H W] @ x [B H W, C]          (the same taps, scattered from dy)
+ *     With stride 1 and an output as large as the input, each patch row is a shifted copy of a [B, H, W] block.
  *   Conv2DBackpropInput (stride 1): dx = conv2d(dy, W~, pads (k_h - 1 - top, ...)),
  *     W~[i, j, o, c] = W[k_h - 1 - i, k_w - 1 - j, c, o]   (the flipped, transposed filter)
  *     other strides (and NCHW) keep the stock kernel.
@@ -50,6 +52,130 @@ function reshaped(backend: BackendWasm, x: TensorInfo, shape: number[]): TensorI
   return { dataId: x.dataId, shape, dtype: x.dtype };
 }
 
+interface Geometry {
+  B: number; H: number; W: number; OH: number; OW: number; KH: number; KW: number;
+  SH: number; SW: number; top: number; left: number;
+}
+
+/** The output columns xo in [from, to) whose tap at filter column j reads an input column inside the image. */
+function validColumns(g: Geometry, j: number): [number, number] {
+  const from = Math.max(0, Math.ceil((g.left - j) / g.SW));
+  const to = Math.min(g.OW, Math.floor((g.W - 1 - j + g.left) / g.SW) + 1);
+  return [from, Math.max(from, to)];
+}
+
+/** Stride 1 with the output as large as the input (e.g. 'same'): every patch row is the input shifted. */
+const isShift = (g: Geometry) => g.SH === 1 && g.SW === 1 && g.OH === g.H && g.OW === g.W;
+
+/**
+ * dst[b, y, x] = src[b, y + dy, x + dx] over B planes of H x W, 0 where (y + dy, x + dx) leaves the plane: one
+ * contiguous copy of the shifted block, then the rows and columns that wrapped into a neighbour are zeroed.
+ */
+function copyShifted(src: Float32Array, from: number, dst: Float32Array, to: number, B: number, H: number, W: number, dy: number, dx: number): void {
+  const n = B * H * W;
+  const shift = dy * W + dx;
+  const lo = Math.max(0, -shift);
+  const hi = Math.min(n, n - shift);
+  dst.set(src.subarray(from + lo + shift, from + hi + shift), to + lo);
+  for (let t = 0; t < lo; t++) dst[to + t] = 0;
+  for (let t = hi; t < n; t++) dst[to + t] = 0;
+  const x0 = Math.max(0, -dx);
+  const x1 = Math.min(W, W - dx);
+  for (let b = 0; b < B; b++) {
+    for (let y = 0; y < H; y++) {
+      const row = to + (b * H + y) * W;
+      if (y + dy < 0 || y + dy >= H) {
+        for (let x = 0; x < W; x++) dst[row + x] = 0;
+        continue;
+      }
+      for (let x = 0; x < x0; x++) dst[row + x] = 0;
+      for (let x = x1; x < W; x++) dst[row + x] = 0;
+    }
+  }
+}
+
+/**
+ * Input side: cols[(i, j, c), (b, yo, xo)] = x[b, yo s_h + i - top, xo s_w + j - left, c], 0 in the padding;
+ * `src` is x as [C, B, H, W], so each row copies contiguous runs.
+ */
+function fillInputPatches(src: Float32Array, dst: Float32Array, g: Geometry, C: number): void {
+  const { B, H, W, OH, OW, KH, KW, SH, SW, top, left } = g;
+  if (isShift(g)) {
+    const n = B * H * W;
+    for (let i = 0; i < KH; i++) {
+      for (let j = 0; j < KW; j++) {
+        for (let c = 0; c < C; c++) copyShifted(src, c * n, dst, ((i * KW + j) * C + c) * n, B, H, W, i - top, j - left);
+      }
+    }
+    return;
+  }
+  let o = 0;
+  for (let i = 0; i < KH; i++) {
+    for (let j = 0; j < KW; j++) {
+      const [from, to] = validColumns(g, j);
+      for (let c = 0; c < C; c++) {
+        for (let b = 0; b < B; b++) {
+          const plane = (c * B + b) * H * W;
+          for (let yo = 0; yo < OH; yo++, o += OW) {
+            const y = yo * SH + i - top;
+            // Plain loops: rows are short, and a TypedArray.fill call per row costs more than it saves.
+            if (y < 0 || y >= H) {
+              for (let xo = 0; xo < OW; xo++) dst[o + xo] = 0;
+              continue;
+            }
+            const base = plane + y * W + j - left;
+            for (let xo = 0; xo < from; xo++) dst[o + xo] = 0;
+            for (let xo = from; xo < to; xo++) dst[o + xo] = src[base + xo * SW];
+            for (let xo = to; xo < OW; xo++) dst[o + xo] = 0;
+          }
+        }
+      }
+    }
+  }
+}
+
+/**
+ * Output side: rows[(i, j, o), (b, y, x)] = dy[b, yo, xo, o] where tap (i, j) of output pixel (yo, xo) reads input
+ * pixel (y, x), else 0; `src` is dy as [O, B, OH, OW].
+ */
+function fillOutputPatches(src: Float32Array, dst: Float32Array, g: Geometry, O: number): void {
+  const { B, H, W, OH, OW, KH, KW, SH, SW, top, left } = g;
+  const n = B * H * W;
+  if (isShift(g)) {
+    for (let i = 0; i < KH; i++) {
+      for (let j = 0; j < KW; j++) {
+        for (let ch = 0; ch < O; ch++) copyShifted(src, ch * n, dst, ((i * KW + j) * O + ch) * n, B, H, W, top - i, left - j);
+      }
+    }
+    return;
+  }
+  dst.fill(0);
+  for (let i = 0; i < KH; i++) {
+    for (let j = 0; j < KW; j++) {
+      const [from, to] = validColumns(g, j);
+      for (let ch = 0; ch < O; ch++) {
+        const row = ((i * KW + j) * O + ch) * n;
+        for (let b = 0; b < B; b++) {
+          const plane = (ch * B + b) * OH * OW;
+          for (let yo = 0; yo < OH; yo++) {
+            const y = yo * SH + i - top;
+            if (y < 0 || y >= H) continue;
+            const base = row + (b * H + y) * W + j - left;
+            const srcRow = plane + yo * OW;
+            for (let xo = from; xo < to; xo++) dst[base + xo * SW] = src[srcRow + xo];
+          }
+        }
+      }
+    }
+  }
+}
+
+/**
+ * dW[i, j, c, o] = sum over (b, yo, xo) of x[b, yo s_h + i - top, xo s_w + j - left, c] dy[b, yo, xo, o], as one
+ * plain matMul with a patch matrix built on the side with fewer entries to write:
+ *   C N_out <= O N_in:  dW = cols [(i, j, c), N_out] @ dy [N_out, O]
+ *   otherwise:          dW^T = rows [(i, j, o), N_in] @ x [N_in, C], then the small transpose to [i, j, c, o].
+ */
 function conv2DBackpropFilter({ inputs, backend, attrs }: Args<Conv2DBackpropFilterAttrs>): TensorInfo {
   const { x, dy } = inputs;
   const { strides, pad, dataFormat, dimRoundingMode, filterShape } = attrs;
@@ -58,43 +184,35 @@ function conv2DBackpropFilter({ inputs, backend, attrs }: Args<Conv2DBackpropFil
   if (info.dataFormat !== 'channelsLast') throw new Error(`wasm Conv2DBackpropFilter supports NHWC only, got ${dataFormat}`);
   const { batchSize: B, inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW, outChannels: O } = info;
   const { filterHeight: KH, filterWidth: KW, strideHeight: SH, strideWidth: SW } = info;
-  const { top, left } = info.padInfo;
-  const n = B * OH * OW;
-  const k = KH * KW * C;
+  const g: Geometry = { B, H, W, OH, OW, KH, KW, SH, SW, top: info.padInfo.top, left: info.padInfo.left };
+  const nOut = B * OH * OW;
+  const nIn = B * H * W;
+  const taps = KH * KW;
 
-  const xt = run(Transpose, backend, { x }, { perm: [3, 0, 1, 2] }); // [C, B, H, W]
-  const cols = backend.makeOutput([1, k, n], 'float32');
-  const src = backend.typedArrayFromHeap(xt) as Float32Array; // views taken after the last allocation
-  const dst = backend.typedArrayFromHeap(cols) as Float32Array;
-  let o = 0;
-  for (let i = 0; i < KH; i++) {
-    for (let j = 0; j < KW; j++) {
-      for (let c = 0; c < C; c++) {
-        for (let b = 0; b < B; b++) {
-          const plane = (c * B + b) * H * W;
-          for (let y = 0; y < OH; y++) {
-            const row = y * SH + i - top;
-            if (row < 0 || row >= H) {
-              dst.fill(0, o, o + OW);
-              o += OW;
-              continue;
-            }
-            const base = plane + row * W;
-            for (let xo = 0; xo < OW; xo++) {
-              const col = xo * SW + j - left;
-              dst[o++] = col >= 0 && col < W ? src[base + col] : 0;
-            }
-          }
-        }
-      }
-    }
+  if (C * nOut <= O * nIn) {
+    const xt = run(Transpose, backend, { x }, { perm: [3, 0, 1, 2] }); // [C, B, H, W]
+    const cols = backend.makeOutput([1, taps * C, nOut], 'float32');
+    // Heap views are taken after the last allocation (an allocation may grow and detach the heap).
+    fillInputPatches(backend.typedArrayFromHeap(xt) as Float32Array, backend.typedArrayFromHeap(cols) as Float32Array, g, C);
+    backend.disposeData(xt.dataId);
+    const dy3 = reshaped(backend, dy, [1, nOut, O]);
+    const dw = run(BatchMatMul, backend, { a: cols, b: dy3 }, { transposeA: false, transposeB: false });
+    backend.disposeData(cols.dataId);
+    backend.disposeData(dy3.dataId);
+    return { dataId: dw.dataId, shape: [...filterShape], dtype: 'float32' };
   }
-  backend.disposeData(xt.dataId);
-
-  const dy3 = reshaped(backend, dy, [1, n, O]);
-  const dw = run(BatchMatMul, backend, { a: cols, b: dy3 }, { transposeA: false, transposeB: false });
-  backend.disposeData(cols.dataId);
-  backend.disposeData(dy3.dataId);
+  const dyt = run(Transpose, backend, { x: dy }, { perm: [3, 0, 1, 2] }); // [O, B, OH, OW]
+  const rows = backend.makeOutput([1, taps * O, nIn], 'float32');
+  fillOutputPatches(backend.typedArrayFromHeap(dyt) as Float32Array, backend.typedArrayFromHeap(rows) as Float32Array, g, O);
+  backend.disposeData(dyt.dataId);
+  const x3 = reshaped(backend, x, [1, nIn, C]);
+  const dwT = run(BatchMatMul, backend, { a: rows, b: x3 }, { transposeA: false, transposeB: false }); // [1, taps O, C]
+  backend.disposeData(rows.dataId);
+  backend.disposeData(x3.dataId);
+  const byTap = reshaped(backend, dwT, [taps, O, C]);
+  backend.disposeData(dwT.dataId);
+  const dw = run(Transpose, backend, { x: byTap }, { perm: [0, 2, 1] }); // [taps, C, O]
+  backend.disposeData(byTap.dataId);
   return { dataId: dw.dataId, shape: [...filterShape], dtype: 'float32' };
 }
 
