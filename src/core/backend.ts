@@ -29,7 +29,7 @@ async function load(name: BackendName, options: BackendOptions): Promise<void> {
       // Multithreaded wasm does not start under Node and breaks in cross-origin-isolated pages (architecture.md).
       tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
       if (options.wasmPaths) wasm.setWasmPaths(options.wasmPaths);
-      (await import('./kernels/wasm-conv-grads')).registerWasmConvGrads(); // conv training on wasm (architecture.md)
+      (await import('./kernels/wasm')).registerWasmKernels(); // conv gradients, zero-copy clone (architecture.md)
       return;
     }
     case 'webgl':

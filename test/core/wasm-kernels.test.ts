@@ -15,6 +15,11 @@ const cases: Case[] = [
   { name: 'explicit padding, 3x2 filter', x: [2, 6, 5, 2], w: [3, 2, 2, 3], stride: 1, pad: [[0, 0], [1, 2], [0, 1], [0, 0]] },
   { name: 'stride 2 same (input gradient: stock kernel)', x: [2, 7, 7, 3], w: [3, 3, 3, 2], stride: 2, pad: 'same' },
   { name: 'UNet-sized 3x3 same, batch 4', x: [4, 14, 14, 16], w: [3, 3, 16, 8], stride: 1, pad: 'same' },
+  // Fewer output than input channels: the filter gradient takes its patches of dy instead of x.
+  { name: 'out < in: 3x3 valid', x: [3, 8, 6, 4], w: [3, 3, 4, 1], stride: 1, pad: 'valid' },
+  { name: 'out < in: 2x2 same', x: [2, 9, 8, 5], w: [2, 2, 5, 2], stride: 1, pad: 'same' },
+  { name: 'out < in: explicit padding', x: [2, 6, 5, 3], w: [3, 2, 3, 1], stride: 1, pad: [[0, 0], [2, 0], [1, 1], [0, 0]] },
+  { name: 'out < in: stride 2 same', x: [2, 7, 7, 4], w: [3, 3, 4, 1], stride: 2, pad: 'same' },
 ];
 
 function values(shape: number[], seed: number): Float32Array {
@@ -76,5 +81,40 @@ describe('wasm convolution gradient kernels', () => {
     for (const c of cases) compute(c);
     expect(backend.numDataIds()).toBe(before.ids);
     expect(tf.memory().numTensors).toBe(before.tensors);
+  });
+});
+
+describe('wasm zero-copy Identity', () => {
+  it('clones share data, stay valid after the original is disposed, and free it with the last owner', async () => {
+    await useBackend('wasm');
+    const backend = tf.engine().backend;
+    const before = backend.numDataIds();
+    const x = tf.tensor2d([[1, 2], [3, 4]]);
+    const c = tf.clone(x);
+    expect(backend.numDataIds()).toBe(before + 1); // one buffer, two owners
+    x.dispose();
+    expect(Array.from(c.dataSync())).toEqual([1, 2, 3, 4]);
+    expect(c.shape).toEqual([2, 2]);
+    c.dispose();
+    expect(backend.numDataIds()).toBe(before);
+  });
+
+  it('keeps a clone of a variable unchanged when the variable is assigned', async () => {
+    await useBackend('wasm');
+    const v = tf.variable(tf.tensor1d([1, 2, 3]));
+    const c = tf.clone(v);
+    v.assign(tf.tensor1d([7, 8, 9]));
+    expect(Array.from(c.dataSync())).toEqual([1, 2, 3]);
+    expect(Array.from(v.dataSync())).toEqual([7, 8, 9]);
+    tf.dispose([v, c]);
+  });
+
+  it('still clones string tensors', async () => {
+    await useBackend('wasm');
+    const s = tf.tensor1d(['a', 'b'], 'string');
+    const c = tf.clone(s);
+    s.dispose();
+    expect(c.dataSync()).toEqual(['a', 'b']);
+    c.dispose();
   });
 });
