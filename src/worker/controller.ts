@@ -121,8 +121,13 @@ export class StudioController {
         }));
       case 'pause':
         if (this.phase === 'training') {
+          // No new step starts; the one in flight finishes first, then the pause is reported with its final count.
+          this.phase = 'paused';
           this.pausedAt = this.deps.now();
-          this.setPhase('paused');
+          await this.lock.run(async () => {
+            this.flush(true);
+            this.emitStatus();
+          });
         }
         return;
       case 'resume':
@@ -135,9 +140,10 @@ export class StudioController {
         return;
       case 'stop':
         if (this.phase === 'training' || this.phase === 'paused') {
-          this.setPhase('stopped');
+          this.phase = 'stopped';
           await this.lock.run(async () => {
             this.flush(true);
+            this.emitStatus();
             await this.evaluateSafely();
           });
         }
@@ -191,6 +197,10 @@ export class StudioController {
 
   private setPhase(phase: RunPhase): void {
     this.phase = phase;
+    this.emitStatus();
+  }
+
+  private emitStatus(): void {
     this.deps.emit({ type: 'run', run: this.status() });
   }
 

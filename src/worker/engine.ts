@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { EdmSchedule, NetworkFn } from '../core/edm';
 import { TrajectoryReference, type TrajectoryError } from '../core/metrics';
 import { type Teacher, createStudentNetwork, dataSize, loadStudent, loadTeacher, studentConfig, studentFileBytes } from '../core/models';
-import { Network } from '../core/nets';
+import type { Network } from '../core/nets';
 import { PidTrainer, type StepMetrics, pidOneStep, pidStudentX } from '../core/pid';
 import { Rng } from '../core/rng';
 import { edmSamplingSigmas, sampleHeun } from '../core/samplers';
@@ -22,13 +22,6 @@ import {
 /** Fixed noise z ~ N(0, sigma_max^2 I) of a given shape, the same for the same seed, count and shape. */
 export function fixedNoise(seed: number, count: number, shape: number[], sigmaMax: number): tf.Tensor {
   return tf.tensor(new Rng(seed).normals(count * dataSize(shape), sigmaMax), [count, ...shape]);
-}
-
-/** A network function that evaluates `net`'s architecture with other tensors (e.g. the EMA averages). */
-function withParams(net: Network, params: Map<string, tf.Tensor>): NetworkFn {
-  const view = new Network(net.spec, net.dataShape, new Map(), false);
-  for (const [name, t] of params) view.params.set(name, t);
-  return view.apply; // never dispose `view`: it does not own these tensors
 }
 
 function describeNetwork(config: PidStudioConfig): [string, string][] {
@@ -159,7 +152,7 @@ export class StudioEngine {
         batch: settings.batch, ema: settings.ema, seed: settings.seed,
       },
     });
-    const exportF = trainer.ema ? withParams(student, trainer.exportParams()) : student.apply;
+    const exportF = trainer.ema ? student.withWeights(trainer.exportParams()) : student.apply;
     this.run = { settings: { ...settings }, trainer, student, exportF };
   }
 
@@ -178,29 +171,24 @@ export class StudioEngine {
     const l = this.requireTeacher();
     if (!this.run) throw new Error('no run to evaluate');
     const { trainer, student, exportF } = this.run;
-    const raw = await l.reference.errorOf(student.apply);
-    const ema = trainer.ema ? await l.reference.errorOf(exportF) : raw;
-    const view = await this.studentView(exportF, l.teacher.config.edm, 'training', trainer.step, trainer.ema ? 'ema' : 'raw', ema);
+    const [raw, ema] = trainer.ema
+      ? await trajectoryErrors(l.reference, [student.apply, exportF])
+      : await trajectoryErrors(l.reference, [student.apply]).then(([r]) => [r, r]);
+    const view = await this.studentView(exportF, l.teacher.config.edm, l.teacher.config.data.range, 'training', trainer.step, trainer.ema ? 'ema' : 'raw', ema);
     return { raw, ema, view };
   }
 
   /** One-step samples x(z, sigma_min) of a student from the fixed sample noise, and its paths x(z, t) at the reference times. */
-  private async studentView(F: NetworkFn, edm: EdmSchedule, source: StudentView['source'], step: number, weights: StudentView['weights'],
-    error: TrajectoryError | null, sampleZ?: tf.Tensor): Promise<StudentView> {
+  private async studentView(F: NetworkFn, edm: EdmSchedule, range: [number, number], source: StudentView['source'], step: number,
+    weights: StudentView['weights'], error: TrajectoryError | null, sampleZ?: tf.Tensor): Promise<StudentView> {
     const l = this.loaded;
     const z = sampleZ ?? l!.sampleZ;
+    const pathZ = !sampleZ && l?.pathZ ? l.pathZ : null;
     const x = pidOneStep(F, edm, z);
-    const samples = (await x.data()) as Float32Array;
-    x.dispose();
-    let paths: Float32Array | null = null;
-    if (l?.pathZ && !sampleZ) {
-      const pathZ = l.pathZ;
-      const n = pathZ.shape[0];
-      const stacked = tf.tidy(() => tf.stack(l.reference.times.map((t) => pidStudentX(F, edm, pathZ, tf.fill([n], t) as tf.Tensor1D))));
-      paths = (await stacked.data()) as Float32Array;
-      stacked.dispose();
-    }
-    return { source, step, weights, samples, count: z.shape[0], paths, error };
+    const p = pathZ ? studentAtTimes(F, edm, pathZ, l!.reference.times) : null;
+    const [samples, paths] = await Promise.all([x.data() as Promise<Float32Array>, p ? (p.data() as Promise<Float32Array>) : null]);
+    tf.dispose(p ? [x, p] : [x]);
+    return { source, step, weights, dataShape: z.shape.slice(1), dataRange: [...range], samples, count: z.shape[0], paths, error };
   }
 
   /** The student file of the current run (formats.md, student section). */
@@ -240,13 +228,13 @@ export class StudioEngine {
       };
       let view: StudentView;
       if (sameShape) {
-        const error = await l!.reference.errorOf(student.network.apply);
-        view = await this.studentView(student.network.apply, config.edm, 'opened', s.pid.steps, 'ema', error);
+        const [error] = await trajectoryErrors(l!.reference, [student.network.apply]);
+        view = await this.studentView(student.network.apply, config.edm, config.data.range, 'opened', s.pid.steps, 'ema', error);
       } else {
         const sizes = viewSizes(dataSize(config.data.shape));
         const z = fixedNoise(SAMPLE_NOISE_SEED, sizes.samples, config.data.shape, config.edm.sigma_max);
         try {
-          view = await this.studentView(student.network.apply, config.edm, 'opened', s.pid.steps, 'ema', null, z);
+          view = await this.studentView(student.network.apply, config.edm, config.data.range, 'opened', s.pid.steps, 'ema', null, z);
         } finally {
           z.dispose();
         }
@@ -282,6 +270,39 @@ export class StudioEngine {
     this.stopRun();
     this.disposeTeacher();
   }
+}
+
+/**
+ * x_theta(z, t) for every z at every time in one batched evaluation: [times, B, ...dataShape]. The same numbers as
+ * calling pidStudentX once per time, with one network call instead of `times.length` (on WebGPU every op is a
+ * dispatch, so this is what keeps evaluation cheap).
+ */
+export function studentAtTimes(F: NetworkFn, edm: EdmSchedule, z: tf.Tensor, times: number[]): tf.Tensor {
+  return tf.tidy(() => {
+    const b = z.shape[0];
+    const zs = tf.concat(times.map(() => z));
+    const t = tf.tensor1d(times.flatMap((ti) => new Array<number>(b).fill(ti)));
+    return tf.reshape(pidStudentX(F, edm, zs, t), [times.length, ...z.shape]);
+  });
+}
+
+/**
+ * TrajectoryReference.errorOf (core/metrics.ts) for several students at once, batched over the reference times
+ * with studentAtTimes. test/worker/engine.test.ts checks it against errorOf.
+ */
+export async function trajectoryErrors(ref: TrajectoryReference, students: NetworkFn[]): Promise<TrajectoryError[]> {
+  const sq = tf.tidy(() => {
+    const states = tf.stack(ref.states);
+    const endRef = tf.mean(tf.square(ref.end));
+    return students.map((F) => {
+      const x = studentAtTimes(F, ref.edm, ref.z, ref.times);
+      const perTime = tf.mean(tf.reshape(tf.square(tf.sub(x, states)), [ref.times.length, -1]), 1);
+      return tf.stack([tf.mean(perTime), tf.gather(perTime, ref.times.length - 1), endRef]);
+    });
+  });
+  const values = await Promise.all(sq.map((t) => t.data()));
+  tf.dispose(sq);
+  return values.map(([p, e, r]) => ({ rmsePath: Math.sqrt(p), rmseEnd: Math.sqrt(e), relEnd: Math.sqrt(e / r) }));
 }
 
 export function slug(s: string): string {

@@ -108,6 +108,8 @@ export interface StudentView {
   step: number;
   /** Which weights were evaluated: the EMA (what a download holds) or the raw training weights. */
   weights: 'ema' | 'raw';
+  dataShape: number[];
+  dataRange: [number, number];
   samples: Float32Array;
   count: number;
   paths: Float32Array | null;
@@ -199,7 +201,7 @@ export function isWorkerCommand(value: unknown): value is WorkerCommand {
 /** Sizes of the fixed noise batches behind the sample view and the trajectory error, by data dimension. */
 export function viewSizes(dim: number): { samples: number; validation: number; paths: number; referenceSteps: number } {
   return dim <= 16
-    ? { samples: 512, validation: 128, paths: 8, referenceSteps: 64 }
+    ? { samples: 512, validation: 128, paths: 8, referenceSteps: 32 }
     : { samples: 16, validation: 16, paths: 0, referenceSteps: 32 };
 }
 

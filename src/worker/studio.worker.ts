@@ -11,6 +11,7 @@ import wasmThreaded from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-t
 import { type BackendName, startBackend } from '../core/backend';
 import { probeAdapter } from './adapter';
 import { StudioController, errorMessage } from './controller';
+import { installWebGpuAddNFix } from './webgpu-kernels';
 import { type BackendChoice, type BackendInfo, isWorkerCommand, type WorkerEvent } from './protocol';
 
 declare const self: DedicatedWorkerGlobalScope;
@@ -23,6 +24,12 @@ const wasmPaths = {
 };
 
 async function startStudioBackend(choice: BackendChoice): Promise<BackendInfo> {
+  const info = await pickBackend(choice);
+  if (info.got === 'webgpu' && !installWebGpuAddNFix()) throw new Error('the webgpu backend runs but its AddN kernel could not be replaced (see webgpu-kernels.ts)');
+  return info;
+}
+
+async function pickBackend(choice: BackendChoice): Promise<BackendInfo> {
   const gpu = (self.navigator as Navigator & { gpu?: unknown }).gpu;
   const probe = await probeAdapter(gpu);
   const notes: string[] = [];
