@@ -1,0 +1,73 @@
+import { useEffect, useId, useState } from 'react';
+import type { RunSettings } from '../../worker/protocol';
+import { useRuntime, useStudio } from '../context';
+import { type SettingKey, type SettingSpec, SETTING_SPECS, crossCheck, formatSetting, parseSetting, sizingFor } from '../settings';
+import { isRunning } from '../store';
+
+export function SettingsPanel() {
+  const runtime = useRuntime();
+  const backend = useStudio((s) => s.backend);
+  const running = useStudio(isRunning);
+  const settings = useStudio((s) => s.settings);
+  const explicit = useStudio((s) => s.explicit);
+  const urlProblems = useStudio((s) => s.urlProblems);
+  const sizing = sizingFor(backend);
+  const warnings = crossCheck(settings);
+  return (
+    <section className="panel" aria-labelledby="settings-heading">
+      <h2 id="settings-heading">Settings</h2>
+      <p className="hint">The paper's defaults (N 250, RAdam, lr 2e-4, EMA 0.999, l2). Batch and steps suit the backend; the URL keeps what you set.</p>
+      <div className="settings-grid">
+        {SETTING_SPECS.map((spec) => (
+          <SettingField key={spec.key} spec={spec} value={settings[spec.key]} disabled={running} />
+        ))}
+      </div>
+      <p className="hint">
+        For {sizing.why}: batch {sizing.batch}, {sizing.steps} steps, evaluate every {sizing.evalEvery}.{' '}
+        <button type="button" className="link" disabled={running || !explicit.some((k) => k === 'batch' || k === 'steps' || k === 'evalEvery')}
+          onClick={() => runtime.store.getState().resetSizing()}>Use these</button>
+      </p>
+      {warnings.map((w) => <p key={w} className="warn">{w}</p>)}
+      {urlProblems.map((w) => <p key={w} className="warn" role="status">{w}</p>)}
+    </section>
+  );
+}
+
+function SettingField({ spec, value, disabled }: { spec: SettingSpec; value: RunSettings[SettingKey]; disabled: boolean }) {
+  const runtime = useRuntime();
+  const error = useStudio((s) => s.fieldErrors[spec.key]);
+  const [draft, setDraft] = useState(formatSetting(spec.key, value));
+  const id = useId();
+  // Follow the store when it changes from elsewhere (backend sizing, a reset), unless the text is being fixed.
+  useEffect(() => {
+    if (!error) setDraft(formatSetting(spec.key, value));
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [value]);
+  const commit = (text: string) => {
+    setDraft(text);
+    const parsed = parseSetting(spec.key, text);
+    const st = runtime.store.getState();
+    if (parsed.ok) {
+      st.setFieldError(spec.key, null);
+      if (parsed.value !== st.settings[spec.key]) st.setSetting(spec.key, parsed.value);
+    } else {
+      st.setFieldError(spec.key, parsed.error);
+    }
+  };
+  return (
+    <div className="field">
+      <label htmlFor={id}>{spec.label}</label>
+      {spec.kind === 'choice' ? (
+        <select id={id} value={draft} disabled={disabled} aria-describedby={`${id}-hint`} onChange={(e) => commit(e.target.value)}>
+          {spec.options.map((o) => <option key={o} value={o}>{o}</option>)}
+        </select>
+      ) : (
+        <input id={id} type="text" inputMode={spec.kind === 'int' ? 'numeric' : 'decimal'} value={draft} disabled={disabled}
+          aria-invalid={error ? true : undefined} aria-describedby={`${id}-hint${error ? ` ${id}-err` : ''}`}
+          onChange={(e) => commit(e.target.value)} spellCheck={false} autoComplete="off" />
+      )}
+      <small id={`${id}-hint`} className="hint">{spec.hint}</small>
+      {error ? <small id={`${id}-err`} className="error" role="alert">{error}</small> : null}
+    </div>
+  );
+}

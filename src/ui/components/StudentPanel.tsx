@@ -1,0 +1,50 @@
+import { useRef } from 'react';
+import { readFiles } from '../download';
+import { useRuntime, useStudio } from '../context';
+import { formatNumber } from '../series';
+
+/** "Open a student": reads a downloaded student file and samples it in one step, next to the teacher. */
+export function StudentPanel() {
+  const runtime = useRuntime();
+  const opened = useStudio((s) => s.opened);
+  const error = useStudio((s) => s.openError);
+  const backend = useStudio((s) => s.backend);
+  const input = useRef<HTMLInputElement>(null);
+  const take = async (files: FileList | null) => {
+    if (!files || files.length === 0) return;
+    try {
+      await runtime.openStudent(await readFiles(files));
+    } catch (e) {
+      runtime.store.getState().set({ openError: `the file could not be read: ${e instanceof Error ? e.message : String(e)}` });
+    }
+  };
+  const info = opened?.info;
+  const err = opened?.view.error;
+  return (
+    <section className="panel" aria-labelledby="student-heading">
+      <h2 id="student-heading">Student file</h2>
+      <div className="buttons">
+        <button type="button" onClick={() => input.current?.click()} disabled={!backend}>Open a student</button>
+        <input ref={input} type="file" multiple accept=".safetensors,.json" hidden
+          onChange={(e) => { void take(e.target.files); e.target.value = ''; }} />
+        <span className="hint">A downloaded student (or config.json + .safetensors) is read and sampled in one step from the same noise as the teacher.</span>
+      </div>
+      {error ? <p className="error" role="alert" data-testid="student-error">{error}</p> : null}
+      {info ? (
+        <div className="card" data-testid="opened-student">
+          <h3>{info.name}</h3>
+          <dl>
+            <dt>File</dt><dd>{info.fileName}</dd>
+            <dt>Network</dt><dd>{info.networkType}, {info.parameterCount.toLocaleString('en-US')} parameters, data [{info.dataShape.join(', ')}]</dd>
+            <dt>Distilled from</dt>
+            <dd>{info.teacherName} · sha256 {info.teacherSha256.slice(0, 12)}… {info.matchesTeacher ? '(the loaded teacher)' : '(not the loaded teacher)'}</dd>
+            <dt>PID settings</dt>
+            <dd>N {info.pid.N}, {info.pid.loss}, {info.pid.optimizer}, lr {info.pid.lr}, batch {info.pid.batch}, {info.pid.steps} steps, EMA {info.pid.ema}, seed {info.pid.seed}</dd>
+            {err ? (<><dt>Trajectory error</dt><dd data-testid="opened-error">path RMSE {formatNumber(err.rmsePath)}, one-step RMSE {formatNumber(err.rmseEnd)} against the loaded teacher</dd></>) : null}
+          </dl>
+          <p className="hint" role="status" data-testid="opened-status">Sampled {opened!.view.count} points in one step (1 NFE).</p>
+        </div>
+      ) : null}
+    </section>
+  );
+}

@@ -1,0 +1,194 @@
+/**
+ * The page's runtime: owns the worker client, turns user actions into commands, folds events into the store and
+ * keeps the URL in step with the settings. No React here; components call these actions.
+ */
+import type { BuiltinIndex } from '../core/teachers/builtin';
+import type { InputFile } from '../formats/model-file';
+import { StudioClient, type WorkerPort } from '../worker/client';
+import type { BackendChoice } from '../worker/protocol';
+import { lossCsv } from './csv';
+import { type StudioStore, isRunning } from './store';
+import { encodeUrlState } from './url-state';
+
+export const LOSS_SMOOTHING = 0.9;
+
+export interface RuntimeDeps {
+  store: StudioStore;
+  makeWorker(): WorkerPort;
+  /** Absolute URL of a path relative to the site (the page works from any folder of any static host). */
+  siteUrl(path: string): string;
+  fetchJson(url: string): Promise<unknown>;
+  download(fileName: string, blob: Blob): void;
+  /** Writes the query string into the address bar (history.replaceState). */
+  writeUrl?(query: string): void;
+}
+
+export class StudioRuntime {
+  private client: StudioClient;
+  private unsubscribeClient: () => void;
+  /** The dropped teacher files, kept to reload them when the backend changes (the worker gets copies). */
+  private droppedTeacher: InputFile[] | null = null;
+  private configureTimer: ReturnType<typeof setTimeout> | null = null;
+  private lastHeun: number;
+  canvas: HTMLCanvasElement | null = null;
+
+  constructor(private readonly deps: RuntimeDeps) {
+    const { client, unsubscribe } = this.connect();
+    this.client = client;
+    this.unsubscribeClient = unsubscribe;
+    this.lastHeun = deps.store.getState().settings.heunSteps;
+    deps.store.subscribe((s, prev) => {
+      if (s.settings !== prev.settings || s.teacherId !== prev.teacherId || s.backendChoice !== prev.backendChoice || s.explicit !== prev.explicit) {
+        this.syncUrl();
+      }
+      if (s.settings.heunSteps !== this.lastHeun && !isRunning(s)) this.scheduleConfigure();
+    });
+  }
+
+  private connect(): { client: StudioClient; unsubscribe: () => void } {
+    const client = new StudioClient(this.deps.makeWorker());
+    const unsubscribe = client.on((e) => this.deps.store.getState().apply(e));
+    return { client, unsubscribe };
+  }
+
+  get store(): StudioStore {
+    return this.deps.store;
+  }
+
+  /** Starts the backend, reads the built-in list and loads the teacher from the URL or the default one. */
+  async boot(): Promise<void> {
+    const s = this.store.getState();
+    this.client.send({ type: 'init', backend: s.backendChoice });
+    this.client.send({ type: 'configure', settings: s.settings });
+    let index: BuiltinIndex;
+    try {
+      index = parseIndex(await this.deps.fetchJson(this.deps.siteUrl('teachers/index.json')));
+    } catch (e) {
+      this.store.getState().set({ builtinsError: `the built-in teacher list could not be read (teachers/index.json: ${e instanceof Error ? e.message : String(e)}); drop a model file instead` });
+      return;
+    }
+    const wanted = s.teacherId;
+    const known = wanted !== null && index.teachers.some((t) => t.id === wanted);
+    const problems = wanted !== null && !known ? [`URL parameter teacher=${wanted} ignored: no built-in teacher has that id; the default is loaded`] : [];
+    this.store.getState().set({ builtins: index, urlProblems: [...this.store.getState().urlProblems, ...problems] });
+    this.selectBuiltin(known ? wanted! : index.default);
+  }
+
+  selectBuiltin(id: string): void {
+    const index = this.store.getState().builtins;
+    const entry = index?.teachers.find((t) => t.id === id);
+    if (!entry) return;
+    this.droppedTeacher = null;
+    this.store.getState().set({ teacherId: id, teacherError: null });
+    this.client.send({ type: 'load-teacher', source: { kind: 'builtin', id, url: this.deps.siteUrl(`teachers/${entry.file}`) } });
+  }
+
+  dropTeacher(files: InputFile[]): void {
+    this.droppedTeacher = files.map((f) => ({ name: f.name, bytes: f.bytes.slice() }));
+    this.client.send({ type: 'load-teacher', source: { kind: 'files', files } });
+  }
+
+  /** A problem found before the files reach the worker (they could not be read). */
+  teacherFileProblem(message: string): void {
+    this.store.getState().set({ teacherError: message });
+  }
+
+  start(): void {
+    const st = this.store.getState();
+    st.pinSettings();
+    this.lastHeun = st.settings.heunSteps;
+    this.client.send({ type: 'start', settings: this.store.getState().settings });
+  }
+
+  pause(): void { this.client.send({ type: 'pause' }); }
+  resume(): void { this.client.send({ type: 'resume' }); }
+  stop(): void { this.client.send({ type: 'stop' }); }
+
+  async downloadStudent(): Promise<void> {
+    try {
+      const { fileName, bytes } = await this.client.exportStudent();
+      this.deps.download(fileName, new Blob([bytes as Uint8Array<ArrayBuffer>], { type: 'application/octet-stream' }));
+      this.store.getState().set({ exportError: null });
+    } catch (e) {
+      this.store.getState().set({ exportError: e instanceof Error ? e.message : String(e) });
+    }
+  }
+
+  downloadCsv(): void {
+    const s = this.store.getState();
+    const name = `${s.teacherId ?? 'teacher'}-pid-loss-${s.run.step}steps.csv`;
+    this.deps.download(name, new Blob([lossCsv(s.metrics, s.evals, LOSS_SMOOTHING)], { type: 'text/csv' }));
+  }
+
+  downloadPng(): void {
+    const canvas = this.canvas;
+    if (!canvas) return;
+    const s = this.store.getState();
+    const who = s.shown === 'opened' && s.opened ? 'opened-student' : `step${s.liveView?.step ?? 0}`;
+    canvas.toBlob((blob) => {
+      if (blob) this.deps.download(`${s.teacherId ?? 'teacher'}-samples-${who}.png`, blob);
+    }, 'image/png');
+  }
+
+  async openStudent(files: InputFile[]): Promise<void> {
+    this.store.getState().set({ openError: null });
+    try {
+      const { student, view } = await this.client.openStudent(files);
+      this.store.getState().set({ opened: { info: student, view }, shown: 'opened', openError: null });
+    } catch (e) {
+      this.store.getState().set({ openError: e instanceof Error ? e.message : String(e) });
+    }
+  }
+
+  /** A new backend needs a new worker: the old one (and its run) goes, the teacher is loaded again. */
+  setBackend(choice: BackendChoice): void {
+    const s = this.store.getState();
+    if (choice === s.backendChoice) return;
+    this.unsubscribeClient();
+    this.client.close();
+    s.setBackendChoice(choice);
+    const { client, unsubscribe } = this.connect();
+    this.client = client;
+    this.unsubscribeClient = unsubscribe;
+    const now = this.store.getState();
+    this.client.send({ type: 'init', backend: choice });
+    this.client.send({ type: 'configure', settings: now.settings });
+    if (this.droppedTeacher) this.dropTeacher(this.droppedTeacher);
+    else if (now.teacherId) this.selectBuiltin(now.teacherId);
+  }
+
+  private scheduleConfigure(): void {
+    if (this.configureTimer) clearTimeout(this.configureTimer);
+    this.configureTimer = setTimeout(() => {
+      this.configureTimer = null;
+      const s = this.store.getState();
+      if (isRunning(s)) return;
+      this.lastHeun = s.settings.heunSteps;
+      this.client.send({ type: 'configure', settings: s.settings });
+    }, 300);
+  }
+
+  /** The URL holds the teacher, the backend and the settings the user set (all of them once a run started). */
+  syncUrl(): void {
+    if (!this.deps.writeUrl) return;
+    const s = this.store.getState();
+    const settings = Object.fromEntries(s.explicit.map((k) => [k, s.settings[k]]));
+    this.deps.writeUrl(encodeUrlState({ teacher: s.teacherId, backend: s.backendChoice, settings }));
+  }
+
+  dispose(): void {
+    this.unsubscribeClient();
+    this.client.close();
+  }
+}
+
+/** Checks the built-in index's shape (it comes over the network). */
+export function parseIndex(value: unknown): BuiltinIndex {
+  const v = value as BuiltinIndex;
+  if (!v || typeof v !== 'object' || typeof v.default !== 'string' || !Array.isArray(v.teachers)) throw new Error('not a teacher index');
+  for (const t of v.teachers) {
+    if (!t || typeof t.id !== 'string' || typeof t.file !== 'string' || typeof t.name !== 'string') throw new Error('a teacher entry lacks id, file or name');
+  }
+  if (!v.teachers.some((t) => t.id === v.default)) throw new Error(`the default teacher '${v.default}' is not in the list`);
+  return v;
+}

@@ -1,0 +1,90 @@
+/** What the live panel computes from the metric stream: smoothing, thinning for the charts, speed, ETA. */
+
+/**
+ * Exponential smoothing with bias correction (TensorBoard's "smoothing"): s_i = sum_j w^(i-j) (1-w) y_j / (1 - w^(i+1)).
+ * Non-finite values are skipped (they keep the previous smoothed value).
+ */
+export function smooth(values: ArrayLike<number>, weight: number): number[] {
+  const out = new Array<number>(values.length);
+  let acc = 0;
+  let norm = 0;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (Number.isFinite(v)) {
+      acc = acc * weight + (1 - weight) * v;
+      norm = norm * weight + (1 - weight);
+    }
+    out[i] = norm > 0 ? acc / norm : NaN;
+  }
+  return out;
+}
+
+/**
+ * Indices to draw at most `max` points of a long series: evenly strided, always keeping the first and the last,
+ * plus in each stride the minimum and the maximum of `values` (so spikes survive thinning).
+ */
+export function thinIndices(values: ArrayLike<number>, max: number): number[] {
+  const n = values.length;
+  if (n <= max) return Array.from({ length: n }, (_, i) => i);
+  const buckets = Math.max(1, Math.floor((max - 2) / 2));
+  const size = (n - 2) / buckets;
+  const out = [0];
+  for (let b = 0; b < buckets; b++) {
+    const lo = 1 + Math.floor(b * size);
+    const hi = Math.min(n - 1, 1 + Math.floor((b + 1) * size));
+    let iMin = -1;
+    let iMax = -1;
+    for (let i = lo; i < hi; i++) {
+      const v = values[i];
+      if (!Number.isFinite(v)) continue;
+      if (iMin < 0 || v < values[iMin]) iMin = i;
+      if (iMax < 0 || v > values[iMax]) iMax = i;
+    }
+    if (iMin >= 0 && iMax >= 0) out.push(...(iMin < iMax ? [iMin, iMax] : iMin > iMax ? [iMax, iMin] : [iMin]));
+  }
+  out.push(n - 1);
+  return out;
+}
+
+/** Steps per second over the last `windowMs` of (time, step) pairs; null until two points span some time. */
+export function stepsPerSecond(times: ArrayLike<number>, steps: ArrayLike<number>, windowMs = 3000): number | null {
+  const n = times.length;
+  if (n < 2) return null;
+  const tEnd = times[n - 1];
+  let i = n - 2;
+  while (i > 0 && tEnd - times[i - 1] <= windowMs) i--;
+  const dt = tEnd - times[i];
+  if (!(dt > 0)) return null;
+  return ((steps[n - 1] - steps[i]) * 1000) / dt;
+}
+
+/** Seconds left at a given speed; null when it cannot be known. */
+export function etaSeconds(step: number, total: number, rate: number | null): number | null {
+  if (rate === null || !(rate > 0) || total <= 0) return null;
+  return Math.max(0, total - step) / rate;
+}
+
+export function formatDuration(seconds: number | null): string {
+  if (seconds === null || !Number.isFinite(seconds)) return '—';
+  const s = Math.round(seconds);
+  if (s < 60) return `${s} s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m} min ${String(s % 60).padStart(2, '0')} s`;
+  return `${Math.floor(m / 60)} h ${String(m % 60).padStart(2, '0')} min`;
+}
+
+/** A number for a label: 3 significant digits, exponent form for very small or large values. */
+export function formatNumber(v: number | null | undefined, digits = 3): string {
+  if (v === null || v === undefined || !Number.isFinite(v)) return '—';
+  const a = Math.abs(v);
+  if (a !== 0 && (a < 1e-3 || a >= 1e5)) return v.toExponential(digits - 1);
+  return Number(v.toPrecision(digits)).toString();
+}
+
+/** Powers of ten that cover [lo, hi] (ticks of a log axis). */
+export function logTicks(lo: number, hi: number): number[] {
+  if (!(lo > 0) || !(hi > 0) || !Number.isFinite(lo) || !Number.isFinite(hi)) return [];
+  const out: number[] = [];
+  for (let e = Math.floor(Math.log10(Math.min(lo, hi))); e <= Math.ceil(Math.log10(Math.max(lo, hi))); e++) out.push(10 ** e);
+  return out;
+}

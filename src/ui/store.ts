@@ -1,0 +1,199 @@
+/**
+ * The page's state (zustand, vanilla so that it runs in Node tests): what the worker reported, what the user chose,
+ * and the reducer that folds WorkerEvents into it. Components only read it and call its actions.
+ */
+import { createStore } from 'zustand/vanilla';
+import type { BuiltinIndex } from '../core/teachers/builtin';
+import type {
+  BackendChoice, BackendInfo, EvalPoint, OpenedStudentInfo, RunSettings, RunStatus, StudentView, TeacherInfo, TeacherSource,
+  TeacherView, WorkerEvent,
+} from '../worker/protocol';
+import { BACKEND_SIZED, type SettingKey, defaultSettings, sizingFor } from './settings';
+
+export interface MetricColumns {
+  step: number[];
+  loss: number[];
+  gradNorm: number[];
+  stepMs: number[];
+  time: number[];
+}
+
+export const emptyMetrics = (): MetricColumns => ({ step: [], loss: [], gradNorm: [], stepMs: [], time: [] });
+
+export interface StudioState {
+  backendChoice: BackendChoice;
+  backend: BackendInfo | null;
+  backendError: string | null;
+  builtins: BuiltinIndex | null;
+  builtinsError: string | null;
+  /** The built-in teacher chosen, or null for a dropped file. */
+  teacherId: string | null;
+  teacher: TeacherInfo | null;
+  teacherLoading: TeacherSource | null;
+  /** The last teacher file problem, shown next to the drop zone. */
+  teacherError: string | null;
+  teacherView: TeacherView | null;
+  settings: RunSettings;
+  /** Settings the user (or the URL) set; the others follow the backend. */
+  explicit: SettingKey[];
+  run: RunStatus;
+  metrics: MetricColumns;
+  numTensors: number | null;
+  evals: EvalPoint[];
+  liveView: StudentView | null;
+  opened: { info: OpenedStudentInfo; view: StudentView } | null;
+  openError: string | null;
+  exportError: string | null;
+  trainingError: string | null;
+  /** Which student the sample view shows. */
+  shown: 'training' | 'opened';
+  busy: string | null;
+  urlProblems: string[];
+  /** Settings fields whose text does not parse; Start waits until there are none. */
+  fieldErrors: Partial<Record<SettingKey, string>>;
+}
+
+export const idleRun = (): RunStatus => ({ phase: 'idle', step: 0, totalSteps: 0, settings: null });
+
+export function initialState(init: { backendChoice?: BackendChoice; settings?: Partial<RunSettings>; teacherId?: string | null; urlProblems?: string[] } = {}): StudioState {
+  const explicit = Object.keys(init.settings ?? {}) as SettingKey[];
+  return {
+    backendChoice: init.backendChoice ?? 'auto',
+    backend: null,
+    backendError: null,
+    builtins: null,
+    builtinsError: null,
+    teacherId: init.teacherId ?? null,
+    teacher: null,
+    teacherLoading: null,
+    teacherError: null,
+    teacherView: null,
+    settings: { ...defaultSettings(null), ...init.settings },
+    explicit,
+    run: idleRun(),
+    metrics: emptyMetrics(),
+    numTensors: null,
+    evals: [],
+    liveView: null,
+    opened: null,
+    openError: null,
+    exportError: null,
+    trainingError: null,
+    shown: 'training',
+    busy: null,
+    urlProblems: init.urlProblems ?? [],
+    fieldErrors: {},
+  };
+}
+
+/** Settings after the backend is known: the backend sizes what the user did not set. */
+export function resizeForBackend(settings: RunSettings, explicit: SettingKey[], backend: BackendInfo | null): RunSettings {
+  const sizing = sizingFor(backend);
+  const next = { ...settings };
+  for (const key of BACKEND_SIZED) if (!explicit.includes(key)) (next as Record<string, unknown>)[key] = sizing[key as 'batch' | 'steps' | 'evalEvery'];
+  return next;
+}
+
+export const isRunning = (s: Pick<StudioState, 'run'>) => s.run.phase === 'training' || s.run.phase === 'paused';
+
+function appendMetrics(m: MetricColumns, points: Extract<WorkerEvent, { type: 'metrics' }>['points']): MetricColumns {
+  return {
+    step: m.step.concat(points.map((p) => p.step)),
+    loss: m.loss.concat(points.map((p) => p.loss)),
+    gradNorm: m.gradNorm.concat(points.map((p) => p.gradNorm)),
+    stepMs: m.stepMs.concat(points.map((p) => p.stepMs)),
+    time: m.time.concat(points.map((p) => p.time)),
+  };
+}
+
+/** Folds one worker event into the state (pure: returns the changed fields). */
+export function reduceEvent(s: StudioState, e: WorkerEvent): Partial<StudioState> {
+  switch (e.type) {
+    case 'backend':
+      return { backend: e.backend, backendError: null, settings: resizeForBackend(s.settings, s.explicit, e.backend) };
+    case 'teacher-loading':
+      return { teacherLoading: e.source, teacherError: null };
+    case 'teacher':
+      return {
+        teacher: e.teacher, teacherLoading: null, teacherError: null, teacherView: null, liveView: null,
+        teacherId: e.teacher.source.kind === 'builtin' ? e.teacher.source.id : null,
+        run: idleRun(), metrics: emptyMetrics(), evals: [], trainingError: null, exportError: null,
+        shown: s.opened ? s.shown : 'training',
+      };
+    case 'teacher-view':
+      return { teacherView: e.view };
+    case 'run': {
+      const fresh = e.run.phase === 'training' && (s.run.phase === 'idle' || s.run.phase === 'stopped' || s.run.phase === 'done' || s.run.phase === 'failed');
+      return {
+        run: e.run,
+        trainingError: e.run.phase === 'failed' ? e.run.message ?? 'the run failed' : fresh ? null : s.trainingError,
+        ...(fresh ? { shown: 'training' as const } : {}),
+      };
+    }
+    case 'metrics':
+      return { metrics: appendMetrics(s.metrics, e.points), numTensors: e.numTensors };
+    case 'evaluation': {
+      // Step 0 of a run starts a new history.
+      const restart = e.point.step === 0;
+      return {
+        evals: restart ? [e.point] : s.evals.concat([e.point]),
+        liveView: e.view,
+        ...(restart ? { metrics: emptyMetrics(), exportError: null, shown: 'training' as const } : {}),
+      };
+    }
+    case 'opened-student':
+      return { opened: { info: e.student, view: e.view }, openError: null, shown: 'opened' };
+    case 'student-file':
+      return { exportError: null };
+    case 'busy':
+      return { busy: e.task };
+    case 'error':
+      switch (e.scope) {
+        case 'teacher': return { teacherError: e.message, teacherLoading: null };
+        case 'student': return { openError: e.message };
+        case 'export': return { exportError: e.message };
+        case 'backend': return { backendError: e.message };
+        default: return { trainingError: e.message };
+      }
+  }
+}
+
+export interface StudioActions {
+  apply(e: WorkerEvent): void;
+  setSetting<K extends SettingKey>(key: K, value: RunSettings[K]): void;
+  /** Back to the batch/steps/K that suit the backend. */
+  resetSizing(): void;
+  /** All settings become explicit (at Start: the URL then holds the whole run). */
+  pinSettings(): void;
+  setBackendChoice(choice: BackendChoice): void;
+  setFieldError(key: SettingKey, error: string | null): void;
+  set(patch: Partial<StudioState>): void;
+}
+
+export type StudioStore = ReturnType<typeof createStudioStore>;
+
+export function createStudioStore(init?: Parameters<typeof initialState>[0]) {
+  return createStore<StudioState & StudioActions>()((set, get) => ({
+    ...initialState(init),
+    apply: (e) => set(reduceEvent(get(), e)),
+    setSetting: (key, value) => {
+      const s = get();
+      set({ settings: { ...s.settings, [key]: value }, explicit: s.explicit.includes(key) ? s.explicit : [...s.explicit, key] });
+    },
+    resetSizing: () => {
+      const s = get();
+      const explicit = s.explicit.filter((k) => !BACKEND_SIZED.includes(k));
+      set({ explicit, settings: resizeForBackend(s.settings, explicit, s.backend) });
+    },
+    pinSettings: () => set({ explicit: Object.keys(get().settings) as SettingKey[] }),
+    setBackendChoice: (choice) => set({
+      backendChoice: choice, backend: null, backendError: null, run: idleRun(), metrics: emptyMetrics(), evals: [],
+      liveView: null, teacher: null, teacherView: null, numTensors: null, trainingError: null, exportError: null, busy: null,
+    }),
+    setFieldError: (key, error) => {
+      const { [key]: _old, ...rest } = get().fieldErrors;
+      set({ fieldErrors: error ? { ...rest, [key]: error } : rest });
+    },
+    set: (patch) => set(patch),
+  }));
+}

@@ -1,0 +1,109 @@
+import { describe, expect, it } from 'vitest';
+import { StudioRuntime, parseIndex } from '../../src/ui/runtime';
+import { createStudioStore } from '../../src/ui/store';
+import type { WorkerPort } from '../../src/worker/client';
+import type { WorkerCommand, WorkerEvent } from '../../src/worker/protocol';
+
+const INDEX = { default: 'moons-mlp', teachers: [{ id: 'moons-mlp', file: 'moons-mlp.safetensors', name: 'Moons', description: '' }, { id: 'ring8', file: 'ring8.safetensors', name: 'Ring', description: '' }] };
+
+class FakePort implements WorkerPort {
+  sent: WorkerCommand[] = [];
+  listeners: ((e: MessageEvent) => void)[] = [];
+  terminated = false;
+  postMessage(m: unknown) { this.sent.push(m as WorkerCommand); }
+  addEventListener(type: string, l: (e: never) => void) { if (type === 'message') this.listeners.push(l as (e: MessageEvent) => void); }
+  terminate() { this.terminated = true; }
+  emit(e: WorkerEvent) { for (const l of this.listeners) l({ data: e } as MessageEvent); }
+}
+
+function setup(init?: Parameters<typeof createStudioStore>[0], index: unknown = INDEX) {
+  const ports: FakePort[] = [];
+  const urls: string[] = [];
+  const downloads: { name: string; blob: Blob }[] = [];
+  const store = createStudioStore(init);
+  const runtime = new StudioRuntime({
+    store,
+    makeWorker: () => { const p = new FakePort(); ports.push(p); return p; },
+    siteUrl: (path) => `http://host/app/${path}`,
+    fetchJson: async () => index,
+    download: (name, blob) => downloads.push({ name, blob }),
+    writeUrl: (q) => urls.push(q),
+  });
+  return { store, runtime, ports, urls, downloads };
+}
+
+describe('the page runtime', () => {
+  it('boots: starts the backend, configures, loads the default teacher from the site folder', async () => {
+    const { runtime, ports, store } = setup();
+    await runtime.boot();
+    expect(ports[0].sent.map((c) => c.type)).toEqual(['init', 'configure', 'load-teacher']);
+    expect(ports[0].sent[2]).toEqual({ type: 'load-teacher', source: { kind: 'builtin', id: 'moons-mlp', url: 'http://host/app/teachers/moons-mlp.safetensors' } });
+    expect(store.getState().builtins?.teachers).toHaveLength(2);
+  });
+
+  it('loads the teacher named in the URL, and reports an unknown one', async () => {
+    const a = setup({ teacherId: 'ring8' });
+    await a.runtime.boot();
+    expect(a.ports[0].sent.at(-1)).toMatchObject({ source: { id: 'ring8' } });
+    const b = setup({ teacherId: 'nope' });
+    await b.runtime.boot();
+    expect(b.ports[0].sent.at(-1)).toMatchObject({ source: { id: 'moons-mlp' } });
+    expect(b.store.getState().urlProblems).toEqual(['URL parameter teacher=nope ignored: no built-in teacher has that id; the default is loaded']);
+  });
+
+  it('says so when the built-in list cannot be read', async () => {
+    const { runtime, store } = setup(undefined, { teachers: 'x' });
+    await runtime.boot();
+    expect(store.getState().builtinsError).toMatch(/^the built-in teacher list could not be read \(teachers\/index\.json: not a teacher index\)/);
+  });
+
+  it('Start sends the settings and puts the whole run in the URL', async () => {
+    const { runtime, ports, store, urls } = setup({ settings: { lr: 0.01 } });
+    await runtime.boot();
+    store.getState().apply({ type: 'backend', backend: { asked: 'auto', got: 'cpu', adapter: null } });
+    expect(urls.at(-1)).toBe('?teacher=moons-mlp&lr=0.01');
+    runtime.start();
+    expect(ports[0].sent.at(-1)).toEqual({ type: 'start', settings: store.getState().settings });
+    expect(urls.at(-1)).toBe('?teacher=moons-mlp&N=250&loss=l2&optimizer=radam&lr=0.01&ema=0.999&batch=32&steps=200&seed=0&evalEvery=20&heunSteps=18');
+  });
+
+  it('a new backend means a new worker, and the dropped teacher is sent again', async () => {
+    const { runtime, ports, store } = setup();
+    await runtime.boot();
+    runtime.dropTeacher([{ name: 't.safetensors', bytes: new Uint8Array([1, 2]) }]);
+    runtime.setBackend('wasm');
+    expect(ports[0].terminated).toBe(true);
+    expect(ports[1].sent.map((c) => c.type)).toEqual(['init', 'configure', 'load-teacher']);
+    expect(ports[1].sent[0]).toEqual({ type: 'init', backend: 'wasm' });
+    expect(ports[1].sent[2]).toMatchObject({ source: { kind: 'files', files: [{ name: 't.safetensors', bytes: new Uint8Array([1, 2]) }] } });
+    expect(store.getState().backendChoice).toBe('wasm');
+    // events of the new worker reach the store
+    ports[1].emit({ type: 'busy', task: 'x' });
+    expect(store.getState().busy).toBe('x');
+  });
+
+  it('downloads the student and the loss CSV; export errors land in the store', async () => {
+    const { runtime, ports, downloads, store } = setup();
+    await runtime.boot();
+    const p = runtime.downloadStudent();
+    const req = ports[0].sent.at(-1) as { requestId: number };
+    ports[0].emit({ type: 'student-file', requestId: req.requestId, fileName: 's.safetensors', bytes: new Uint8Array([7]) });
+    await p;
+    expect(downloads[0].name).toBe('s.safetensors');
+    expect(new Uint8Array(await downloads[0].blob.arrayBuffer())).toEqual(new Uint8Array([7]));
+    const q = runtime.downloadStudent();
+    ports[0].emit({ type: 'error', scope: 'export', message: 'there is no student yet', requestId: (ports[0].sent.at(-1) as { requestId: number }).requestId });
+    await q;
+    expect(store.getState().exportError).toBe('there is no student yet');
+    store.getState().apply({ type: 'metrics', points: [{ step: 1, loss: 0.5, gradNorm: 1, stepMs: 2, time: 3 }], numTensors: 1 });
+    runtime.downloadCsv();
+    expect(downloads[1].name).toBe('moons-mlp-pid-loss-0steps.csv');
+    expect(await downloads[1].blob.text()).toContain('\n1,0.5,0.5,1,2,3');
+  });
+
+  it('checks the built-in index', () => {
+    expect(() => parseIndex({ default: 'x', teachers: [] })).toThrow("the default teacher 'x' is not in the list");
+    expect(() => parseIndex({ default: 'x', teachers: [{ id: 'x' }] })).toThrow('lacks id, file or name');
+    expect(parseIndex(INDEX)).toBe(INDEX);
+  });
+});

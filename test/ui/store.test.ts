@@ -1,0 +1,109 @@
+import { describe, expect, it } from 'vitest';
+import { createStudioStore, reduceEvent, initialState, resizeForBackend } from '../../src/ui/store';
+import type { BackendInfo, StudentView, TeacherInfo, TeacherView, WorkerEvent } from '../../src/worker/protocol';
+
+const gpu: BackendInfo = { asked: 'auto', got: 'webgpu', adapter: { vendor: 'google', architecture: 'swiftshader', device: '', description: '', isFallbackAdapter: true, software: true } };
+const teacher: TeacherInfo = {
+  source: { kind: 'builtin', id: 'moons-mlp' }, name: 'moons', fileName: 'moons-mlp.safetensors', networkType: 'mlp', parameterCount: 100,
+  components: null, networkDetails: [], dataShape: [2], dataRange: [-1, 1], sigmaMin: 0.002, sigmaMax: 80, sigmaData: 0.5, rho: 7, sha256: 'a'.repeat(64),
+};
+const view = (step: number): StudentView => ({ source: 'training', step, weights: 'ema', dataShape: [2], dataRange: [-1, 1], samples: new Float32Array(4), count: 2, paths: null, error: null });
+const err = { rmsePath: 1, rmseEnd: 1, relEnd: 1 };
+
+function fold(events: WorkerEvent[], init = {}) {
+  const store = createStudioStore(init);
+  for (const e of events) store.getState().apply(e);
+  return store.getState();
+}
+
+describe('the studio store', () => {
+  it('the backend report sizes what the user did not set', () => {
+    const s = fold([{ type: 'backend', backend: gpu }], { settings: { steps: 99 } });
+    expect(s.backend).toBe(gpu);
+    expect(s.settings.batch).toBe(32); // software WebGPU
+    expect(s.settings.steps).toBe(99); // set in the URL: kept
+    expect(s.explicit).toEqual(['steps']);
+  });
+
+  it('folds a run: metrics append, evaluations restart at step 0, the phase follows', () => {
+    const s = fold([
+      { type: 'teacher', teacher },
+      { type: 'evaluation', point: { step: 0, raw: err, ema: err }, view: view(0) },
+      { type: 'run', run: { phase: 'training', step: 0, totalSteps: 4, settings: null } },
+      { type: 'metrics', points: [1, 2].map((step) => ({ step, loss: 1 / step, gradNorm: 1, stepMs: 5, time: step * 5 })), numTensors: 10 },
+      { type: 'metrics', points: [3].map((step) => ({ step, loss: 1 / step, gradNorm: 1, stepMs: 5, time: step * 5 })), numTensors: 10 },
+      { type: 'evaluation', point: { step: 3, raw: err, ema: err }, view: view(3) },
+    ]);
+    expect(s.metrics.step).toEqual([1, 2, 3]);
+    expect(s.metrics.loss[2]).toBeCloseTo(1 / 3);
+    expect(s.evals.map((e) => e.step)).toEqual([0, 3]);
+    expect(s.liveView?.step).toBe(3);
+    expect(s.teacherId).toBe('moons-mlp');
+    expect(s.run.phase).toBe('training');
+    expect(s.numTensors).toBe(10);
+    // a new run's step-0 evaluation clears the old history
+    const again = reduceEvent(s, { type: 'evaluation', point: { step: 0, raw: err, ema: err }, view: view(0) });
+    expect(again.metrics?.step).toEqual([]);
+    expect(again.evals?.map((e) => e.step)).toEqual([0]);
+  });
+
+  it('routes each error to where it is shown', () => {
+    const s0 = initialState();
+    expect(reduceEvent(s0, { type: 'error', scope: 'teacher', message: 'x.safetensors: bad' })).toMatchObject({ teacherError: 'x.safetensors: bad', teacherLoading: null });
+    expect(reduceEvent(s0, { type: 'error', scope: 'student', message: 'm' })).toEqual({ openError: 'm' });
+    expect(reduceEvent(s0, { type: 'error', scope: 'export', message: 'm' })).toEqual({ exportError: 'm' });
+    expect(reduceEvent(s0, { type: 'error', scope: 'backend', message: 'm' })).toEqual({ backendError: 'm' });
+    expect(reduceEvent(s0, { type: 'error', scope: 'training', message: 'm' })).toEqual({ trainingError: 'm' });
+    expect(reduceEvent(s0, { type: 'run', run: { phase: 'failed', step: 7, totalSteps: 9, settings: null, message: 'diverged' } })).toMatchObject({ trainingError: 'diverged' });
+  });
+
+  it('a new teacher resets the run; a teacher file error keeps the loaded teacher', () => {
+    const s = fold([
+      { type: 'teacher', teacher },
+      { type: 'metrics', points: [{ step: 1, loss: 1, gradNorm: 1, stepMs: 1, time: 1 }], numTensors: 1 },
+      { type: 'error', scope: 'teacher', message: 'broken.safetensors: no' },
+    ]);
+    expect(s.teacher).toBe(teacher);
+    expect(s.teacherError).toBe('broken.safetensors: no');
+    const t2 = reduceEvent(s, { type: 'teacher', teacher: { ...teacher, source: { kind: 'files', names: ['a.safetensors'] } } });
+    expect(t2).toMatchObject({ teacherId: null, teacherError: null, liveView: null, run: { phase: 'idle' } });
+    expect(t2.metrics?.step).toEqual([]);
+  });
+
+  it('an opened student is shown until a new run starts', () => {
+    const opened = { ...view(40), source: 'opened' as const };
+    let s = fold([{ type: 'opened-student', requestId: 1, student: { fileName: 'f', name: 'n', teacherName: 't', teacherSha256: 'a'.repeat(64), matchesTeacher: true, networkType: 'mlp', parameterCount: 1, dataShape: [2], pid: { N: 250, loss: 'l2', optimizer: 'radam', lr: 1, batch: 1, steps: 40, ema: 0, seed: 0 } }, view: opened }]);
+    expect(s.shown).toBe('opened');
+    s = { ...s, ...reduceEvent(s, { type: 'run', run: { phase: 'training', step: 0, totalSteps: 3, settings: null } }) };
+    expect(s.shown).toBe('training');
+  });
+
+  it('actions: a setting becomes explicit; Start pins all; the backend sizing can be restored', () => {
+    const store = createStudioStore();
+    store.getState().apply({ type: 'backend', backend: gpu });
+    store.getState().setSetting('batch', 500);
+    expect(store.getState().explicit).toEqual(['batch']);
+    store.getState().resetSizing();
+    expect(store.getState().settings.batch).toBe(32);
+    expect(store.getState().explicit).toEqual([]);
+    store.getState().pinSettings();
+    expect(store.getState().explicit.sort()).toEqual(Object.keys(store.getState().settings).sort());
+    store.getState().setFieldError('lr', 'bad');
+    expect(store.getState().fieldErrors).toEqual({ lr: 'bad' });
+    store.getState().setFieldError('lr', null);
+    expect(store.getState().fieldErrors).toEqual({});
+    store.getState().setBackendChoice('cpu');
+    expect(store.getState()).toMatchObject({ backendChoice: 'cpu', backend: null, teacher: null, run: { phase: 'idle' } });
+  });
+
+  it('resizeForBackend keeps explicit keys', () => {
+    const s = resizeForBackend({ ...initialState().settings, batch: 7, steps: 8 }, ['batch'], { asked: 'auto', got: 'cpu', adapter: null });
+    expect(s.batch).toBe(7);
+    expect(s.steps).toBe(200);
+  });
+
+  it('teacher views are stored as they come', () => {
+    const tv = { heunSteps: 4 } as TeacherView;
+    expect(reduceEvent(initialState(), { type: 'teacher-view', view: tv })).toEqual({ teacherView: tv });
+  });
+});
