@@ -8,7 +8,7 @@ import { ModelFileError } from '../formats/errors';
 import type { ModelFile } from '../formats/model-file';
 import { writeModelFile } from '../formats/model-file';
 import { type Denoiser, edmDenoiser } from './edm';
-import { DEFAULT_MLP, type LearnedNetworkSpec, Network, initParams, isLearnedNetwork, tensorProblems } from './nets';
+import { DEFAULT_MLP, LEARNED_NETWORK_TYPES, type LearnedNetworkSpec, Network, initParams, isLearnedNetwork, tensorProblems } from './nets';
 import { type HostTensor, fromParams } from './nets/params';
 import { pidOneStep } from './student';
 import type { Rng } from './rng';
@@ -36,7 +36,7 @@ export function validateModel(model: ModelFile): void {
   const net = config.network;
   if (!isLearnedNetwork(net)) {
     if (config.role === 'student') {
-      throw new ModelFileError(model.fileName, `a student cannot have network type '${net.type}'`, 'a student is a learned network (mlp)');
+      throw new ModelFileError(model.fileName, `a student cannot have network type '${net.type}'`, `a student is a learned network (${LEARNED_NETWORK_TYPES.join(', ')})`);
     }
     if (model.tensors.size > 0) {
       const names = [...model.tensors.keys()].slice(0, 3).join(', ');
