@@ -1,0 +1,43 @@
+import { defineConfig } from '@playwright/test';
+
+// Debian's Chromium, headless. WebGPU there is SwiftShader (software): runs are kept small.
+const CHROMIUM = process.env.PID_CHROMIUM ?? '/usr/bin/chromium';
+const PORT = Number(process.env.PID_E2E_PORT ?? 4317);
+const BASE_ARGS = ['--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+export default defineConfig({
+  testDir: '.',
+  outputDir: '../test-results/e2e',
+  timeout: 360_000,
+  expect: { timeout: 30_000 },
+  workers: 1,
+  retries: 0,
+  reporter: [['list']],
+  use: {
+    baseURL: `http://127.0.0.1:${PORT}/pid-studio/`,
+    headless: true,
+    viewport: { width: 1440, height: 1000 },
+    acceptDownloads: true,
+    trace: 'off',
+  },
+  projects: [
+    {
+      name: 'webgpu',
+      testMatch: 'studio.spec.ts',
+      use: { launchOptions: { executablePath: CHROMIUM, args: [...BASE_ARGS, '--enable-unsafe-webgpu'] } },
+    },
+    {
+      // No --enable-unsafe-webgpu: headless Chromium on Linux then gives no WebGPU adapter.
+      name: 'no-webgpu',
+      testMatch: 'fallback.spec.ts',
+      use: { launchOptions: { executablePath: CHROMIUM, args: [...BASE_ARGS, '--disable-features=WebGPU'] } },
+    },
+  ],
+  webServer: {
+    command: `node e2e/serve.mjs dist ${PORT}`,
+    cwd: '..',
+    url: `http://127.0.0.1:${PORT}/pid-studio/`,
+    reuseExistingServer: false,
+    timeout: 30_000,
+  },
+});
