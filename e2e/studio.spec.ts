@@ -172,6 +172,12 @@ test.describe.serial('PID Studio on WebGPU (software adapter)', () => {
     await dropFiles(page, 'teacher-dropzone', [{ name: 'config.json', bytes: [...Buffer.from('{"format": "pid-studio/1"}')] }]);
     await expect(error).toContainText('config.json: a config.json alone has no weights');
 
+    // A teacher is not a student: "Open a student" says so, in words naming the file.
+    const chooser = page.waitForEvent('filechooser');
+    await page.getByRole('button', { name: 'Open a student' }).click();
+    await (await chooser).setFiles(join(REPO, 'public/teachers/moons-mlp.safetensors'));
+    await expect(page.getByTestId('student-error')).toContainText('moons-mlp.safetensors: is a teacher, not a student. Fix: choose a distilled student file');
+
     // Still working: another built-in teacher loads and a short run finishes.
     await page.getByLabel('Built-in teacher').selectOption('gaussian');
     await expect(page.getByTestId('teacher-card')).toContainText('Single Gaussian', { timeout: 120_000 });

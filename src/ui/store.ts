@@ -153,6 +153,8 @@ export function reduceEvent(s: StudioState, e: WorkerEvent): Partial<StudioState
         case 'student': return { openError: e.message };
         case 'export': return { exportError: e.message };
         case 'backend': return { backendError: e.message };
+        // A worker that never came up leaves no backend: say so where the backend is shown too.
+        case 'protocol': return s.backend ? { trainingError: e.message } : { trainingError: e.message, backendError: e.message };
         default: return { trainingError: e.message };
       }
   }

@@ -54,6 +54,7 @@ describe('the studio store', () => {
     expect(reduceEvent(s0, { type: 'error', scope: 'export', message: 'm' })).toEqual({ exportError: 'm' });
     expect(reduceEvent(s0, { type: 'error', scope: 'backend', message: 'm' })).toEqual({ backendError: 'm' });
     expect(reduceEvent(s0, { type: 'error', scope: 'training', message: 'm' })).toEqual({ trainingError: 'm' });
+    expect(reduceEvent(s0, { type: 'error', scope: 'protocol', message: 'crashed' })).toEqual({ trainingError: 'crashed', backendError: 'crashed' });
     expect(reduceEvent(s0, { type: 'run', run: { phase: 'failed', step: 7, totalSteps: 9, settings: null, message: 'diverged' } })).toMatchObject({ trainingError: 'diverged' });
   });
 

@@ -35,6 +35,9 @@ export function BackendBadge() {
         {backend.asked !== 'auto' ? <> · asked {backend.asked}</> : null}
       </span>
       {fallback ? <span className="badge-why">fallback: {backend.fallbackReason}</span> : null}
+      {backend.got === 'webgpu' && backend.adapter?.software
+        ? <span className="badge-why">no GPU behind this adapter: the wasm backend is usually several times faster here</span>
+        : null}
     </div>
   );
 }
