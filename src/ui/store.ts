@@ -5,7 +5,7 @@
 import { createStore } from 'zustand/vanilla';
 import type { BuiltinIndex } from '../core/teachers/builtin';
 import type {
-  BackendChoice, BackendInfo, EvalPoint, OpenedStudentInfo, RunSettings, RunStatus, StudentView, TeacherInfo, TeacherSource,
+  BackendChoice, BackendInfo, EvalPoint, MetricPoint, OpenedStudentInfo, RunSettings, RunStatus, StudentView, TeacherInfo, TeacherSource,
   TeacherView, WorkerEvent,
 } from '../worker/protocol';
 import { BACKEND_SIZED, type SettingKey, defaultSettings, sizingFor } from './settings';
@@ -96,14 +96,27 @@ export function resizeForBackend(settings: RunSettings, explicit: SettingKey[], 
 
 export const isRunning = (s: Pick<StudioState, 'run'>) => s.run.phase === 'training' || s.run.phase === 'paused';
 
-function appendMetrics(m: MetricColumns, points: Extract<WorkerEvent, { type: 'metrics' }>['points']): MetricColumns {
-  return {
-    step: m.step.concat(points.map((p) => p.step)),
-    loss: m.loss.concat(points.map((p) => p.loss)),
-    gradNorm: m.gradNorm.concat(points.map((p) => p.gradNorm)),
-    stepMs: m.stepMs.concat(points.map((p) => p.stepMs)),
-    time: m.time.concat(points.map((p) => p.time)),
-  };
+/**
+ * Appends step metrics. A point whose step is not after the last one means the trainer went back to an earlier
+ * state (a restore after repeated non-finite steps): the history from that step on is dropped, so the curves show
+ * the run that the weights actually went through.
+ */
+export function appendMetrics(m: MetricColumns, points: MetricPoint[]): MetricColumns {
+  const out: MetricColumns = { step: m.step.slice(), loss: m.loss.slice(), gradNorm: m.gradNorm.slice(), stepMs: m.stepMs.slice(), time: m.time.slice() };
+  for (const p of points) {
+    const last = out.step.length ? out.step[out.step.length - 1] : 0;
+    if (p.step <= last) {
+      let keep = out.step.length;
+      while (keep > 0 && out.step[keep - 1] >= p.step) keep--;
+      for (const col of [out.step, out.loss, out.gradNorm, out.stepMs, out.time]) col.length = keep;
+    }
+    out.step.push(p.step);
+    out.loss.push(p.loss);
+    out.gradNorm.push(p.gradNorm);
+    out.stepMs.push(p.stepMs);
+    out.time.push(p.time);
+  }
+  return out;
 }
 
 /** Folds one worker event into the state (pure: returns the changed fields). */
@@ -130,8 +143,12 @@ export function reduceEvent(s: StudioState, e: WorkerEvent): Partial<StudioState
         ...(fresh ? { shown: 'training' as const } : {}),
       };
     }
-    case 'metrics':
-      return { metrics: appendMetrics(s.metrics, e.points), numTensors: e.numTensors };
+    case 'metrics': {
+      const metrics = appendMetrics(s.metrics, e.points);
+      const lastStep = metrics.step.length ? metrics.step[metrics.step.length - 1] : 0;
+      const rewound = e.points.length > 0 && s.evals.some((v) => v.step > lastStep);
+      return { metrics, numTensors: e.numTensors, ...(rewound ? { evals: s.evals.filter((v) => v.step <= lastStep) } : {}) };
+    }
     case 'evaluation': {
       // Step 0 of a run starts a new history.
       const restart = e.point.step === 0;

@@ -186,12 +186,14 @@ export class StudioController {
 
   private status(): RunStatus {
     const settings = this.engine.runSettings;
+    const faults = this.engine.faults;
     return {
       phase: this.phase,
       step: this.engine.step,
       totalSteps: settings?.steps ?? 0,
       settings,
       ...(this.failMessage ? { message: this.failMessage } : {}),
+      ...(faults && (faults.skippedSteps > 0 || faults.restores > 0) ? { faults } : {}),
     };
   }
 
@@ -236,14 +238,15 @@ export class StudioController {
         const finished = await this.lock.run(async () => {
           if (this.phase !== 'training') return false;
           const settings = this.engine.runSettings!;
+          // The trainer skips a step whose loss is not finite, and after repeated faults goes back to its last good
+          // state at half the lr (the step count then goes back too), or throws TrainingDiverged (caught below).
           const m = await this.engine.trainStep();
-          this.pending.push({ step: m.step, loss: m.loss, gradNorm: m.gradNorm, stepMs: m.stepMs, time: this.deps.now() - this.runStart });
-          if (!Number.isFinite(m.loss)) {
-            this.failMessage = `the loss became ${m.loss} at step ${m.step}: the run diverged; lower the learning rate (now ${settings.lr}) and start again`;
+          if (m.skipped) {
             this.flush(true);
-            this.setPhase('failed');
-            return true;
+            this.emitStatus();
+            return false;
           }
+          this.pending.push({ step: m.step, loss: m.loss, gradNorm: m.gradNorm, stepMs: m.stepMs, time: this.deps.now() - this.runStart });
           const done = m.step >= settings.steps;
           this.flush(done);
           if (done || m.step % settings.evalEvery === 0) await this.evaluate();

@@ -156,6 +156,12 @@ export class StudioEngine {
     this.run = { settings: { ...settings }, trainer, student, exportF };
   }
 
+  /** Non-finite steps the trainer skipped, restores of its last good state and the lr factor they left. */
+  get faults(): { skippedSteps: number; restores: number; lrFactor: number } | null {
+    const t = this.run?.trainer;
+    return t ? { skippedSteps: t.skippedSteps, restores: t.restores, lrFactor: t.lrFactor } : null;
+  }
+
   hasRun(): boolean {
     return this.run !== null;
   }

@@ -144,6 +144,8 @@ export interface RunStatus {
   settings: RunSettings | null;
   /** Why a run failed (a diverged loss, an error in a step). */
   message?: string;
+  /** The trainer's fault handling: steps skipped for a non-finite loss, restores of the last good state, lr factor. */
+  faults?: { skippedSteps: number; restores: number; lrFactor: number };
 }
 
 export interface OpenedStudentInfo {

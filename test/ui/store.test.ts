@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createStudioStore, reduceEvent, initialState, resizeForBackend } from '../../src/ui/store';
+import { appendMetrics, createStudioStore, emptyMetrics, reduceEvent, initialState, resizeForBackend } from '../../src/ui/store';
 import type { BackendInfo, StudentView, TeacherInfo, TeacherView, WorkerEvent } from '../../src/worker/protocol';
 
 const gpu: BackendInfo = { asked: 'auto', got: 'webgpu', adapter: { vendor: 'google', architecture: 'swiftshader', device: '', description: '', isFallbackAdapter: true, software: true } };
@@ -101,6 +101,21 @@ describe('the studio store', () => {
     const s = resizeForBackend({ ...initialState().settings, batch: 7, steps: 8 }, ['batch'], { asked: 'auto', got: 'cpu', adapter: null });
     expect(s.batch).toBe(7);
     expect(s.steps).toBe(200);
+  });
+
+  it('a restore of an earlier state rewinds the history to that step', () => {
+    const pt = (step: number, loss = step) => ({ step, loss, gradNorm: 1, stepMs: 1, time: step });
+    const m = appendMetrics(appendMetrics(emptyMetrics(), [1, 2, 3, 4].map((i) => pt(i))), [pt(3, 30), pt(4, 40)]);
+    expect(m.step).toEqual([1, 2, 3, 4]);
+    expect(m.loss).toEqual([1, 2, 30, 40]);
+    let s = fold([
+      { type: 'evaluation', point: { step: 0, raw: err, ema: err }, view: view(0) },
+      { type: 'metrics', points: [1, 2, 3, 4].map((i) => pt(i)), numTensors: 1 },
+      { type: 'evaluation', point: { step: 4, raw: err, ema: err }, view: view(4) },
+    ]);
+    s = { ...s, ...reduceEvent(s, { type: 'metrics', points: [pt(3, 30)], numTensors: 1 }) };
+    expect(s.metrics.step).toEqual([1, 2, 3]);
+    expect(s.evals.map((e) => e.step)).toEqual([0]);
   });
 
   it('teacher views are stored as they come', () => {

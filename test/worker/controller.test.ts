@@ -102,4 +102,20 @@ describe('StudioController on the cpu backend', () => {
     expect(events.at(-1)).toMatchObject({ type: 'error', scope: 'export', requestId: 3 });
     controller.engine.dispose();
   });
+
+  it('a diverging run: skipped steps and restores are reported, then the run fails with the trainer\'s words', async () => {
+    const { controller, events, next } = harness();
+    await controller.handle({ type: 'init', backend: 'cpu' });
+    await controller.handle({ type: 'load-teacher', source: { kind: 'files', files: [{ name: 'gaussian.safetensors', bytes: new Uint8Array(readFileSync('public/teachers/gaussian.safetensors')) }] } });
+    await controller.handle({ type: 'start', settings: { ...SETTINGS, lr: 1e30, steps: 200, evalEvery: 1000, heunSteps: 2 } });
+    const failed = await next((e) => e.type === 'run' && e.run.phase === 'failed');
+    expect(failed.type === 'run' && failed.run.message).toMatch(/^training stopped at step \d+: training diverged: .* lower the learning rate/);
+    const withFaults = events.filter((e) => e.type === 'run' && e.run.faults);
+    expect(withFaults.length).toBeGreaterThan(0);
+    expect(withFaults.at(-1)).toMatchObject({ run: { faults: { restores: 3, lrFactor: 0.125 } } });
+    // only finite, completed steps are in the metrics
+    const points = events.flatMap((e) => (e.type === 'metrics' ? e.points : []));
+    expect(points.every((p) => Number.isFinite(p.loss))).toBe(true);
+    controller.engine.dispose();
+  });
 });

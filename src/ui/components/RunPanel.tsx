@@ -44,6 +44,14 @@ export function RunPanel() {
       {!canStart && !running && startWhy ? <p className="hint">{startWhy}</p> : null}
       {busy ? <p className="hint" role="status">Worker: {busy}… (a run you start now begins when this is done)</p> : null}
       <Progress />
+      {run.faults ? (
+        <p className="warn" role="status" data-testid="run-faults">
+          {run.faults.skippedSteps} step{run.faults.skippedSteps === 1 ? '' : 's'} skipped for a non-finite loss
+          {run.faults.restores > 0
+            ? `; went back to the last good state ${run.faults.restores} time${run.faults.restores === 1 ? '' : 's'}, learning rate now ×${run.faults.lrFactor}`
+            : ''}
+        </p>
+      ) : null}
       {trainingError ? <p className="error" role="alert" data-testid="training-error">{trainingError}</p> : null}
       {exportError ? <p className="error" role="alert">{exportError}</p> : null}
       <p className="hint phase" data-testid="run-phase" data-phase={run.phase}>Run: {PHASE_TEXT[run.phase]}</p>
