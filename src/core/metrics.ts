@@ -4,7 +4,9 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { type Denoiser, type EdmSchedule, type NetworkFn, karrasSigmas } from './edm';
-import { pidStudentX } from './student';
+import { pidStudentAtTimes } from './student';
+
+const ROWS_PER_CALL = 16384;
 import { sampleHeun } from './samplers';
 
 export interface TrajectoryError {
@@ -37,15 +39,23 @@ export class TrajectoryReference {
     return this.states[this.states.length - 1];
   }
 
-  /** Compares a student network F_theta (PID parametrisation) at every reference time. */
+  /**
+   * Compares a student network F_theta (PID parametrisation) at every reference time, batching the times into few
+   * network calls (at most ROWS_PER_CALL rows each): on a GPU each op is a dispatch, so one call per time is slow.
+   */
   async errorOf(studentF: NetworkFn): Promise<TrajectoryError> {
+    const b = this.z.shape[0];
+    const perCall = Math.max(1, Math.floor(ROWS_PER_CALL / b));
     const [pathSq, endSq, endRef] = tf.tidy(() => {
-      const b = this.z.shape[0];
-      const sq = this.times.map((t, i) => {
-        const x = pidStudentX(studentF, this.edm, this.z, tf.fill([b], t) as tf.Tensor1D);
-        return tf.mean(tf.square(tf.sub(x, this.states[i])));
-      });
-      return [tf.mean(tf.stack(sq)), sq[sq.length - 1], tf.mean(tf.square(this.end))];
+      const perTime: tf.Tensor[] = [];
+      for (let i = 0; i < this.times.length; i += perCall) {
+        const times = this.times.slice(i, i + perCall);
+        const x = pidStudentAtTimes(studentF, this.edm, this.z, times);
+        const diff = tf.sub(x, tf.stack(this.states.slice(i, i + perCall)));
+        perTime.push(tf.mean(tf.reshape(tf.square(diff), [times.length, -1]), 1));
+      }
+      const all = tf.concat(perTime);
+      return [tf.mean(all), tf.slice(all, [this.times.length - 1], [1]), tf.mean(tf.square(this.end))];
     });
     const [p, e, r] = await Promise.all([pathSq.data(), endSq.data(), endRef.data()]);
     tf.dispose([pathSq, endSq, endRef]);

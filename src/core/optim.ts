@@ -5,7 +5,9 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 
-export type OptimizerName = 'radam' | 'adam';
+import type { OptimizerName } from './pid-settings';
+
+export type { OptimizerName };
 
 export interface OptimizerSettings {
   lr: number;

@@ -13,26 +13,13 @@ import { type Denoiser, type EdmSchedule, type NetworkFn, karrasSigmas, perSampl
 import { pidStudentX } from './student';
 
 export { pidOneStep, pidStudentX } from './student';
+export { LOSS_NAMES, OPTIMIZER_NAMES, PID_DEFAULTS, type LossName, type OptimizerName, type PidSettings } from './pid-settings';
 import type { Network } from './nets';
-import { MomentOptimizer, type OptimizerName, WeightEma } from './optim';
+import { MomentOptimizer, WeightEma } from './optim';
+import type { LossName, PidSettings } from './pid-settings';
 import type { HostTensor } from './nets/params';
 import { Rng, type RngState } from './rng';
 import { assignState, stateTensors, toHost } from './train-state';
-
-export type LossName = 'l2' | 'l1' | 'pseudo-huber';
-export const LOSS_NAMES: LossName[] = ['l2', 'l1', 'pseudo-huber'];
-
-export interface PidSettings {
-  /** Points of the Karras grid the residual is taken on (N). */
-  N: number;
-  loss: LossName;
-  optimizer: OptimizerName;
-  lr: number;
-  batch: number;
-  /** EMA rate of the student weights; 0 keeps no average. */
-  ema: number;
-  seed: number;
-}
 
 /**
  * Learning rate at `step` (1-based) of `steps`: exponential decay from lr to lrFinal (an extension: the paper keeps
@@ -41,9 +28,6 @@ export interface PidSettings {
 export function exponentialLr(step: number, steps: number, lr: number, lrFinal = lr): number {
   return steps <= 1 ? lr : lr * (lrFinal / lr) ** ((step - 1) / (steps - 1));
 }
-
-/** The paper's reference settings (pid-method.md §3), with a batch that suits a CPU. */
-export const PID_DEFAULTS: PidSettings = { N: 250, loss: 'l2', optimizer: 'radam', lr: 2e-4, batch: 64, ema: 0.999, seed: 0 };
 
 export interface StepMetrics {
   step: number;
@@ -209,7 +193,8 @@ export class PidTrainer {
       const { z, t, tNext } = this.drawBatch();
       const { value, grads } = tf.variableGrads(() => pidLoss(F, this.target, this.o.edm, this.settings.loss, z, t, tNext), [...this.variables.values()]);
       const list = names.map((name) => grads[this.variables.get(name)!.name]);
-      const norm = tf.sqrt(tf.addN(list.map((g) => tf.sum(tf.square(g)))));
+      // pairwise adds, not tf.addN: tfjs-webgpu 4.22 puts all AddN inputs in one shader and drops the work past 7
+      const norm = tf.sqrt(list.map((g) => tf.sum(tf.square(g))).reduce((acc, x) => tf.add(acc, x)));
       return [value, norm, ...list];
     });
     const grads = new Map(names.map((name, i) => [name, gradList[i]]));

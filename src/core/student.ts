@@ -20,3 +20,13 @@ export function pidStudentX(F: NetworkFn, edm: EdmSchedule, z: tf.Tensor, t: tf.
 export function pidOneStep(F: NetworkFn, edm: EdmSchedule, z: tf.Tensor): tf.Tensor {
   return tf.tidy(() => pidStudentX(F, edm, z, tf.fill([z.shape[0]], edm.sigma_min) as tf.Tensor1D));
 }
+
+/** x_theta(z, t_j) for every t_j in `times`, batched into one network call: [times, ...z.shape]. */
+export function pidStudentAtTimes(F: NetworkFn, edm: EdmSchedule, z: tf.Tensor, times: number[]): tf.Tensor {
+  return tf.tidy(() => {
+    const b = z.shape[0];
+    const zs = tf.concat(times.map(() => z));
+    const t = tf.tensor1d(times.flatMap((ti) => new Array<number>(b).fill(ti)));
+    return tf.reshape(pidStudentX(F, edm, zs, t), [times.length, ...z.shape]);
+  });
+}

@@ -2,7 +2,7 @@
  * The run settings the page offers: the paper's defaults (pid-method.md §3), the batch and step count that suit
  * the backend that runs, a hint for each, and validation of what the user (or a URL) typed.
  */
-import { UI_LOSS_NAMES as LOSS_NAMES, UI_OPTIMIZER_NAMES, UI_PID_DEFAULTS as PID_DEFAULTS } from './pid-defaults';
+import { LOSS_NAMES, OPTIMIZER_NAMES, PID_DEFAULTS } from '../core/pid-settings';
 import type { BackendInfo, RunSettings } from '../worker/protocol';
 
 export type SettingKey = keyof RunSettings;
@@ -18,7 +18,7 @@ export const SETTING_SPECS: SettingSpec[] = [
     hint: 'Karras grid points the ODE residual is taken on; the paper uses 250, and quality improves as N grows.' },
   { key: 'loss', label: 'Loss', kind: 'choice', options: LOSS_NAMES,
     hint: 'Distance d between y - t·dy/dt and the teacher D(y, t). The paper uses LPIPS for images; l2 for points.' },
-  { key: 'optimizer', label: 'Optimizer', kind: 'choice', options: UI_OPTIMIZER_NAMES,
+  { key: 'optimizer', label: 'Optimizer', kind: 'choice', options: OPTIMIZER_NAMES,
     hint: 'RAdam as in the reference code (no weight decay); Adam for comparison.' },
   { key: 'lr', label: 'Learning rate', kind: 'number', min: 0, max: 1, minExclusive: true,
     hint: 'The paper: 2e-4 (CIFAR-10), 1e-4 (ImageNet 64). Lower it if the loss diverges.' },

@@ -9,7 +9,8 @@ import type { EdmSchedule, NetworkFn } from '../core/edm';
 import { TrajectoryReference, type TrajectoryError } from '../core/metrics';
 import { type Teacher, createStudentNetwork, dataSize, loadStudent, loadTeacher, studentConfig, studentFileBytes } from '../core/models';
 import type { Network } from '../core/nets';
-import { PidTrainer, type StepMetrics, pidOneStep, pidStudentX } from '../core/pid';
+import { PidTrainer, type StepMetrics, pidOneStep } from '../core/pid';
+import { pidStudentAtTimes } from '../core/student';
 import { Rng } from '../core/rng';
 import { edmSamplingSigmas, sampleHeun } from '../core/samplers';
 import type { PidStudioConfig } from '../formats/config';
@@ -177,9 +178,8 @@ export class StudioEngine {
     const l = this.requireTeacher();
     if (!this.run) throw new Error('no run to evaluate');
     const { trainer, student, exportF } = this.run;
-    const [raw, ema] = trainer.ema
-      ? await trajectoryErrors(l.reference, [student.apply, exportF])
-      : await trajectoryErrors(l.reference, [student.apply]).then(([r]) => [r, r]);
+    const raw = await l.reference.errorOf(student.apply);
+    const ema = trainer.ema ? await l.reference.errorOf(exportF) : raw;
     const view = await this.studentView(exportF, l.teacher.config.edm, l.teacher.config.data.range, 'training', trainer.step, trainer.ema ? 'ema' : 'raw', ema);
     return { raw, ema, view };
   }
@@ -191,7 +191,7 @@ export class StudioEngine {
     const z = sampleZ ?? l!.sampleZ;
     const pathZ = !sampleZ && l?.pathZ ? l.pathZ : null;
     const x = pidOneStep(F, edm, z);
-    const p = pathZ ? studentAtTimes(F, edm, pathZ, l!.reference.times) : null;
+    const p = pathZ ? pidStudentAtTimes(F, edm, pathZ, l!.reference.times) : null;
     const [samples, paths] = await Promise.all([x.data() as Promise<Float32Array>, p ? (p.data() as Promise<Float32Array>) : null]);
     tf.dispose(p ? [x, p] : [x]);
     return { source, step, weights, dataShape: z.shape.slice(1), dataRange: [...range], samples, count: z.shape[0], paths, error };
@@ -234,7 +234,7 @@ export class StudioEngine {
       };
       let view: StudentView;
       if (sameShape) {
-        const [error] = await trajectoryErrors(l!.reference, [student.network.apply]);
+        const error = await l!.reference.errorOf(student.network.apply);
         view = await this.studentView(student.network.apply, config.edm, config.data.range, 'opened', s.pid.steps, 'ema', error);
       } else {
         const sizes = viewSizes(dataSize(config.data.shape));
@@ -283,34 +283,6 @@ export class StudioEngine {
  * calling pidStudentX once per time, with one network call instead of `times.length` (on WebGPU every op is a
  * dispatch, so this is what keeps evaluation cheap).
  */
-export function studentAtTimes(F: NetworkFn, edm: EdmSchedule, z: tf.Tensor, times: number[]): tf.Tensor {
-  return tf.tidy(() => {
-    const b = z.shape[0];
-    const zs = tf.concat(times.map(() => z));
-    const t = tf.tensor1d(times.flatMap((ti) => new Array<number>(b).fill(ti)));
-    return tf.reshape(pidStudentX(F, edm, zs, t), [times.length, ...z.shape]);
-  });
-}
-
-/**
- * TrajectoryReference.errorOf (core/metrics.ts) for several students at once, batched over the reference times
- * with studentAtTimes. test/worker/engine.test.ts checks it against errorOf.
- */
-export async function trajectoryErrors(ref: TrajectoryReference, students: NetworkFn[]): Promise<TrajectoryError[]> {
-  const sq = tf.tidy(() => {
-    const states = tf.stack(ref.states);
-    const endRef = tf.mean(tf.square(ref.end));
-    return students.map((F) => {
-      const x = studentAtTimes(F, ref.edm, ref.z, ref.times);
-      const perTime = tf.mean(tf.reshape(tf.square(tf.sub(x, states)), [ref.times.length, -1]), 1);
-      return tf.stack([tf.mean(perTime), tf.gather(perTime, ref.times.length - 1), endRef]);
-    });
-  });
-  const values = await Promise.all(sq.map((t) => t.data()));
-  tf.dispose(sq);
-  return values.map(([p, e, r]) => ({ rmsePath: Math.sqrt(p), rmseEnd: Math.sqrt(e), relEnd: Math.sqrt(e / r) }));
-}
-
 export function slug(s: string): string {
   return s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 60) || 'teacher';
 }

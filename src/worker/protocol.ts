@@ -7,7 +7,7 @@
 import type { BackendName } from '../core/backend';
 import type { TrajectoryError } from '../core/metrics';
 import type { OptimizerName } from '../core/optim';
-import type { LossName } from '../core/pid';
+import type { LossName } from '../core/pid-settings';
 import type { InputFile } from '../formats/model-file';
 
 export type BackendChoice = BackendName | 'auto';

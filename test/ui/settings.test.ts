@@ -1,6 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { LOSS_NAMES, PID_DEFAULTS } from '../../src/core/pid';
-import { UI_LOSS_NAMES, UI_OPTIMIZER_NAMES, UI_PID_DEFAULTS } from '../../src/ui/pid-defaults';
 import { SETTING_KEYS, crossCheck, defaultSettings, formatSetting, parseSetting, sizingFor } from '../../src/ui/settings';
 import type { BackendInfo } from '../../src/worker/protocol';
 
@@ -10,12 +8,6 @@ const backend = (got: string, software = false): BackendInfo => ({
 });
 
 describe('settings', () => {
-  it('the page offers exactly the core defaults (the page may not import tfjs, so it keeps a checked copy)', () => {
-    expect(UI_PID_DEFAULTS).toEqual(PID_DEFAULTS);
-    expect(UI_LOSS_NAMES).toEqual(LOSS_NAMES);
-    expect(UI_OPTIMIZER_NAMES).toEqual(['radam', 'adam']);
-  });
-
   it('defaults are the paper\'s: N 250, RAdam, lr 2e-4, EMA 0.999, l2, EDM\'s 18 Heun steps', () => {
     expect(defaultSettings()).toMatchObject({ N: 250, optimizer: 'radam', lr: 2e-4, ema: 0.999, loss: 'l2', seed: 0, heunSteps: 18 });
     expect(Object.keys(defaultSettings()).sort()).toEqual([...SETTING_KEYS].sort());
