@@ -40,6 +40,7 @@ async function load(name: BackendName, options: BackendOptions): Promise<void> {
         throw new Error('WebGPU is not available here (no navigator.gpu)');
       }
       await import('@tensorflow/tfjs-backend-webgpu');
+      if (!(await import('./kernels/webgpu-addn')).installWebGpuAddNFix()) throw new Error('the webgpu AddN kernel could not be replaced (kernels/webgpu-addn.ts)');
       return;
   }
 }

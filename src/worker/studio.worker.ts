@@ -11,7 +11,6 @@ import wasmThreaded from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-t
 import { type BackendName, startBackend } from '../core/backend';
 import { probeAdapter } from './adapter';
 import { StudioController, errorMessage } from './controller';
-import { installWebGpuAddNFix } from './webgpu-kernels';
 import { type BackendChoice, type BackendInfo, isWorkerCommand, type WorkerEvent } from './protocol';
 
 declare const self: DedicatedWorkerGlobalScope;
@@ -22,12 +21,6 @@ const wasmPaths = {
   'tfjs-backend-wasm-simd.wasm': abs(wasmSimd),
   'tfjs-backend-wasm-threaded-simd.wasm': abs(wasmThreaded),
 };
-
-async function startStudioBackend(choice: BackendChoice): Promise<BackendInfo> {
-  const info = await pickBackend(choice);
-  if (info.got === 'webgpu' && !installWebGpuAddNFix()) throw new Error('the webgpu backend runs but its AddN kernel could not be replaced (see webgpu-kernels.ts)');
-  return info;
-}
 
 async function pickBackend(choice: BackendChoice): Promise<BackendInfo> {
   const gpu = (self.navigator as Navigator & { gpu?: unknown }).gpu;
@@ -73,7 +66,7 @@ const post = (event: WorkerEvent, transfer: Transferable[] = []) => self.postMes
 
 const controller = new StudioController({
   emit: post,
-  startBackend: startStudioBackend,
+  startBackend: pickBackend,
   async fetchBytes(url) {
     const res = await fetch(url);
     if (!res.ok) throw new Error(`could not fetch ${url}: HTTP ${res.status}`);

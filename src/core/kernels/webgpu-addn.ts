@@ -2,8 +2,8 @@
  * A fix for tfjs-backend-webgpu 4.22: its AddN kernel binds every input as a storage buffer in one shader, and a
  * device allows only limits.maxStorageBuffersPerShaderStage of them (8 by default, one taken by the output). With
  * more inputs the pipeline is invalid, the dispatch never runs, and WebGPU drops the whole command buffer: the
- * result is stale memory and other ops queued with it (the loss!) read garbage. tf.addN of the 26 squared gradient
- * norms in PidTrainer.trainStep hits exactly this. (Concat, in the same package, already splits its inputs.)
+ * result is stale memory and other ops queued with it (the loss!) read garbage. PidTrainer's gradient norm once hit
+ * exactly this (it now adds pairwise); this guards every other AddN. (Concat, in the same package, already splits.)
  *
  * The replacement sums in chunks that fit, with the stock kernel; results are the same up to float rounding order.
  */
