@@ -2,10 +2,9 @@
 // The `pid-studio` command line: the TypeScript sources run through tsx's loader, no build step needed.
 import { register } from 'tsx/esm/api';
 
-// A closed pipe (`pid-studio ... | head`) ends the command quietly instead of crashing on EPIPE.
+// A closed pipe (`pid-studio ... | head`) is not an error: the command finishes, its output goes nowhere.
 process.stdout.on('error', (e) => {
-  if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
-  throw e;
+  if (e.code !== 'EPIPE') throw e;
 });
 register();
 const { main } = await import('../src/cli/main.ts');
