@@ -11,6 +11,7 @@ const dir = 'public/teachers';
 const LEARNED = [
   { id: 'moons-mlp', name: 'Two moons (learned MLP)', description: 'a 64-wide, 2-block MLP teacher trained with the EDM loss on two moons (npm run train-teacher)' },
   { id: 'mnist14-unet', name: 'MNIST digits 14x14 (UNet)', description: 'a 103k-parameter UNet teacher trained with the EDM loss on 14x14 MNIST digits (npm run train-teacher)' },
+  { id: 'mnist28-unet', name: 'MNIST digits 28x28 (UNet)', description: 'a 160k-parameter, three-level UNet teacher trained with the EDM loss on 28x28 MNIST digits (npm run train-teacher)' },
 ];
 
 const index: BuiltinIndex = { default: DEFAULT_TEACHER_ID, teachers: [] };
