@@ -29,9 +29,10 @@ export async function readModelArg(arg: string): Promise<ModelFile> {
   let files: InputFile[];
   if (arg.startsWith('builtin:')) {
     const id = arg.slice('builtin:'.length);
-    const entry = builtinIndex().teachers.find((t) => t.id === id);
+    const { teachers } = builtinIndex();
+    const entry = teachers.find((t) => t.id === id);
     if (!entry) {
-      const known = builtinIndex().teachers.map((t) => t.id).join(', ');
+      const known = teachers.map((t) => t.id).join(', ');
       throw new ModelFileError(arg, 'no built-in teacher of that name', `use one of: ${known}`);
     }
     files = [{ name: entry.file, bytes: readBytes(join(TEACHERS_DIR, entry.file)) }];

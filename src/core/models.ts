@@ -66,7 +66,7 @@ export function loadTeacher(model: ModelFile): Teacher {
     const denoiser = new GaussianMixtureDenoiser(net);
     return { config, sha256: model.sha256, denoiser, network: null, weights: null, dispose: () => denoiser.dispose() };
   }
-  const weights = new Map([...model.tensors].map(([k, v]) => [k, { shape: v.shape, data: v.data }]));
+  const weights: Map<string, HostTensor> = model.tensors;
   const network = new Network(net, config.data.shape, weights, false);
   return {
     config,
@@ -93,8 +93,7 @@ export function loadStudent(model: ModelFile): Student {
   }
   validateModel(model);
   const net = config.network as LearnedNetworkSpec;
-  const weights = new Map([...model.tensors].map(([k, v]) => [k, { shape: v.shape, data: v.data }]));
-  const network = new Network(net, config.data.shape, weights, false);
+  const network = new Network(net, config.data.shape, model.tensors, false);
   return {
     config,
     network,
