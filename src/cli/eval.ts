@@ -18,11 +18,14 @@ import { loadMnist } from './mnist';
 
 export const CLASSIFIER_FILE = fileURLToPath(new URL('../../public/classifier/mnist-mlp.safetensors', import.meta.url));
 
-function features(params: Params, images: Float32Array, n: number, side: number): Float32Array {
+/** Reads back asynchronously: tfjs-webgpu's synchronous read needs OffscreenCanvas, which Node lacks. */
+async function features(params: Params, images: Float32Array, n: number, side: number): Promise<Float32Array> {
   const out: Float32Array[] = [];
   for (let i = 0; i < n; i += 1024) {
     const rows = Math.min(1024, n - i);
-    out.push(tf.tidy(() => classifierFeatures(params, tf.tensor(images.subarray(i * side * side, (i + rows) * side * side), [rows, side, side, 1])).dataSync() as Float32Array));
+    const f = tf.tidy(() => classifierFeatures(params, tf.tensor(images.subarray(i * side * side, (i + rows) * side * side), [rows, side, side, 1])));
+    out.push((await f.data()) as Float32Array);
+    f.dispose();
   }
   const all = new Float32Array(out.reduce((s, a) => s + a.length, 0));
   out.reduce((offset, a) => (all.set(a, offset), offset + a.length), 0);
@@ -47,7 +50,7 @@ export async function evaluate(argv: string[], out: (line: string) => void): Pro
   const real = loadMnist('heldout', side as 14 | 28);
   const z = new Rng((o.seed as number | undefined) ?? 0).normals(n * side * side);
   const generated = await generate(model, z, n, 'heun', steps);
-  const fd = frechetDistance(fitGaussian(features(params, generated.x, n, side), n, 128), fitGaussian(features(params, real.images, real.n, side), real.n, 128));
+  const fd = frechetDistance(fitGaussian(await features(params, generated.x, n, side), n, 128), fitGaussian(await features(params, real.images, real.n, side), real.n, 128));
   out(`FD ${fd.toFixed(2)} (NFE ${generated.nfe}, n ${n})`);
   tf.dispose([...params.values()]);
   return 0;
