@@ -1,0 +1,170 @@
+/**
+ * Correctness checks of tfjs-webgpu, shared by test/cli/webgpu-node.test.ts (lavapipe, software Vulkan) and
+ * scripts/webgpu-gradcheck.ts (a real GPU). Each returns what it measured; the callers hold it to the tolerances
+ * below. They run on the current backend unless they say otherwise; every tensor is tidied or disposed.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import '../src/core/gradients';
+import { startBackend } from '../src/core/backend';
+import { edmDenoiser } from '../src/core/edm';
+import { Network, initParams } from '../src/core/nets';
+import type { MlpSpec } from '../src/core/nets/mlp';
+import type { UnetSpec } from '../src/core/nets/unet';
+import { PidTrainer, pidLoss, stopGradDenoiser } from '../src/core/pid';
+import { Rng } from '../src/core/rng';
+import { GaussianMixtureDenoiser } from '../src/core/teachers/gaussian-mixture';
+import { DEFAULT_EDM } from '../src/formats/config';
+
+/** Float32 central differences: step 1e-2, relative error (to max(1, |fd|)) under 5e-3, as the cpu/wasm checks. */
+export const UNET_FD = { eps: 1e-2, tolerance: 5e-3 };
+/** PID loss gradient on webgpu against cpu: max |difference| under this fraction of the largest cpu entry. */
+export const PID_VS_CPU_TOLERANCE = 1e-3;
+
+/** 8x8 images, 8 channels, two levels (8x8, 4x4), attention at 4x4: every kind of unet layer, 27k parameters. */
+export const SMALL_UNET: UnetSpec = {
+  type: 'unet', channels: 8, channel_mult: [1, 2], blocks_per_level: 1, attn_resolutions: [4], emb_dim: 8, emb_max_freq: 4, groups: 2,
+};
+const UNET_SHAPE = [8, 8, 2];
+const MLP: MlpSpec = { type: 'mlp', hidden: 16, blocks: 2, emb_dim: 4, emb_max_freq: 2 };
+const MIXTURE = { weights: [0.5, 0.5], means: [[-0.5, 0.2], [0.4, -0.3]], stds: [0.2, 0.1] };
+
+/** Random weights everywhere (also in the layers that start at zero), so that every path carries gradient. */
+function randomNetwork<S extends UnetSpec | MlpSpec>(spec: S, shape: number[], seed: number, trainable: boolean, scale: number): Network {
+  const host = initParams(spec, shape, new Rng(seed));
+  const rng = new Rng(seed + 1);
+  for (const t of host.values()) for (let i = 0; i < t.data.length; i++) t.data[i] = scale * rng.normal();
+  return new Network(spec, shape, host, trainable);
+}
+
+const cNoise = (b: number) => tf.tensor1d(Array.from({ length: b }, (_, i) => -1.5 + (2.5 * i) / Math.max(1, b - 1)));
+
+/** Reads a scalar and disposes it (no dataSync: tfjs-webgpu's synchronous read needs OffscreenCanvas, absent in Node). */
+async function scalar(s: tf.Scalar): Promise<number> {
+  const v = (await s.data())[0];
+  s.dispose();
+  return v;
+}
+
+/** test/helpers/finite-diff.ts's central difference, with asynchronous reads. */
+async function centralDifference(v: tf.Variable, i: number, eps: number, f: () => tf.Scalar): Promise<number> {
+  const base = (await v.data()).slice() as Float32Array;
+  const probe = async (d: number) => {
+    const p = base.slice();
+    p[i] += d;
+    tf.tidy(() => v.assign(tf.tensor(p, v.shape)));
+    return scalar(f());
+  };
+  const fd = ((await probe(eps)) - (await probe(-eps))) / (2 * eps);
+  tf.tidy(() => v.assign(tf.tensor(base, v.shape)));
+  return fd;
+}
+
+export interface GradientProbe {
+  name: string;
+  index: number;
+  autodiff: number;
+  finiteDifference: number;
+  /** |fd - autodiff| / max(1, |fd|) */
+  error: number;
+}
+
+/** Autodiff against central finite differences for 3 entries of 12 unet tensors (every layer kind), batch 3. */
+export async function unetGradientCheck(): Promise<GradientProbe[]> {
+  const net = randomNetwork(SMALL_UNET, UNET_SHAPE, 1, true, 0.3);
+  const size = UNET_SHAPE.reduce((a, b) => a * b, 1);
+  const x = tf.tensor(new Rng(3).normals(3 * size), [3, ...UNET_SHAPE]);
+  const c = cNoise(3);
+  const r = tf.tensor(new Rng(4).normals(3 * size), [3, ...UNET_SHAPE]);
+  const f = () => tf.tidy(() => tf.sum(tf.mul(net.apply(x, c), r)) as tf.Scalar);
+  const { value, grads } = tf.variableGrads(f, [...net.params.values()] as tf.Variable[]);
+  value.dispose();
+  const names = [
+    'enc.8x8_conv.weight', // the first conv
+    'enc.4x4_block0.conv0.weight', // a conv after average pooling
+    'dec.8x8_block0.conv0.weight', // a conv after upsampling and the skip concat
+    'dec.8x8_block0.norm0.weight', // GroupNorm
+    'enc.8x8_block0.norm1.bias',
+    'enc.8x8_block0.affine.weight', // scale-shift from the embedding
+    'map_layer0.weight', // the embedding MLP
+    'map_layer1.bias',
+    'dec.4x4_in0.qkv.weight', // attention
+    'dec.4x4_block0.proj.bias',
+    'enc.4x4_block0.skip.weight', // 1x1 skip
+    'out_conv.weight',
+  ];
+  const rng = new Rng(5);
+  const probes: GradientProbe[] = [];
+  for (const name of names) {
+    const v = net.params.get(name) as tf.Variable;
+    const g = await grads[v.name].data();
+    for (const index of [0, v.size - 1, rng.int(v.size)]) {
+      const finiteDifference = await centralDifference(v, index, UNET_FD.eps, f);
+      const error = Math.abs(finiteDifference - g[index]) / Math.max(1, Math.abs(finiteDifference));
+      probes.push({ name, index, autodiff: g[index], finiteDifference, error });
+    }
+  }
+  tf.dispose([x, c, r, ...Object.values(grads)]);
+  net.dispose();
+  return probes;
+}
+
+/** The PID loss (l2, stop-gradient teacher) and its gradient for a random mlp student, on `backend`, as host data. */
+async function pidGradientOn(backend: 'cpu' | 'webgpu'): Promise<{ loss: number; grads: Map<string, Float32Array> }> {
+  await startBackend(backend);
+  const net = randomNetwork(MLP, [2], 4, true, 0.4);
+  const teacher = new GaussianMixtureDenoiser(MIXTURE);
+  const z = tf.tensor2d(new Rng(3).normals(16, 80), [8, 2]);
+  const t = tf.tensor1d([80, 20, 3, 0.6, 0.05, 0.002, 40, 1]);
+  const tNext = tf.tensor1d([60, 15, 2.5, 0.5, 0.04, 0.0022, 30, 0.8]);
+  const vars = [...net.params.values()] as tf.Variable[];
+  const { value, grads } = tf.variableGrads(() => pidLoss(net.apply, stopGradDenoiser(teacher), DEFAULT_EDM, 'l2', z, t, tNext), vars);
+  const host = new Map<string, Float32Array>();
+  for (const [name, v] of net.params) host.set(name, (await grads[v.name].data()) as Float32Array);
+  const loss = await scalar(value);
+  tf.dispose([z, t, tNext, ...Object.values(grads)]);
+  net.dispose();
+  teacher.dispose();
+  return { loss, grads: host };
+}
+
+/** The same PID loss gradient on cpu and on webgpu; leaves webgpu as the backend. */
+export async function pidGradientVsCpu(): Promise<{ lossCpu: number; lossWebgpu: number; maxDifference: number; largest: number; worst: string }> {
+  const cpu = await pidGradientOn('cpu');
+  const gpu = await pidGradientOn('webgpu');
+  let maxDifference = 0;
+  let largest = 0;
+  let worst = '';
+  for (const [name, a] of cpu.grads) {
+    const b = gpu.grads.get(name)!;
+    a.forEach((ai, i) => {
+      largest = Math.max(largest, Math.abs(ai));
+      const d = Math.abs(ai - b[i]);
+      if (d > maxDifference) [maxDifference, worst] = [d, `${name}[${i}]: cpu ${ai}, webgpu ${b[i]}`];
+    });
+  }
+  return { lossCpu: cpu.loss, lossWebgpu: gpu.loss, maxDifference, largest, worst };
+}
+
+/** tf.memory().numTensors after each of `steps` PID steps of a small unet student (random unet teacher), batch 4. */
+export async function tensorsOverPidSteps(steps: number): Promise<{ numTensors: number[]; losses: number[]; msPerStep: number }> {
+  const teacherNet = randomNetwork(SMALL_UNET, UNET_SHAPE, 9, false, 0.1);
+  const student = new Network(SMALL_UNET, UNET_SHAPE, initParams(SMALL_UNET, UNET_SHAPE, new Rng(10)), true);
+  const trainer = new PidTrainer({
+    teacher: edmDenoiser(teacherNet.apply, DEFAULT_EDM.sigma_data),
+    student,
+    edm: DEFAULT_EDM,
+    settings: { N: 20, loss: 'l2', optimizer: 'radam', lr: 1e-3, batch: 4, ema: 0.99, seed: 0 },
+  });
+  const numTensors: number[] = [];
+  const losses: number[] = [];
+  const start = performance.now();
+  for (let i = 0; i < steps; i++) {
+    losses.push((await trainer.trainStep()).loss);
+    numTensors.push(tf.memory().numTensors);
+  }
+  const msPerStep = (performance.now() - start) / steps;
+  trainer.dispose();
+  student.dispose();
+  teacherNet.dispose();
+  return { numTensors, losses, msPerStep };
+}

@@ -1,0 +1,50 @@
+/**
+ * tfjs-webgpu in Node through Dawn (src/cli/webgpu-node.ts), on whatever Vulkan adapter there is: in CI and on a
+ * CPU machine Mesa's lavapipe (software). Without an adapter this FAILS and says what to install, unless
+ * PID_SKIP_WEBGPU_NODE=1. The checks themselves live in scripts/webgpu-checks.ts, which also runs on a real GPU.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { startBackend } from '../../src/core/backend';
+import { installNodeWebGpu } from '../../src/cli/webgpu-node';
+import { PID_VS_CPU_TOLERANCE, UNET_FD, pidGradientVsCpu, tensorsOverPidSteps, unetGradientCheck } from '../../scripts/webgpu-checks';
+
+const skip = process.env.PID_SKIP_WEBGPU_NODE === '1';
+
+describe.skipIf(skip)('tfjs-webgpu in Node (Dawn, Vulkan)', () => {
+  beforeAll(async () => {
+    try {
+      await installNodeWebGpu();
+    } catch (e) {
+      throw new Error(`${(e as Error).message}. Set PID_SKIP_WEBGPU_NODE=1 to skip these tests.`);
+    }
+    const report = await startBackend('webgpu');
+    expect(report.got).toBe('webgpu');
+  });
+
+  it('backpropagates a small unet correctly (central finite differences, float32)', async () => {
+    await startBackend('webgpu');
+    const probes = await unetGradientCheck();
+    expect(probes).toHaveLength(36);
+    for (const p of probes) {
+      expect(p.error, `${p.name}[${p.index}]: autodiff ${p.autodiff}, finite difference ${p.finiteDifference}`).toBeLessThan(UNET_FD.tolerance);
+    }
+    // not vacuous: the probed gradients are not all zero
+    expect(probes.filter((p) => Math.abs(p.autodiff) > 1e-3).length).toBeGreaterThan(24);
+  });
+
+  it('computes the PID loss gradient of an mlp as the cpu backend does', async () => {
+    const r = await pidGradientVsCpu();
+    expect(tf.getBackend()).toBe('webgpu');
+    expect(Math.abs(r.lossWebgpu - r.lossCpu)).toBeLessThan(1e-4 * Math.abs(r.lossCpu));
+    expect(r.largest).toBeGreaterThan(1e-2);
+    expect(r.maxDifference, `worst: ${r.worst}`).toBeLessThan(PID_VS_CPU_TOLERANCE * r.largest);
+  });
+
+  it('keeps tf.memory().numTensors flat over 20 PID training steps of a unet', async () => {
+    await startBackend('webgpu');
+    const { numTensors, losses } = await tensorsOverPidSteps(20);
+    expect(losses.every(Number.isFinite)).toBe(true);
+    expect(numTensors, 'tf.memory().numTensors after each step').toEqual(numTensors.map(() => numTensors[0]));
+  });
+});
