@@ -119,7 +119,7 @@ async function pidGradientOn(backend: 'cpu' | 'webgpu'): Promise<{ loss: number;
   const vars = [...net.params.values()] as tf.Variable[];
   const { value, grads } = tf.variableGrads(() => pidLoss(net.apply, stopGradDenoiser(teacher), DEFAULT_EDM, 'l2', z, t, tNext), vars);
   const host = new Map<string, Float32Array>();
-  for (const [name, v] of net.params) host.set(name, (await grads[v.name].data()) as Float32Array);
+  for (const [name, v] of net.params) host.set(name, (await grads[(v as tf.Variable).name].data()) as Float32Array);
   const loss = await scalar(value);
   tf.dispose([z, t, tNext, ...Object.values(grads)]);
   net.dispose();
