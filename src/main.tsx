@@ -10,7 +10,9 @@ import { decodeUrlState } from './ui/url-state';
 import './ui/styles.css';
 
 const url = decodeUrlState(window.location.search);
-const store = createStudioStore({ backendChoice: url.backend, settings: url.settings, teacherId: url.teacher ?? null, urlProblems: url.problems });
+const store = createStudioStore({
+  backendChoice: url.backend, settings: url.settings, teacherId: url.teacher ?? null, urlProblems: url.problems, checkpointSeconds: url.checkpointSeconds ?? null,
+});
 const runtime = new StudioRuntime({
   store,
   makeWorker: createStudioWorker,

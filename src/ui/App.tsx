@@ -1,6 +1,7 @@
 import { BackendBadge, BackendSelect } from './components/BackendBar';
 import { LiveCharts } from './components/LiveCharts';
 import { RunPanel } from './components/RunPanel';
+import { SavedRunBanner } from './components/SavedRunBanner';
 import { SampleView } from './components/SampleView';
 import { SettingsPanel } from './components/SettingsPanel';
 import { StudentPanel } from './components/StudentPanel';
@@ -25,6 +26,7 @@ export function App() {
           <SettingsPanel />
         </aside>
         <div className="content">
+          <SavedRunBanner />
           <RunPanel />
           <LiveCharts />
           <SampleView />

@@ -38,7 +38,8 @@ export class StudioRuntime {
     this.unsubscribeClient = unsubscribe;
     this.lastHeun = deps.store.getState().settings.heunSteps;
     deps.store.subscribe((s, prev) => {
-      if (s.settings !== prev.settings || s.teacherId !== prev.teacherId || s.backendChoice !== prev.backendChoice || s.explicit !== prev.explicit) {
+      if (s.settings !== prev.settings || s.teacherId !== prev.teacherId || s.backendChoice !== prev.backendChoice || s.explicit !== prev.explicit
+      || s.checkpointSeconds !== prev.checkpointSeconds) {
         this.syncUrl();
       }
       if (s.settings.heunSteps !== this.lastHeun && !isRunning(s)) this.scheduleConfigure();
@@ -58,7 +59,7 @@ export class StudioRuntime {
   /** Starts the backend, reads the built-in list and loads the teacher from the URL or the default one. */
   async boot(): Promise<void> {
     const s = this.store.getState();
-    this.client.send({ type: 'init', backend: s.backendChoice });
+    this.sendInit(s.backendChoice);
     this.client.send({ type: 'configure', settings: s.settings });
     let index: BuiltinIndex;
     try {
@@ -98,6 +99,35 @@ export class StudioRuntime {
     st.pinSettings();
     this.lastHeun = st.settings.heunSteps;
     this.client.send({ type: 'start', settings: this.store.getState().settings });
+  }
+
+  private sendInit(backend: BackendChoice): void {
+    const seconds = this.store.getState().checkpointSeconds;
+    this.client.send({ type: 'init', backend, ...(seconds ? { checkpointSeconds: seconds } : {}) });
+  }
+
+  /** Continues the run saved in this browser (a built-in teacher is fetched again from this site). */
+  resumeSaved(): void {
+    const s = this.store.getState();
+    const saved = s.savedRun;
+    if (!saved) return;
+    let teacherUrl: string | null = null;
+    if (saved.teacherSource.kind === 'builtin') {
+      const id = saved.teacherSource.id;
+      const entry = s.builtins?.teachers.find((t) => t.id === id);
+      if (entry) teacherUrl = this.deps.siteUrl(`teachers/${entry.file}`);
+    }
+    this.droppedTeacher = null;
+    s.set({ savedRunError: null, notice: null });
+    this.client.send({ type: 'resume-saved', teacherUrl });
+  }
+
+  discardSaved(): void {
+    this.client.send({ type: 'discard-saved' });
+  }
+
+  dismissNotice(): void {
+    this.store.getState().set({ notice: null });
   }
 
   pause(): void { this.client.send({ type: 'pause' }); }
@@ -151,7 +181,7 @@ export class StudioRuntime {
     this.client = client;
     this.unsubscribeClient = unsubscribe;
     const now = this.store.getState();
-    this.client.send({ type: 'init', backend: choice });
+    this.sendInit(choice);
     this.client.send({ type: 'configure', settings: now.settings });
     if (this.droppedTeacher) this.dropTeacher(this.droppedTeacher);
     else if (now.teacherId) this.selectBuiltin(now.teacherId);
@@ -173,7 +203,7 @@ export class StudioRuntime {
     if (!this.deps.writeUrl) return;
     const s = this.store.getState();
     const settings = Object.fromEntries(s.explicit.map((k) => [k, s.settings[k]]));
-    this.deps.writeUrl(encodeUrlState({ teacher: s.teacherId, backend: s.backendChoice, settings }));
+    this.deps.writeUrl(encodeUrlState({ teacher: s.teacherId, backend: s.backendChoice, settings, checkpointSeconds: s.checkpointSeconds }));
   }
 
   dispose(): void {

@@ -88,3 +88,23 @@ export function logTicks(lo: number, hi: number): number[] {
   for (let e = Math.floor(Math.log10(Math.min(lo, hi))); e <= Math.ceil(Math.log10(Math.max(lo, hi))); e++) out.push(10 ** e);
   return out;
 }
+
+/** Bytes for a label: B, kB, MB, GB (powers of 1000), 3 significant digits. */
+export function formatBytes(bytes: number | null | undefined): string {
+  if (bytes === null || bytes === undefined || !Number.isFinite(bytes)) return '—';
+  const units = ['B', 'kB', 'MB', 'GB'];
+  let v = bytes;
+  let u = 0;
+  while (Math.abs(v) >= 1000 && u < units.length - 1) {
+    v /= 1000;
+    u++;
+  }
+  return `${u === 0 ? Math.round(v) : Number(v.toPrecision(3))} ${units[u]}`;
+}
+
+/** "12 s ago", "3 min ago" from two Date.now() values. */
+export function formatAgo(then: number, now: number): string {
+  const s = Math.max(0, (now - then) / 1000);
+  if (s < 1) return 'just now';
+  return `${formatDuration(s)} ago`;
+}

@@ -5,8 +5,8 @@
 import { createStore } from 'zustand/vanilla';
 import type { BuiltinIndex } from '../core/teachers/builtin';
 import type {
-  BackendChoice, BackendInfo, EvalPoint, MetricPoint, OpenedStudentInfo, RunSettings, RunStatus, StudentView, TeacherInfo, TeacherSource,
-  TeacherView, WorkerEvent,
+  BackendChoice, BackendInfo, CheckpointStatus, EvalPoint, MemoryReport, MetricPoint, OpenedStudentInfo, RunSettings, RunStatus,
+  SavedRunSummary, StudentView, TeacherInfo, TeacherSource, TeacherView, WorkerEvent,
 } from '../worker/protocol';
 import { BACKEND_SIZED, type SettingKey, defaultSettings, sizingFor } from './settings';
 
@@ -22,6 +22,8 @@ export const emptyMetrics = (): MetricColumns => ({ step: [], loss: [], gradNorm
 
 export interface StudioState {
   backendChoice: BackendChoice;
+  /** Seconds between checkpoints when the URL sets them (null: the worker's default). */
+  checkpointSeconds: number | null;
   backend: BackendInfo | null;
   backendError: string | null;
   builtins: BuiltinIndex | null;
@@ -38,7 +40,15 @@ export interface StudioState {
   explicit: SettingKey[];
   run: RunStatus;
   metrics: MetricColumns;
-  numTensors: number | null;
+  /** The worker's tf.memory() at the last metrics message. */
+  memory: MemoryReport | null;
+  /** A run saved in this browser that the page offers to resume (after a reload). */
+  savedRun: SavedRunSummary | null;
+  savedRunError: string | null;
+  /** The current run's last checkpoint. */
+  checkpoint: CheckpointStatus | null;
+  /** What the worker told the user that is not an error (a lost GPU and how the run recovered). */
+  notice: string | null;
   evals: EvalPoint[];
   liveView: StudentView | null;
   opened: { info: OpenedStudentInfo; view: StudentView } | null;
@@ -55,10 +65,13 @@ export interface StudioState {
 
 export const idleRun = (): RunStatus => ({ phase: 'idle', step: 0, totalSteps: 0, settings: null });
 
-export function initialState(init: { backendChoice?: BackendChoice; settings?: Partial<RunSettings>; teacherId?: string | null; urlProblems?: string[] } = {}): StudioState {
+export function initialState(init: {
+  backendChoice?: BackendChoice; settings?: Partial<RunSettings>; teacherId?: string | null; urlProblems?: string[]; checkpointSeconds?: number | null;
+} = {}): StudioState {
   const explicit = Object.keys(init.settings ?? {}) as SettingKey[];
   return {
     backendChoice: init.backendChoice ?? 'auto',
+    checkpointSeconds: init.checkpointSeconds ?? null,
     backend: null,
     backendError: null,
     builtins: null,
@@ -72,7 +85,11 @@ export function initialState(init: { backendChoice?: BackendChoice; settings?: P
     explicit,
     run: idleRun(),
     metrics: emptyMetrics(),
-    numTensors: null,
+    memory: null,
+    savedRun: null,
+    savedRunError: null,
+    checkpoint: null,
+    notice: null,
     evals: [],
     liveView: null,
     opened: null,
@@ -130,7 +147,7 @@ export function reduceEvent(s: StudioState, e: WorkerEvent): Partial<StudioState
       return {
         teacher: e.teacher, teacherLoading: null, teacherError: null, teacherView: null, liveView: null,
         teacherId: e.teacher.source.kind === 'builtin' ? e.teacher.source.id : null,
-        run: idleRun(), metrics: emptyMetrics(), evals: [], trainingError: null, exportError: null,
+        run: idleRun(), metrics: emptyMetrics(), evals: [], trainingError: null, exportError: null, checkpoint: null,
         shown: s.opened ? s.shown : 'training',
       };
     case 'teacher-view':
@@ -147,13 +164,22 @@ export function reduceEvent(s: StudioState, e: WorkerEvent): Partial<StudioState
       const metrics = appendMetrics(s.metrics, e.points);
       const lastStep = metrics.step.length ? metrics.step[metrics.step.length - 1] : 0;
       const rewound = e.points.length > 0 && s.evals.some((v) => v.step > lastStep);
-      return { metrics, numTensors: e.numTensors, ...(rewound ? { evals: s.evals.filter((v) => v.step <= lastStep) } : {}) };
+      return { metrics, memory: e.memory, ...(rewound ? { evals: s.evals.filter((v) => v.step <= lastStep) } : {}) };
     }
+    case 'history':
+      return { metrics: appendMetrics(emptyMetrics(), e.metrics), evals: e.evals.slice(), shown: 'training', trainingError: null };
+    case 'saved-run':
+      return { savedRun: e.saved, savedRunError: null };
+    case 'checkpoint':
+      return { checkpoint: e.checkpoint };
+    case 'notice':
+      return { notice: e.message };
     case 'evaluation': {
       // Step 0 of a run starts a new history.
       const restart = e.point.step === 0;
       return {
-        evals: restart ? [e.point] : s.evals.concat([e.point]),
+        // an evaluation at a step already shown (a restored run) replaces it
+        evals: restart ? [e.point] : s.evals.filter((v) => v.step < e.point.step).concat([e.point]),
         liveView: e.view,
         ...(restart ? { metrics: emptyMetrics(), exportError: null, shown: 'training' as const } : {}),
       };
@@ -170,6 +196,7 @@ export function reduceEvent(s: StudioState, e: WorkerEvent): Partial<StudioState
         case 'student': return { openError: e.message };
         case 'export': return { exportError: e.message };
         case 'backend': return { backendError: e.message };
+        case 'saved-run': return { savedRunError: e.message };
         // A worker that never came up leaves no backend: say so where the backend is shown too.
         case 'protocol': return s.backend ? { trainingError: e.message } : { trainingError: e.message, backendError: e.message };
         default: return { trainingError: e.message };
@@ -207,7 +234,7 @@ export function createStudioStore(init?: Parameters<typeof initialState>[0]) {
     pinSettings: () => set({ explicit: Object.keys(get().settings) as SettingKey[] }),
     setBackendChoice: (choice) => set({
       backendChoice: choice, backend: null, backendError: null, run: idleRun(), metrics: emptyMetrics(), evals: [],
-      liveView: null, teacher: null, teacherView: null, numTensors: null, trainingError: null, exportError: null, busy: null,
+      liveView: null, teacher: null, teacherView: null, memory: null, checkpoint: null, notice: null, trainingError: null, exportError: null, busy: null,
     }),
     setFieldError: (key, error) => {
       const { [key]: _old, ...rest } = get().fieldErrors;

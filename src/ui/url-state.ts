@@ -9,11 +9,14 @@ export interface UrlState {
   teacher?: string;
   backend?: BackendChoice;
   settings: Partial<RunSettings>;
+  /** Seconds between checkpoints of a running distillation (a page option, not a run setting). */
+  checkpointSeconds?: number;
   /** One line per parameter that was ignored, and why. */
   problems: string[];
 }
 
 const TEACHER_ID = /^[a-z0-9][a-z0-9._-]{0,63}$/i;
+export const CHECKPOINT_SECONDS_RANGE = [1, 3600] as const;
 
 export function decodeUrlState(search: string): UrlState {
   const params = new URLSearchParams(search);
@@ -25,6 +28,11 @@ export function decodeUrlState(search: string): UrlState {
     } else if (name === 'backend') {
       if ((BACKEND_CHOICES as string[]).includes(value)) out.backend = value as BackendChoice;
       else out.problems.push(`URL parameter backend=${value} ignored: must be one of ${BACKEND_CHOICES.join(', ')}`);
+    } else if (name === 'checkpoint') {
+      const n = Number(value);
+      const [lo, hi] = CHECKPOINT_SECONDS_RANGE;
+      if (value.trim() !== '' && Number.isInteger(n) && n >= lo && n <= hi) out.checkpointSeconds = n;
+      else out.problems.push(`URL parameter checkpoint=${value} ignored: seconds between checkpoints must be a whole number from ${lo} to ${hi}`);
     } else if ((SETTING_KEYS as string[]).includes(name)) {
       const parsed = parseSetting(name as SettingKey, value);
       if (parsed.ok) (out.settings as Record<string, unknown>)[name] = parsed.value;
@@ -37,10 +45,11 @@ export function decodeUrlState(search: string): UrlState {
 }
 
 /** The query string (with "?", or "" when empty) for a teacher id, a backend choice and the settings. */
-export function encodeUrlState(state: { teacher?: string | null; backend?: BackendChoice; settings: Partial<RunSettings> }): string {
+export function encodeUrlState(state: { teacher?: string | null; backend?: BackendChoice; settings: Partial<RunSettings>; checkpointSeconds?: number | null }): string {
   const params = new URLSearchParams();
   if (state.teacher) params.set('teacher', state.teacher);
   if (state.backend && state.backend !== 'auto') params.set('backend', state.backend);
+  if (state.checkpointSeconds) params.set('checkpoint', String(state.checkpointSeconds));
   for (const key of SETTING_KEYS) {
     const v = state.settings[key];
     if (v !== undefined) params.set(key, formatSetting(key, v));

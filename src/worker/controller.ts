@@ -5,11 +5,21 @@
  * All tfjs work goes through one FIFO lock, so a command (export, sample, open a student) runs between two training
  * steps and never interleaves with one. The loop yields to the event loop after every step, so pause and stop take
  * effect at the next step boundary.
+ *
+ * Nothing is lost: the run is checkpointed every `checkpointSeconds`, on pause, on stop and at the end (RunKeeper);
+ * after a reload the saved run is offered and continues from its step; when the GPU device is lost, a new backend is
+ * started and the run goes back to its last checkpoint. A "generation" counter retires whatever was in flight on the
+ * dead device: a step that never returns, or returns an error, is ignored once the generation has moved on.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { ModelFileError } from '../formats/errors';
+import type { InputFile } from '../formats/model-file';
 import { StudioEngine } from './engine';
-import type { BackendChoice, BackendInfo, ErrorScope, MetricPoint, RunPhase, RunStatus, WorkerCommand, WorkerEvent } from './protocol';
+import type {
+  BackendChoice, BackendInfo, ErrorScope, MemoryReport, MetricPoint, RunPhase, RunStatus, TeacherSource, WorkerCommand, WorkerEvent,
+} from './protocol';
+import { RunKeeper } from './run-keeper';
+import { type RunStore, type SavedRun, summarize } from './saved-run';
 
 export type Emit = (event: WorkerEvent, transfer?: Transferable[]) => void;
 
@@ -24,7 +34,19 @@ export interface ControllerDeps {
   now(): number;
   /** Minimum milliseconds between two metrics messages. */
   metricsIntervalMs?: number;
+  /** Where runs are saved across reloads (IndexedDB in the worker); without one, checkpoints stay in memory. */
+  runStore?: RunStore;
+  /** Date.now(), for the saved run's timestamp. */
+  wallClock?(): number;
+  /** After the device was lost: drops every tensor and backend and starts one again (a new device, or a fallback). */
+  restartBackend?(choice: BackendChoice): Promise<BackendInfo>;
+  /** Destroys the WebGPU device as a GPU reset would; false when the backend is not webgpu. */
+  loseDevice?(): boolean;
+  /** After a failed step: resolves true when the device turns out to be lost (the loss is reported a moment later). */
+  deviceWasLost?(): Promise<boolean>;
 }
+
+export const DEFAULT_CHECKPOINT_SECONDS = 30;
 
 /** A FIFO async lock. */
 export class Lock {
@@ -42,20 +64,52 @@ export function errorMessage(e: unknown): string {
   return msg.replace(/\s+/g, ' ').trim() || 'unknown error';
 }
 
+/** tf.memory() of the backend that runs; GPU figures where the backend has them (webgpu and webgl name them differently). */
+export function memoryReport(): MemoryReport {
+  const m = tf.memory() as tf.MemoryInfo & { numBytesInGPU?: number; numBytesAllocatedInGPU?: number; numBytesInGPUAllocated?: number };
+  const allocated = m.numBytesAllocatedInGPU ?? m.numBytesInGPUAllocated;
+  return {
+    numTensors: m.numTensors,
+    numBytes: m.numBytes,
+    ...(m.numBytesInGPU !== undefined ? { gpuBytes: m.numBytesInGPU } : {}),
+    ...(allocated !== undefined ? { gpuBytesAllocated: allocated } : {}),
+  };
+}
+
+interface LoadedFiles {
+  files: InputFile[];
+  source: TeacherSource;
+}
+
 export class StudioController {
-  readonly engine = new StudioEngine();
-  private readonly lock = new Lock();
+  engine = new StudioEngine();
+  private lock = new Lock();
+  /** Moves on when the device is lost: work of an older generation is ignored. */
+  private generation = 0;
+  private loopGeneration = -1;
   private phase: RunPhase = 'idle';
-  private loopRunning = false;
   private pending: MetricPoint[] = [];
   private lastFlush = 0;
   private runStart = 0;
   private pausedAt = 0;
   private backendReady = false;
+  private backendChoice: BackendChoice = 'auto';
   private failMessage: string | undefined;
   private heunSteps = 18;
+  private checkpointMs = DEFAULT_CHECKPOINT_SECONDS * 1000;
+  /** The loaded teacher's files, to load it again on a new device and to save a dropped one with the run. */
+  private teacher: LoadedFiles | null = null;
+  private recovering = false;
+  readonly keeper: RunKeeper;
 
-  constructor(private readonly deps: ControllerDeps) {}
+  constructor(private readonly deps: ControllerDeps) {
+    this.keeper = new RunKeeper({
+      store: deps.runStore ?? null,
+      emit: (e) => deps.emit(e),
+      now: () => deps.now(),
+      wallClock: () => (deps.wallClock ?? Date.now)(),
+    });
+  }
 
   get runPhase(): RunPhase {
     return this.phase;
@@ -66,9 +120,12 @@ export class StudioController {
     switch (cmd.type) {
       case 'init':
         return this.guard('backend', undefined, () => this.lock.run(async () => {
+          this.backendChoice = cmd.backend;
+          if (cmd.checkpointSeconds !== undefined) this.checkpointMs = cmd.checkpointSeconds * 1000;
           const info = await this.deps.startBackend(cmd.backend);
           this.backendReady = true;
           this.deps.emit({ type: 'backend', backend: info });
+          await this.offerSavedRun();
         }));
       case 'load-teacher':
         return this.guard('teacher', undefined, () => this.lock.run(async () => {
@@ -77,22 +134,20 @@ export class StudioController {
             throw new Error('a distillation is running: stop it before changing the teacher');
           }
           const src = cmd.source;
-          const source = src.kind === 'builtin' ? { kind: 'builtin' as const, id: src.id } : { kind: 'files' as const, names: src.files.map((f) => f.name) };
-          this.deps.emit({ type: 'teacher-loading', source });
-          this.deps.emit({ type: 'busy', task: 'loading the teacher and solving its ODE for the views' });
-          try {
-            let files = src.kind === 'files' ? src.files : null;
-            if (src.kind === 'builtin') {
-              const name = src.url.split('/').pop() || `${src.id}.safetensors`;
-              files = [{ name, bytes: await this.deps.fetchBytes(src.url) }];
-            }
-            const info = await this.engine.loadTeacher(files!, source);
-            this.setPhase('idle');
-            this.deps.emit({ type: 'teacher', teacher: info });
-            await this.emitTeacherView();
-          } finally {
-            this.deps.emit({ type: 'busy', task: null });
+          let files: InputFile[];
+          let source: TeacherSource;
+          if (src.kind === 'builtin') {
+            source = { kind: 'builtin', id: src.id };
+            this.deps.emit({ type: 'teacher-loading', source });
+            const name = src.url.split('/').pop() || `${src.id}.safetensors`;
+            files = [{ name, bytes: await this.deps.fetchBytes(src.url) }];
+          } else {
+            source = { kind: 'files', names: src.files.map((f) => f.name) };
+            this.deps.emit({ type: 'teacher-loading', source });
+            files = src.files;
           }
+          await this.loadTeacher({ files, source });
+          this.setPhase('idle');
         }));
       case 'configure':
         return this.guard('teacher', undefined, () => this.lock.run(async () => {
@@ -111,12 +166,16 @@ export class StudioController {
             await this.emitTeacherView();
           }
           this.engine.startRun(cmd.settings);
+          this.keeper.reset();
           this.pending = [];
           this.failMessage = undefined;
           this.runStart = this.deps.now();
           this.lastFlush = 0;
           await this.evaluate();
-          this.setPhase('training');
+          this.phase = 'training';
+          await this.checkpoint(); // a lost device goes back at least to the start; the saved run is replaced
+          this.deps.emit({ type: 'saved-run', saved: null });
+          this.emitStatus();
           void this.loop();
         }));
       case 'pause':
@@ -124,10 +183,11 @@ export class StudioController {
           // No new step starts; the one in flight finishes first, then the pause is reported with its final count.
           this.phase = 'paused';
           this.pausedAt = this.deps.now();
-          await this.lock.run(async () => {
+          await this.guard('training', undefined, () => this.lock.run(async () => {
             this.flush(true);
             this.emitStatus();
-          });
+            if (this.phase === 'paused') await this.checkpoint();
+          }));
         }
         return;
       case 'resume':
@@ -141,11 +201,12 @@ export class StudioController {
       case 'stop':
         if (this.phase === 'training' || this.phase === 'paused') {
           this.phase = 'stopped';
-          await this.lock.run(async () => {
+          await this.guard('training', undefined, () => this.lock.run(async () => {
             this.flush(true);
             this.emitStatus();
             await this.evaluateSafely();
-          });
+            await this.checkpoint();
+          }));
         }
         return;
       case 'sample':
@@ -164,7 +225,156 @@ export class StudioController {
           const { info, view } = await this.engine.openStudent(cmd.files);
           this.deps.emit({ type: 'opened-student', requestId: cmd.requestId, student: info, view });
         }));
+      case 'resume-saved':
+        return this.guard('saved-run', undefined, () => this.lock.run(async () => {
+          this.requireBackend();
+          if (this.phase === 'training' || this.phase === 'paused') throw new Error('a distillation is running: stop it before resuming the saved one');
+          const saved = this.deps.runStore ? await this.deps.runStore.load() : null;
+          if (!saved) throw new Error('there is no saved distillation in this browser any more');
+          await this.resumeSaved(saved, cmd.teacherUrl);
+        }));
+      case 'discard-saved':
+        return this.guard('saved-run', undefined, async () => {
+          await this.deps.runStore?.clear();
+          this.deps.emit({ type: 'saved-run', saved: null });
+        });
+      case 'simulate-device-loss':
+        return this.guard('backend', undefined, async () => {
+          if (!this.deps.loseDevice?.()) throw new Error('there is no WebGPU device to lose: the backend is not webgpu');
+        });
     }
+  }
+
+  /**
+   * The GPU device is gone (a reset, a driver crash, a suspended tab, destroy()). Every tensor went with it: start a
+   * backend again (a new device, or the next backend that works), load the teacher again from its kept files and
+   * continue the run from its last checkpoint, in the phase it was in.
+   */
+  async deviceLost(reason: string): Promise<void> {
+    if (this.recovering || !this.deps.restartBackend) return;
+    this.recovering = true;
+    this.generation++;
+    this.lock = new Lock(); // a step stuck on the dead device must not hold up what follows
+    const wasPhase = this.phase;
+    const lostAtStep = this.engine.step;
+    const hadRun = this.engine.hasRun() && this.keeper.latest !== null;
+    if (wasPhase === 'training') this.phase = 'paused'; // stops the loop until the run is back
+    this.pending = [];
+    this.deps.emit({ type: 'notice', message: `The GPU device was lost (${reason}) at step ${lostAtStep}. Starting a new one…` });
+    await this.guard('backend', undefined, () => this.lock.run(async () => {
+      try {
+        this.engine = new StudioEngine(); // the old engine's tensors died with the device
+        this.backendReady = false;
+        const info = await this.deps.restartBackend!(this.backendChoice);
+        this.backendReady = true;
+        this.deps.emit({ type: 'backend', backend: info });
+        if (!this.teacher) {
+          this.deps.emit({ type: 'notice', message: `The GPU device was lost (${reason}); now running on ${info.got}.` });
+          return;
+        }
+        await this.loadTeacher(this.teacher);
+        if (!hadRun) {
+          this.setPhase('idle');
+          this.deps.emit({ type: 'notice', message: `The GPU device was lost (${reason}); now running on ${info.got}, with the teacher loaded again.` });
+          return;
+        }
+        const saved = this.keeper.latest!;
+        const resumePhase: RunPhase = wasPhase === 'training' ? 'training' : wasPhase === 'paused' ? 'paused' : saved.phase;
+        await this.restore(saved, resumePhase);
+        const redo = Math.max(0, lostAtStep - saved.step);
+        this.deps.emit({
+          type: 'notice',
+          message: `The GPU device was lost (${reason}) at step ${lostAtStep}. Restarted on ${info.got}${info.adapter ? ` (${info.adapter.description || info.adapter.vendor})` : ''} `
+            + `and went back to the checkpoint of step ${saved.step}: ${redo} step${redo === 1 ? '' : 's'} to redo.`,
+        });
+      } catch (e) {
+        this.failMessage = `the GPU device was lost (${reason}) and the run could not be restored: ${errorMessage(e)}`;
+        this.setPhase('failed');
+      } finally {
+        this.recovering = false;
+      }
+    }));
+  }
+
+  /** Resolves when every checkpoint queued so far is in the store (tests, and before a page goes away). */
+  checkpointsWritten(): Promise<void> {
+    return this.keeper.written();
+  }
+
+  private async offerSavedRun(): Promise<void> {
+    const store = this.deps.runStore;
+    if (!store) return;
+    try {
+      const saved = await store.load();
+      this.deps.emit({ type: 'saved-run', saved: saved ? summarize(saved) : null });
+    } catch (e) {
+      this.deps.emit({ type: 'error', scope: 'saved-run', message: `saved runs cannot be read (${errorMessage(e)}): this run will not survive a reload` });
+    }
+  }
+
+  private async resumeSaved(saved: SavedRun, teacherUrl: string | null): Promise<void> {
+    let files = saved.teacher.files;
+    if (!files) {
+      const src = saved.teacher.source;
+      if (src.kind !== 'builtin' || !teacherUrl) throw new Error(`the saved distillation's teacher "${saved.teacher.name}" is no longer among this site's built-in teachers: discard the saved run`);
+      files = [{ name: teacherUrl.split('/').pop() || `${src.id}.safetensors`, bytes: await this.deps.fetchBytes(teacherUrl) }];
+    }
+    this.heunSteps = saved.settings.heunSteps;
+    this.deps.emit({ type: 'teacher-loading', source: saved.teacher.source });
+    await this.loadTeacher({ files, source: saved.teacher.source });
+    const sha = this.engine.teacherInfo!.sha256;
+    if (sha !== saved.teacher.sha256) {
+      this.setPhase('idle');
+      throw new Error(`the saved distillation (step ${saved.step}) was made for teacher "${saved.teacher.name}" with sha256 ${saved.teacher.sha256.slice(0, 12)}…, `
+        + `but that teacher's file is now ${sha.slice(0, 12)}…: its checkpoint cannot continue with a different teacher. Discard the saved run and start a new one`);
+    }
+    await this.restore(saved, saved.phase === 'done' || saved.phase === 'stopped' ? saved.phase : 'training');
+  }
+
+  /** Continues `saved` on the loaded teacher: weights, optimiser, RNG, step, curves and run clock. */
+  private async restore(saved: SavedRun, phase: RunPhase): Promise<void> {
+    this.engine.restoreRun(saved.settings, saved.checkpoint);
+    this.keeper.adopt(saved);
+    this.pending = [];
+    this.failMessage = undefined;
+    this.runStart = this.deps.now() - saved.elapsedMs;
+    this.pausedAt = this.deps.now();
+    this.lastFlush = 0;
+    this.deps.emit({ type: 'history', metrics: this.keeper.metrics.slice(), evals: this.keeper.evals.slice() });
+    await this.evaluate();
+    this.setPhase(phase);
+    if (phase === 'training') void this.loop();
+  }
+
+  private async loadTeacher(loaded: LoadedFiles): Promise<void> {
+    this.deps.emit({ type: 'busy', task: 'loading the teacher and solving its ODE for the views' });
+    try {
+      // the worker may transfer the files' buffers onward: keep copies for a reload on a new device
+      const info = await this.engine.loadTeacher(loaded.files.map((f) => ({ name: f.name, bytes: f.bytes })), loaded.source);
+      this.teacher = loaded;
+      this.deps.emit({ type: 'teacher', teacher: info });
+      await this.emitTeacherView();
+    } finally {
+      this.deps.emit({ type: 'busy', task: null });
+    }
+  }
+
+  /** Reads the state back, keeps it as the run's latest checkpoint and queues its write to storage. */
+  private async checkpoint(): Promise<void> {
+    if (!this.engine.hasRun() || !this.teacher) return;
+    const started = this.deps.now();
+    const bytes = await this.engine.checkpoint();
+    const info = this.engine.teacherInfo!;
+    const clock = this.phase === 'paused' ? this.pausedAt : this.deps.now();
+    this.keeper.keep({
+      checkpoint: bytes,
+      teacher: { source: info.source, name: info.name, sha256: info.sha256, files: this.teacher.source.kind === 'files' ? this.teacher.files : null },
+      settings: this.engine.runSettings!,
+      phase: this.phase,
+      step: this.engine.step,
+      elapsedMs: clock - this.runStart,
+      pauseMs: this.deps.now() - started,
+    });
   }
 
   private async guard(scope: ErrorScope, requestId: number | undefined, fn: () => Promise<void>): Promise<void> {
@@ -213,12 +423,14 @@ export class StudioController {
     this.lastFlush = now;
     const points = this.pending;
     this.pending = [];
-    this.deps.emit({ type: 'metrics', points, numTensors: tf.memory().numTensors });
+    this.deps.emit({ type: 'metrics', points, memory: memoryReport() });
   }
 
   private async evaluate(): Promise<void> {
     const { raw, ema, view } = await this.engine.evaluate();
-    this.deps.emit({ type: 'evaluation', point: { step: view.step, raw, ema }, view });
+    const point = { step: view.step, raw, ema };
+    this.keeper.recordEval(point);
+    this.deps.emit({ type: 'evaluation', point, view });
   }
 
   private async evaluateSafely(): Promise<void> {
@@ -229,43 +441,54 @@ export class StudioController {
     }
   }
 
-  /** The training loop: one step per lock turn, metrics batched, an evaluation every K steps. */
+  /** The training loop: one step per lock turn, metrics batched, an evaluation every K steps, a checkpoint every few seconds. */
   private async loop(): Promise<void> {
-    if (this.loopRunning) return;
-    this.loopRunning = true;
+    if (this.loopGeneration === this.generation) return;
+    const generation = (this.loopGeneration = this.generation);
+    const current = () => generation === this.generation;
     try {
-      while (this.phase === 'training') {
+      while (this.phase === 'training' && current()) {
         const finished = await this.lock.run(async () => {
-          if (this.phase !== 'training') return false;
+          if (this.phase !== 'training' || !current()) return true;
           const settings = this.engine.runSettings!;
           // The trainer skips a step whose loss is not finite, and after repeated faults goes back to its last good
           // state at half the lr (the step count then goes back too), or throws TrainingDiverged (caught below).
           const m = await this.engine.trainStep();
+          if (!current()) return true;
           if (m.skipped) {
             this.flush(true);
             this.emitStatus();
             return false;
           }
-          this.pending.push({ step: m.step, loss: m.loss, gradNorm: m.gradNorm, stepMs: m.stepMs, time: this.deps.now() - this.runStart });
+          const point = { step: m.step, loss: m.loss, gradNorm: m.gradNorm, stepMs: m.stepMs, time: this.deps.now() - this.runStart };
+          this.pending.push(point);
+          this.keeper.recordStep(point);
           const done = m.step >= settings.steps;
           this.flush(done);
           if (done || m.step % settings.evalEvery === 0) await this.evaluate();
           if (done) {
-            this.setPhase('done');
+            this.phase = 'done';
+            await this.checkpoint();
+            this.emitStatus();
             return true;
           }
+          if (this.keeper.due(this.checkpointMs)) await this.checkpoint();
           return false;
         });
         if (finished) break;
         await this.deps.yieldToEvents();
       }
     } catch (e) {
+      if (!current()) return;
+      // A step that failed because the device went away is not a training failure: deviceLost() takes over.
+      if (this.deps.deviceWasLost && (await this.deps.deviceWasLost())) return;
+      if (!current()) return;
       this.failMessage = `training stopped at step ${this.engine.step}: ${errorMessage(e)}`;
       this.flush(true);
       this.setPhase('failed');
     } finally {
-      this.loopRunning = false;
-      if (this.phase !== 'training') this.flush(true);
+      if (this.loopGeneration === generation) this.loopGeneration = -1;
+      if (current() && this.phase !== 'training') this.flush(true);
     }
   }
 }

@@ -5,6 +5,7 @@
  * It runs in the worker and, on the cpu backend, in Node tests.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { CHECKPOINT_FORMAT, checkpointBytes, checkpointMismatch, readCheckpoint } from '../core/checkpoint';
 import type { EdmSchedule, NetworkFn } from '../core/edm';
 import { TrajectoryReference, type TrajectoryError } from '../core/metrics';
 import { type Teacher, createStudentNetwork, dataSize, loadStudent, loadTeacher, studentConfig, studentFileBytes } from '../core/models';
@@ -155,6 +156,39 @@ export class StudioEngine {
     });
     const exportF = trainer.ema ? student.withWeights(trainer.exportParams()) : student.apply;
     this.run = { settings: { ...settings }, trainer, student, exportF };
+  }
+
+  /** The run's checkpoint (core/checkpoint.ts bytes): everything needed to continue it exactly. */
+  async checkpoint(): Promise<Uint8Array> {
+    const l = this.requireTeacher();
+    if (!this.run) throw new Error('there is no run to checkpoint');
+    const { trainer, student, settings } = this.run;
+    const state = await trainer.saveState();
+    return checkpointBytes({
+      info: {
+        format: CHECKPOINT_FORMAT,
+        teacher: { name: l.teacher.config.name, sha256: l.teacher.sha256 },
+        network: student.spec,
+        settings: { ...trainer.settings },
+        steps: settings.steps,
+        lrFinal: settings.lr, // the studio trains at a constant lr
+        savedAt: new Date().toISOString(),
+      },
+      state,
+    });
+  }
+
+  /** Starts the run of `settings` from a checkpoint of it; refused when it was made for another teacher or network. */
+  restoreRun(settings: RunSettings, bytes: Uint8Array): void {
+    const l = this.requireTeacher();
+    const { info, state } = readCheckpoint(bytes, 'the saved checkpoint');
+    this.startRun(settings);
+    const why = checkpointMismatch(info, l.teacher.sha256, this.run!.student.spec);
+    if (why) {
+      this.stopRun();
+      throw new Error(`the saved checkpoint ${why}: it cannot continue with this teacher`);
+    }
+    this.run!.trainer.loadState(state);
   }
 
   /** Non-finite steps the trainer skipped, restores of its last good state and the lr factor they left. */

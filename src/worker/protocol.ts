@@ -161,10 +161,47 @@ export interface OpenedStudentInfo {
   pid: { N: number; loss: string; optimizer: string; lr: number; batch: number; steps: number; ema: number; seed: number };
 }
 
-export type ErrorScope = 'backend' | 'teacher' | 'training' | 'export' | 'student' | 'protocol';
+/** The run saved in this browser (IndexedDB), as the page offers it after a reload. */
+export interface SavedRunSummary {
+  teacherName: string;
+  teacherSource: TeacherSource;
+  teacherSha256: string;
+  step: number;
+  totalSteps: number;
+  /** The run's phase when it was saved ('training': the page went away mid-run). */
+  phase: RunPhase;
+  /** Date.now() at the save. */
+  savedAt: number;
+  /** Bytes stored (checkpoint, plus a dropped teacher's files). */
+  bytes: number;
+}
+
+/** The last checkpoint of the current run. */
+export interface CheckpointStatus {
+  step: number;
+  /** Date.now() when it was taken. */
+  savedAt: number;
+  bytes: number;
+  /** Milliseconds the training loop waited for it (reading the state back from the device, serialising). */
+  pauseMs: number;
+  /** Written to IndexedDB; false when only the in-memory copy exists (storage refused it, see `storageError`). */
+  stored: boolean;
+  storageError?: string;
+}
+
+/** tf.memory() in the worker: tensors alive, their bytes, and on WebGPU the GPU buffers (in use and pooled). */
+export interface MemoryReport {
+  numTensors: number;
+  numBytes: number;
+  gpuBytes?: number;
+  gpuBytesAllocated?: number;
+}
+
+export type ErrorScope = 'backend' | 'teacher' | 'training' | 'export' | 'student' | 'protocol' | 'saved-run';
 
 export type WorkerCommand =
-  | { type: 'init'; backend: BackendChoice }
+  /** `checkpointSeconds`: how often a running distillation is saved (also on pause, stop and at the end). */
+  | { type: 'init'; backend: BackendChoice; checkpointSeconds?: number }
   | { type: 'load-teacher'; source: { kind: 'builtin'; id: string; url: string } | { kind: 'files'; files: InputFile[] } }
   /** Settings changed before a run: the worker recomputes the teacher view when heunSteps changed. */
   | { type: 'configure'; settings: RunSettings }
@@ -175,7 +212,12 @@ export type WorkerCommand =
   /** Measure the trajectory error and send a sample snapshot now. */
   | { type: 'sample' }
   | { type: 'export-student'; requestId: number }
-  | { type: 'open-student'; files: InputFile[]; requestId: number };
+  | { type: 'open-student'; files: InputFile[]; requestId: number }
+  /** Continue the saved run: its teacher is loaded again (a built-in one from `teacherUrl`) and checked by sha256. */
+  | { type: 'resume-saved'; teacherUrl: string | null }
+  | { type: 'discard-saved' }
+  /** Destroys the WebGPU device as a GPU reset would (for the e2e test of the recovery; the page never sends it). */
+  | { type: 'simulate-device-loss' };
 
 export type WorkerEvent =
   | { type: 'backend'; backend: BackendInfo }
@@ -184,7 +226,13 @@ export type WorkerEvent =
   | { type: 'teacher-view'; view: TeacherView }
   | { type: 'run'; run: RunStatus }
   /** Step metrics, batched (the worker sends at most about ten of these a second). */
-  | { type: 'metrics'; points: MetricPoint[]; numTensors: number }
+  | { type: 'metrics'; points: MetricPoint[]; memory: MemoryReport }
+  /** The curves of a run restored from a checkpoint (replace what the page shows). */
+  | { type: 'history'; metrics: MetricPoint[]; evals: EvalPoint[] }
+  | { type: 'saved-run'; saved: SavedRunSummary | null }
+  | { type: 'checkpoint'; checkpoint: CheckpointStatus }
+  /** Something the user should know that is not an error (the GPU was lost and the run recovered). */
+  | { type: 'notice'; message: string }
   | { type: 'evaluation'; point: EvalPoint; view: StudentView }
   | { type: 'student-file'; requestId: number; fileName: string; bytes: Uint8Array }
   | { type: 'opened-student'; requestId: number; student: OpenedStudentInfo; view: StudentView }
@@ -193,6 +241,7 @@ export type WorkerEvent =
 
 const COMMAND_TYPES = new Set<WorkerCommand['type']>([
   'init', 'load-teacher', 'configure', 'start', 'pause', 'resume', 'stop', 'sample', 'export-student', 'open-student',
+  'resume-saved', 'discard-saved', 'simulate-device-loss',
 ]);
 
 /** A light structural check of what arrives at the worker (a message from a stale or foreign sender is refused). */

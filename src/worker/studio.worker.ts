@@ -1,7 +1,8 @@
 /**
  * The training worker: a module Web Worker that owns tfjs and the GPU. It wires StudioController to postMessage,
- * starts the backend (WebGPU when navigator.gpu gives an adapter, else WebGL, wasm, cpu; or the user's choice) and
- * serves the wasm binaries from this site (Vite `?url` assets), never from another origin.
+ * starts the backend (WebGPU when navigator.gpu gives an adapter, else WebGL, wasm, cpu; or the user's choice),
+ * serves the wasm binaries from this site (Vite `?url` assets), never from another origin, saves runs in IndexedDB
+ * and watches the WebGPU device: when it is lost, the controller starts a new one and restores the run.
  */
 /// <reference lib="webworker" />
 import * as tf from '@tensorflow/tfjs-core';
@@ -11,6 +12,7 @@ import wasmThreaded from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-t
 import { type BackendName, startBackend } from '../core/backend';
 import { probeAdapter } from './adapter';
 import { StudioController, errorMessage } from './controller';
+import { IdbRunStore } from './idb-run-store';
 import { type BackendChoice, type BackendInfo, isWorkerCommand, type WorkerEvent } from './protocol';
 
 declare const self: DedicatedWorkerGlobalScope;
@@ -51,6 +53,65 @@ async function pickBackend(choice: BackendChoice): Promise<BackendInfo> {
   };
 }
 
+interface DeviceLike {
+  lost: Promise<{ reason?: string; message?: string }>;
+  destroy(): void;
+}
+
+/** The WebGPU device tfjs runs on, when the backend is webgpu. */
+function currentDevice(): DeviceLike | null {
+  if (tf.getBackend() !== 'webgpu') return null;
+  return (tf.backend() as unknown as { device?: DeviceLike }).device ?? null;
+}
+
+let watched: DeviceLike | null = null;
+let lostDevice: DeviceLike | null = null;
+const lostWaiters: (() => void)[] = [];
+
+/** Reports the loss of the device tfjs runs on to the controller (once per device). */
+function watchDevice(): void {
+  const device = currentDevice();
+  if (!device || device === watched) return;
+  watched = device;
+  void device.lost.then((info) => {
+    if (watched !== device) return;
+    lostDevice = device;
+    lostWaiters.splice(0).forEach((w) => w());
+    const why = [info?.reason, info?.message].filter(Boolean).join(': ') || 'no reason given';
+    void controller.deviceLost(why);
+  });
+}
+
+async function startWatched(choice: BackendChoice): Promise<BackendInfo> {
+  const info = await pickBackend(choice);
+  watchDevice();
+  return info;
+}
+
+/** Everything on the lost device is gone: drop all tensors and backends (their factories stay registered), start again. */
+async function restartBackend(choice: BackendChoice): Promise<BackendInfo> {
+  try {
+    tf.engine().reset();
+  } catch {
+    // a backend on a dead device may fail to free its buffers; they are gone anyway
+  }
+  return startWatched(choice);
+}
+
+/** A failed step on webgpu: wait a moment for the device's loss to be reported, if it is lost. */
+function deviceWasLost(): Promise<boolean> {
+  const device = currentDevice();
+  if (!device) return Promise.resolve(false);
+  if (lostDevice === device) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(lostDevice === device), 1000);
+    lostWaiters.push(() => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+  });
+}
+
 /** A macrotask boundary that is not clamped like nested setTimeout(0). */
 const channel = new MessageChannel();
 const waiting: (() => void)[] = [];
@@ -66,7 +127,17 @@ const post = (event: WorkerEvent, transfer: Transferable[] = []) => self.postMes
 
 const controller = new StudioController({
   emit: post,
-  startBackend: pickBackend,
+  startBackend: startWatched,
+  restartBackend,
+  deviceWasLost,
+  loseDevice() {
+    const device = currentDevice();
+    if (!device) return false;
+    device.destroy();
+    return true;
+  },
+  runStore: typeof indexedDB === 'undefined' ? undefined : new IdbRunStore(indexedDB),
+  wallClock: () => Date.now(),
   async fetchBytes(url) {
     const res = await fetch(url);
     if (!res.ok) throw new Error(`could not fetch ${url}: HTTP ${res.status}`);

@@ -95,7 +95,7 @@ describe('the page runtime', () => {
     ports[0].emit({ type: 'error', scope: 'export', message: 'there is no student yet', requestId: (ports[0].sent.at(-1) as { requestId: number }).requestId });
     await q;
     expect(store.getState().exportError).toBe('there is no student yet');
-    store.getState().apply({ type: 'metrics', points: [{ step: 1, loss: 0.5, gradNorm: 1, stepMs: 2, time: 3 }], numTensors: 1 });
+    store.getState().apply({ type: 'metrics', points: [{ step: 1, loss: 0.5, gradNorm: 1, stepMs: 2, time: 3 }], memory: { numTensors: 1, numBytes: 4 * 1 } });
     runtime.downloadCsv();
     expect(downloads[1].name).toBe('moons-mlp-pid-loss-0steps.csv');
     expect(await downloads[1].blob.text()).toContain('\n1,0.5,0.5,1,2,3');

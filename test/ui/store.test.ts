@@ -30,8 +30,8 @@ describe('the studio store', () => {
       { type: 'teacher', teacher },
       { type: 'evaluation', point: { step: 0, raw: err, ema: err }, view: view(0) },
       { type: 'run', run: { phase: 'training', step: 0, totalSteps: 4, settings: null } },
-      { type: 'metrics', points: [1, 2].map((step) => ({ step, loss: 1 / step, gradNorm: 1, stepMs: 5, time: step * 5 })), numTensors: 10 },
-      { type: 'metrics', points: [3].map((step) => ({ step, loss: 1 / step, gradNorm: 1, stepMs: 5, time: step * 5 })), numTensors: 10 },
+      { type: 'metrics', points: [1, 2].map((step) => ({ step, loss: 1 / step, gradNorm: 1, stepMs: 5, time: step * 5 })), memory: { numTensors: 10, numBytes: 4 * 10 } },
+      { type: 'metrics', points: [3].map((step) => ({ step, loss: 1 / step, gradNorm: 1, stepMs: 5, time: step * 5 })), memory: { numTensors: 10, numBytes: 4 * 10 } },
       { type: 'evaluation', point: { step: 3, raw: err, ema: err }, view: view(3) },
     ]);
     expect(s.metrics.step).toEqual([1, 2, 3]);
@@ -40,7 +40,7 @@ describe('the studio store', () => {
     expect(s.liveView?.step).toBe(3);
     expect(s.teacherId).toBe('moons-mlp');
     expect(s.run.phase).toBe('training');
-    expect(s.numTensors).toBe(10);
+    expect(s.memory).toEqual({ numTensors: 10, numBytes: 40 });
     // a new run's step-0 evaluation clears the old history
     const again = reduceEvent(s, { type: 'evaluation', point: { step: 0, raw: err, ema: err }, view: view(0) });
     expect(again.metrics?.step).toEqual([]);
@@ -61,7 +61,7 @@ describe('the studio store', () => {
   it('a new teacher resets the run; a teacher file error keeps the loaded teacher', () => {
     const s = fold([
       { type: 'teacher', teacher },
-      { type: 'metrics', points: [{ step: 1, loss: 1, gradNorm: 1, stepMs: 1, time: 1 }], numTensors: 1 },
+      { type: 'metrics', points: [{ step: 1, loss: 1, gradNorm: 1, stepMs: 1, time: 1 }], memory: { numTensors: 1, numBytes: 4 * 1 } },
       { type: 'error', scope: 'teacher', message: 'broken.safetensors: no' },
     ]);
     expect(s.teacher).toBe(teacher);
@@ -110,10 +110,10 @@ describe('the studio store', () => {
     expect(m.loss).toEqual([1, 2, 30, 40]);
     let s = fold([
       { type: 'evaluation', point: { step: 0, raw: err, ema: err }, view: view(0) },
-      { type: 'metrics', points: [1, 2, 3, 4].map((i) => pt(i)), numTensors: 1 },
+      { type: 'metrics', points: [1, 2, 3, 4].map((i) => pt(i)), memory: { numTensors: 1, numBytes: 4 * 1 } },
       { type: 'evaluation', point: { step: 4, raw: err, ema: err }, view: view(4) },
     ]);
-    s = { ...s, ...reduceEvent(s, { type: 'metrics', points: [pt(3, 30)], numTensors: 1 }) };
+    s = { ...s, ...reduceEvent(s, { type: 'metrics', points: [pt(3, 30)], memory: { numTensors: 1, numBytes: 4 * 1 } }) };
     expect(s.metrics.step).toEqual([1, 2, 3]);
     expect(s.evals.map((e) => e.step)).toEqual([0]);
   });

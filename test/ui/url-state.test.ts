@@ -30,4 +30,14 @@ describe('URL state', () => {
       'URL parameter foo ignored: not a setting of this page',
     ]);
   });
+
+  it('carries the checkpoint interval (seconds) as a page option, within 1..3600', () => {
+    expect(decodeUrlState('?checkpoint=5')).toMatchObject({ checkpointSeconds: 5, problems: [] });
+    expect(encodeUrlState({ settings: {}, checkpointSeconds: 5 })).toBe('?checkpoint=5');
+    for (const bad of ['0', '2.5', 'x', '', '3601']) {
+      const s = decodeUrlState(`?checkpoint=${bad}`);
+      expect(s.checkpointSeconds).toBeUndefined();
+      expect(s.problems).toEqual([`URL parameter checkpoint=${bad} ignored: seconds between checkpoints must be a whole number from 1 to 3600`]);
+    }
+  });
 });

@@ -61,7 +61,7 @@ describe('StudioController on the cpu backend', () => {
     expect(points.every((p) => Number.isFinite(p.loss) && p.loss > 0)).toBe(true);
     // evaluations at step 0 (start), 6 and 12 (the end)
     expect(events.filter((e) => e.type === 'evaluation').map((e) => e.type === 'evaluation' && e.point.step)).toEqual([0, 6, 12]);
-    const tensorsPerBatch = events.flatMap((e) => (e.type === 'metrics' ? [e.numTensors] : []));
+    const tensorsPerBatch = events.flatMap((e) => (e.type === 'metrics' ? [`${e.memory.numTensors}:${e.memory.numBytes}`] : []));
     expect(new Set(tensorsPerBatch.slice(1)).size).toBe(1); // no tensor leak from step to step
 
     let file: WorkerEvent | undefined;

@@ -1,6 +1,7 @@
 import { useRuntime, useStudio } from '../context';
 import { LOSS_SMOOTHING } from '../runtime';
-import { etaSeconds, formatDuration, formatNumber, smooth, stepsPerSecond } from '../series';
+import type { CheckpointStatus, MemoryReport } from '../../worker/protocol';
+import { etaSeconds, formatAgo, formatBytes, formatDuration, formatNumber, smooth, stepsPerSecond } from '../series';
 import { isRunning } from '../store';
 
 const PHASE_TEXT = {
@@ -24,6 +25,8 @@ export function RunPanel() {
   const hasMetrics = useStudio((s) => s.metrics.step.length > 0);
   const trainingError = useStudio((s) => s.trainingError);
   const exportError = useStudio((s) => s.exportError);
+  const notice = useStudio((s) => s.notice);
+  const checkpoint = useStudio((s) => s.checkpoint);
   const invalid = Object.keys(fieldErrors).length > 0;
   const canStart = Boolean(teacher && backend) && !running && !invalid;
   const startWhy = !backend ? 'the backend is starting' : !teacher ? 'load a teacher first' : invalid ? 'fix the settings marked in red' : running ? 'a run is going on' : '';
@@ -52,7 +55,13 @@ export function RunPanel() {
             : ''}
         </p>
       ) : null}
+      {notice ? (
+        <p className="warn notice" role="status" data-testid="notice">
+          {notice} <button type="button" className="link" onClick={() => runtime.dismissNotice()}>dismiss</button>
+        </p>
+      ) : null}
       {trainingError ? <p className="error" role="alert" data-testid="training-error">{trainingError}</p> : null}
+      {checkpoint && run.phase !== 'idle' ? <CheckpointLine checkpoint={checkpoint} /> : null}
       {exportError ? <p className="error" role="alert">{exportError}</p> : null}
       <p className="hint phase" data-testid="run-phase" data-phase={run.phase}>Run: {PHASE_TEXT[run.phase]}</p>
     </section>
@@ -62,7 +71,7 @@ export function RunPanel() {
 function Progress() {
   const run = useStudio((s) => s.run);
   const metrics = useStudio((s) => s.metrics);
-  const numTensors = useStudio((s) => s.numTensors);
+  const memory = useStudio((s) => s.memory);
   const total = run.totalSteps;
   const step = metrics.step.length ? metrics.step[metrics.step.length - 1] : run.step;
   const rate = stepsPerSecond(metrics.time, metrics.step);
@@ -86,8 +95,29 @@ function Progress() {
         <span>elapsed {formatDuration(elapsed)}</span>
         <span>loss {formatNumber(lastLoss)} (smoothed {formatNumber(smoothed)})</span>
         <span>{lastMs === null ? '—' : `${formatNumber(lastMs)} ms/step`}</span>
-        <span data-testid="tensor-count" data-tensors={numTensors ?? ''} title="tensors alive in the worker (constant from step to step: no leak)">{numTensors ?? '—'} tensors</span>
+        <MemoryStat memory={memory} />
       </div>
     </div>
+  );
+}
+
+function MemoryStat({ memory }: { memory: MemoryReport | null }) {
+  const title = 'memory of the training worker (tf.memory()): tensors alive and their bytes, constant from step to step when nothing leaks'
+    + (memory?.gpuBytesAllocated !== undefined ? '; GPU buffers in use / allocated (tfjs keeps freed buffers for reuse)' : '');
+  return (
+    <span data-testid="memory" data-tensors={memory?.numTensors ?? ''} data-bytes={memory?.numBytes ?? ''} data-gpu-bytes={memory?.gpuBytes ?? ''} title={title}>
+      memory {memory ? `${memory.numTensors} tensors, ${formatBytes(memory.numBytes)}` : '—'}
+      {memory?.gpuBytes !== undefined ? ` (GPU ${formatBytes(memory.gpuBytes)}${memory.gpuBytesAllocated !== undefined ? ` in use, ${formatBytes(memory.gpuBytesAllocated)} allocated` : ''})` : ''}
+    </span>
+  );
+}
+
+function CheckpointLine({ checkpoint }: { checkpoint: CheckpointStatus }) {
+  const where = checkpoint.stored ? 'saved in this browser' : 'kept in memory only';
+  return (
+    <p className={checkpoint.stored ? 'hint' : 'warn'} data-testid="checkpoint" data-step={checkpoint.step} data-stored={String(checkpoint.stored)}>
+      Checkpoint: step {checkpoint.step}, {where} {formatAgo(checkpoint.savedAt, Date.now())} ({formatBytes(checkpoint.bytes)}; training waited {formatNumber(checkpoint.pauseMs)} ms)
+      {checkpoint.storageError ? ` — ${checkpoint.storageError}` : ''}
+    </p>
   );
 }
