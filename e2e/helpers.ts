@@ -31,6 +31,23 @@ export async function waitForStep(page: Page, step: number, timeoutMs = 240_000)
   }
 }
 
+/** The worker's memory as the page shows it (tf.memory(): tensors, bytes, GPU bytes in use). */
+export async function memoryOf(page: Page): Promise<{ numTensors: number; numBytes: number; gpuBytes: number | null }> {
+  const m = page.getByTestId('memory');
+  const num = async (attr: string) => {
+    const v = await m.getAttribute(attr);
+    return v === null || v === '' ? null : Number(v);
+  };
+  return { numTensors: (await num('data-tensors'))!, numBytes: (await num('data-bytes'))!, gpuBytes: await num('data-gpu-bytes') };
+}
+
+/** Sends a command to the training worker as if the page had (for what the page never sends: simulate-device-loss). */
+export async function sendToWorker(page: Page, command: object): Promise<void> {
+  const worker = page.workers().find((w) => w.url().includes('studio.worker'));
+  if (!worker) throw new Error(`no studio worker among ${page.workers().map((w) => w.url()).join(', ') || 'none'}`);
+  await worker.evaluate((data) => { self.dispatchEvent(new MessageEvent('message', { data })); }, command);
+}
+
 export async function downloadBytes(download: Download): Promise<Buffer> {
   const stream = await download.createReadStream();
   const chunks: Buffer[] = [];

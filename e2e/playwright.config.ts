@@ -23,7 +23,7 @@ export default defineConfig({
   projects: [
     {
       name: 'webgpu',
-      testMatch: 'studio.spec.ts',
+      testMatch: ['studio.spec.ts', 'recovery.spec.ts'],
       use: { launchOptions: { executablePath: CHROMIUM, args: [...BASE_ARGS, '--enable-unsafe-webgpu'] } },
     },
     {

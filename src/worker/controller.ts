@@ -14,6 +14,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ModelFileError } from '../formats/errors';
 import type { InputFile } from '../formats/model-file';
+import { adapterLabel } from './adapter';
 import { StudioEngine } from './engine';
 import type {
   BackendChoice, BackendInfo, ErrorScope, MemoryReport, MetricPoint, RunPhase, RunStatus, TeacherSource, WorkerCommand, WorkerEvent,
@@ -284,7 +285,7 @@ export class StudioController {
         const redo = Math.max(0, lostAtStep - saved.step);
         this.deps.emit({
           type: 'notice',
-          message: `The GPU device was lost (${reason}) at step ${lostAtStep}. Restarted on ${info.got}${info.adapter ? ` (${info.adapter.description || info.adapter.vendor})` : ''} `
+          message: `The GPU device was lost (${reason}) at step ${lostAtStep}. Restarted on ${info.got}${info.adapter && info.got === 'webgpu' ? ` (${adapterLabel(info.adapter)})` : ''} `
             + `and went back to the checkpoint of step ${saved.step}: ${redo} step${redo === 1 ? '' : 's'} to redo.`,
         });
       } catch (e) {
@@ -329,6 +330,7 @@ export class StudioController {
         + `but that teacher's file is now ${sha.slice(0, 12)}…: its checkpoint cannot continue with a different teacher. Discard the saved run and start a new one`);
     }
     await this.restore(saved, saved.phase === 'done' || saved.phase === 'stopped' ? saved.phase : 'training');
+    this.deps.emit({ type: 'saved-run', saved: null }); // it is the current run now
   }
 
   /** Continues `saved` on the loaded teacher: weights, optimiser, RNG, step, curves and run clock. */
