@@ -42,4 +42,30 @@ describe('trajectory error', () => {
     teacher.dispose();
     net.dispose();
   });
+
+  it('bounds the rows of each student call by the data size (2048 28x28 images in one call overran wasm memory)', async () => {
+    const zeroTeacher = { denoise: (x: tf.Tensor) => tf.zerosLike(x) };
+    const rowsPerCall = async (shape: number[], b: number, steps: number) => {
+      const z = tf.randomNormal([b, ...shape]);
+      const ref = new TrajectoryReference(zeroTeacher, edm, z, steps);
+      const rows: number[] = [];
+      const F = (x: tf.Tensor) => {
+        rows.push(x.shape[0]);
+        return tf.zerosLike(x);
+      };
+      const before = tf.memory().numTensors;
+      const err = await ref.errorOf(F);
+      expect(tf.memory().numTensors).toBe(before);
+      expect(Number.isFinite(err.rmsePath)).toBe(true);
+      ref.dispose();
+      z.dispose();
+      return rows;
+    };
+    // 2D points: all 128 times of 256 draws in two calls
+    expect(await rowsPerCall([2], 256, 128)).toEqual([16384, 16384]);
+    // MNIST 28x28, 64 draws: one time per call
+    expect(await rowsPerCall([28, 28, 1], 64, 32)).toEqual(Array(32).fill(64));
+    // 14x14, 16 draws (the studio): 10 times per call
+    expect(await rowsPerCall([14, 14, 1], 16, 32)).toEqual([160, 160, 160, 32]);
+  });
 });
