@@ -5,7 +5,7 @@
  *  - the same for the built-in 28x28 MNIST UNet teacher: PID steps/s at batch 32 and 128 (student initialised from
  *    the teacher), Heun 35 NFE against 1 NFE for 256 images. Not on cpu (a step takes about a minute there).
  * webgpu runs in Node through Dawn (src/cli/webgpu-node.ts); its adapter is named in the row.
- * BENCH_UNET_STEPS (steps per batch size; 0 skips the table) and BENCH_UNET_IMAGES override the UNet sizes.
+ * BENCH_UNET_STEPS (steps per batch size; 0 skips the table), BENCH_UNET_BATCHES and BENCH_UNET_IMAGES override the UNet sizes.
  */
 import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -25,7 +25,7 @@ const TRAIN_STEPS = { wasm: 60, cpu: 15, webgl: 30, webgpu: 30 } as const;
 const POINTS = 4096;
 const IMAGE_TEACHER = 'public/teachers/mnist28-unet.safetensors';
 const UNET_STEPS = { wasm: 3, cpu: 0, webgl: 3, webgpu: 20 } as const;
-const UNET_BATCHES = [32, 128];
+const UNET_BATCHES = (process.env.BENCH_UNET_BATCHES ?? '32,128').split(',').map(Number);
 const UNET_IMAGES = Number(process.env.BENCH_UNET_IMAGES ?? 256);
 
 tf.enableProdMode();
