@@ -106,4 +106,24 @@ describe('the page runtime', () => {
     expect(() => parseIndex({ default: 'x', teachers: [{ id: 'x' }] })).toThrow('lacks id, file or name');
     expect(parseIndex(INDEX)).toBe(INDEX);
   });
+
+  it('passes the checkpoint interval to the worker, offers a saved run and resumes it from the site\'s teacher file', async () => {
+    const { runtime, ports, store, urls } = setup({ checkpointSeconds: 5 });
+    await runtime.boot();
+    expect(ports[0].sent[0]).toEqual({ type: 'init', backend: 'auto', checkpointSeconds: 5 });
+    const saved = { teacherName: 'Ring', teacherSource: { kind: 'builtin' as const, id: 'ring8' }, teacherSha256: 'ab', step: 120, totalSteps: 400, phase: 'training' as const, savedAt: 1, bytes: 10 };
+    ports[0].emit({ type: 'saved-run', saved });
+    expect(store.getState().savedRun).toEqual(saved);
+    runtime.resumeSaved();
+    expect(ports[0].sent.at(-1)).toEqual({ type: 'resume-saved', teacherUrl: 'http://host/app/teachers/ring8.safetensors' });
+    // the worker restores the curves, then says the offer is taken
+    ports[0].emit({ type: 'history', metrics: [1, 2].map((step) => ({ step, loss: 1, gradNorm: 1, stepMs: 1, time: step })), evals: [] });
+    ports[0].emit({ type: 'saved-run', saved: null });
+    expect(store.getState().metrics.step).toEqual([1, 2]);
+    expect(store.getState().savedRun).toBeNull();
+    runtime.discardSaved();
+    expect(ports[0].sent.at(-1)).toEqual({ type: 'discard-saved' });
+    store.getState().setSetting('batch', 64);
+    expect(urls.at(-1)).toMatch(/checkpoint=5/);
+  });
 });
