@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
 import { type BackendName, startBackend } from '../src/core/backend';
+import { CHECKPOINT_FORMAT, type CheckpointInfo, checkpointBytes } from '../src/core/checkpoint';
 import { type Teacher, createStudentNetwork, loadTeacher } from '../src/core/models';
 import { type LearnedNetworkSpec, parameterCount } from '../src/core/nets';
 import { PidTrainer, PID_DEFAULTS } from '../src/core/pid';
@@ -43,24 +44,39 @@ async function timeIt(f: () => Promise<void>, repeats: number): Promise<number> 
   return (performance.now() - start) / repeats;
 }
 
-/** PID steps/s of a student initialised from the teacher, after one warm-up step. */
-async function pidStepsPerSecond(teacher: Teacher, batch: number, steps: number): Promise<number> {
+/**
+ * PID steps/s of a student initialised from the teacher, after one warm-up step; and what a checkpoint of that run
+ * costs the training loop (the studio's and the CLI's: the state read back from the device and serialised).
+ */
+async function pidStepsPerSecond(teacher: Teacher, batch: number, steps: number): Promise<{ perSecond: number; checkpointMs: number; checkpointBytes: number }> {
   const { network } = createStudentNetwork(teacher, undefined, new Rng(1));
   const trainer = new PidTrainer({ teacher: teacher.denoiser, student: network, edm: teacher.config.edm, settings: { ...PID_DEFAULTS, batch } });
   await trainer.trainStep();
   const start = performance.now();
   for (let i = 0; i < steps; i++) await trainer.trainStep();
   const perSecond = steps / ((performance.now() - start) / 1000);
+  const info: CheckpointInfo = {
+    format: CHECKPOINT_FORMAT, teacher: { name: teacher.config.name, sha256: teacher.sha256 }, network: network.spec,
+    settings: trainer.settings, steps, lrFinal: PID_DEFAULTS.lr, savedAt: new Date().toISOString(),
+  };
+  const saveStart = performance.now();
+  const bytes = checkpointBytes({ info, state: await trainer.saveState() });
+  const checkpointMs = performance.now() - saveStart;
   trainer.dispose();
   network.dispose();
-  return perSecond;
+  return { perSecond, checkpointMs, checkpointBytes: bytes.byteLength };
 }
 
 /** The image teacher's row: steps/s at each batch, Heun 35 NFE (once, after a 1 NFE warm-up) and 1 NFE for UNET_IMAGES. */
 async function imageTeacherRow(label: string, steps: number): Promise<string[]> {
   const teacher = loadTeacher(imageModel);
   const perSecond: string[] = [];
-  for (const batch of UNET_BATCHES) perSecond.push((await pidStepsPerSecond(teacher, batch, steps)).toFixed(2));
+  let checkpoint = '';
+  for (const batch of UNET_BATCHES) {
+    const r = await pidStepsPerSecond(teacher, batch, steps);
+    perSecond.push(r.perSecond.toFixed(2));
+    checkpoint ||= `${r.checkpointMs.toFixed(0)} ms, ${(r.checkpointBytes / 1e6).toFixed(2)} MB`;
+  }
   const { network } = createStudentNetwork(teacher, undefined, new Rng(1));
   const shape = teacher.config.data.shape;
   const z = tf.tensor(new Rng(2).normals(UNET_IMAGES * shape.reduce((a, b) => a * b, 1), 80), [UNET_IMAGES, ...shape]);
@@ -77,7 +93,7 @@ async function imageTeacherRow(label: string, steps: number): Promise<string[]> 
   tf.dispose([x, z]);
   network.dispose();
   teacher.dispose();
-  return [label, `${steps}`, ...perSecond, heunMs.toFixed(0), oneStepMs.toFixed(1), (heunMs / oneStepMs).toFixed(1)];
+  return [label, `${steps}`, ...perSecond, heunMs.toFixed(0), oneStepMs.toFixed(1), (heunMs / oneStepMs).toFixed(1), checkpoint];
 }
 
 for (const name of BACKENDS) {
@@ -132,5 +148,5 @@ const skipped = BACKENDS.includes('cpu') ? '; cpu skipped (one UNet step takes a
 console.log(`\nimage teacher: ${IMAGE_TEACHER} (${imageNet.type} ${imageModel.config.data.shape.join('x')}, ${parameterCount(imageNet, imageModel.config.data.shape).toLocaleString('en-US')} parameters), student initialised from it${skipped}`);
 if (imageRows.length) {
   const n = UNET_IMAGES;
-  printTable(['backend', 'steps timed', ...UNET_BATCHES.map((b) => `PID steps/s (batch ${b})`), `teacher Heun 35 NFE, ${n} images (ms)`, `student 1 NFE, ${n} images (ms)`, 'speed-up'], imageRows);
+  printTable(['backend', 'steps timed', ...UNET_BATCHES.map((b) => `PID steps/s (batch ${b})`), `teacher Heun 35 NFE, ${n} images (ms)`, `student 1 NFE, ${n} images (ms)`, 'speed-up', 'checkpoint (read back + serialised)'], imageRows);
 }
