@@ -23,13 +23,13 @@ export default defineConfig({
   projects: [
     {
       name: 'webgpu',
-      testMatch: ['studio.spec.ts', 'recovery.spec.ts'],
+      testMatch: ['studio.spec.ts', 'recovery.spec.ts', 'gradients.spec.ts'],
       use: { launchOptions: { executablePath: CHROMIUM, args: [...BASE_ARGS, '--enable-unsafe-webgpu'] } },
     },
     {
       // No --enable-unsafe-webgpu: headless Chromium on Linux then gives no WebGPU adapter.
       name: 'no-webgpu',
-      testMatch: ['fallback.spec.ts', 'images.spec.ts', 'security.spec.ts', 'hostile.spec.ts'],
+      testMatch: ['fallback.spec.ts', 'images.spec.ts', 'security.spec.ts', 'hostile.spec.ts', 'gradients.spec.ts'],
       use: { launchOptions: { executablePath: CHROMIUM, args: [...BASE_ARGS, '--disable-features=WebGPU'] } },
     },
   ],

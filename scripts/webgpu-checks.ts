@@ -15,6 +15,9 @@ import { Rng } from '../src/core/rng';
 import { GaussianMixtureDenoiser } from '../src/core/teachers/gaussian-mixture';
 import { DEFAULT_EDM } from '../src/formats/config';
 
+/** The GPU backends the checks compare with cpu: webgpu (Node through Dawn, or a browser) and webgl (a browser). */
+export type GpuBackend = 'webgpu' | 'webgl';
+
 /** Float32 central differences: step 1e-2, relative error (to max(1, |fd|)) under 5e-3, as the cpu/wasm checks. */
 export const UNET_FD = { eps: 1e-2, tolerance: 5e-3 };
 /** PID loss gradient on webgpu against cpu: max |difference| under this fraction of the largest cpu entry. */
@@ -109,7 +112,7 @@ export async function unetGradientCheck(): Promise<GradientProbe[]> {
 }
 
 /** The PID loss (l2, stop-gradient teacher) and its gradient for a random mlp student, on `backend`, as host data. */
-async function pidGradientOn(backend: 'cpu' | 'webgpu'): Promise<{ loss: number; grads: Map<string, Float32Array> }> {
+async function pidGradientOn(backend: 'cpu' | GpuBackend): Promise<{ loss: number; grads: Map<string, Float32Array> }> {
   await startBackend(backend);
   const net = randomNetwork(MLP, [2], 4, true, 0.4);
   const teacher = new GaussianMixtureDenoiser(MIXTURE);
@@ -127,10 +130,10 @@ async function pidGradientOn(backend: 'cpu' | 'webgpu'): Promise<{ loss: number;
   return { loss, grads: host };
 }
 
-/** The same PID loss gradient on cpu and on webgpu; leaves webgpu as the backend. */
-export async function pidGradientVsCpu(): Promise<{ lossCpu: number; lossWebgpu: number; maxDifference: number; largest: number; worst: string }> {
+/** The same PID loss gradient on cpu and on `backend` (webgpu, or webgl in a browser); leaves `backend` running. */
+export async function pidGradientVsCpu(backend: GpuBackend = 'webgpu'): Promise<{ lossCpu: number; lossGpu: number; maxDifference: number; largest: number; worst: string }> {
   const cpu = await pidGradientOn('cpu');
-  const gpu = await pidGradientOn('webgpu');
+  const gpu = await pidGradientOn(backend);
   let maxDifference = 0;
   let largest = 0;
   let worst = '';
@@ -139,10 +142,10 @@ export async function pidGradientVsCpu(): Promise<{ lossCpu: number; lossWebgpu:
     a.forEach((ai, i) => {
       largest = Math.max(largest, Math.abs(ai));
       const d = Math.abs(ai - b[i]);
-      if (d > maxDifference) [maxDifference, worst] = [d, `${name}[${i}]: cpu ${ai}, webgpu ${b[i]}`];
+      if (d > maxDifference) [maxDifference, worst] = [d, `${name}[${i}]: cpu ${ai}, ${backend} ${b[i]}`];
     });
   }
-  return { lossCpu: cpu.loss, lossWebgpu: gpu.loss, maxDifference, largest, worst };
+  return { lossCpu: cpu.loss, lossGpu: gpu.loss, maxDifference, largest, worst };
 }
 
 /** tf.memory().numTensors after each of `steps` PID steps of a small unet student (random unet teacher), batch 4. */

@@ -1,0 +1,45 @@
+/**
+ * Gradients on the browser's own GPU backends, the ones the studio trains on: Chromium's WebGPU (SwiftShader here)
+ * in the webgpu project, WebGL (SwiftShader GL) in the no-webgpu one. The checks are scripts/webgpu-checks.ts, the
+ * same that run in Node through Dawn (test/cli/webgpu-node.test.ts) and on a real GPU, bundled into a page that the
+ * test serves on the site's origin.
+ */
+import { build } from 'esbuild';
+import { expect, test } from '@playwright/test';
+import { PID_VS_CPU_TOLERANCE, UNET_FD } from '../scripts/webgpu-checks';
+import { REPO } from './helpers';
+
+test('the unet backpropagates correctly and PID gradients match cpu on the browser\'s GPU backend', async ({ page, baseURL }, info) => {
+  const backend = info.project.name === 'webgpu' ? 'webgpu' : 'webgl';
+  const bundle = await build({
+    entryPoints: [`${REPO}/e2e/gradcheck/entry.ts`], bundle: true, format: 'esm', platform: 'browser', write: false, logLevel: 'silent',
+    external: ['@tensorflow/tfjs-backend-wasm'], // not checked here, and its .wasm files are not served on this page
+  });
+  await page.route(`${baseURL}gradcheck/*`, (route) => {
+    const js = route.request().url().endsWith('.js');
+    return route.fulfill(js
+      ? { contentType: 'text/javascript', body: bundle.outputFiles[0].text }
+      : { contentType: 'text/html', body: '<!doctype html><script type="module" src="checks.js"></script>' });
+  });
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.goto(`${baseURL}gradcheck/index.html`);
+  await page.waitForFunction(() => 'runChecks' in globalThis);
+  const r = await page.evaluate((b) => (globalThis as unknown as { runChecks(b: string): Promise<never> }).runChecks(b), backend) as {
+    got: string; unet: { name: string; index: number; autodiff: number; finiteDifference: number; error: number }[];
+    pid: { lossCpu: number; lossGpu: number; maxDifference: number; largest: number; worst: string };
+    tensors: { numTensors: number[]; losses: number[]; msPerStep: number };
+  };
+  expect(r.got).toBe(backend);
+  const worst = r.unet.reduce((a, b) => (b.error > a.error ? b : a));
+  console.log(`${backend}: unet finite differences, worst of ${r.unet.length} probes ${worst.error.toExponential(2)} (${worst.name}[${worst.index}]); `
+    + `PID gradient vs cpu ${r.pid.maxDifference.toExponential(2)} of ${r.pid.largest.toFixed(2)}; numTensors ${r.tensors.numTensors.join(' ')}; ${r.tensors.msPerStep.toFixed(0)} ms/step`);
+  expect(r.unet).toHaveLength(36);
+  for (const p of r.unet) expect(p.error, `${p.name}[${p.index}]: autodiff ${p.autodiff}, fd ${p.finiteDifference}`).toBeLessThan(UNET_FD.tolerance);
+  expect(r.unet.filter((p) => Math.abs(p.autodiff) > 1e-3).length).toBeGreaterThan(24); // not vacuous
+  expect(Math.abs(r.pid.lossGpu - r.pid.lossCpu)).toBeLessThan(1e-4 * Math.abs(r.pid.lossCpu));
+  expect(r.pid.maxDifference, r.pid.worst).toBeLessThan(PID_VS_CPU_TOLERANCE * r.pid.largest);
+  expect(r.tensors.losses.every(Number.isFinite)).toBe(true);
+  expect(r.tensors.numTensors).toEqual(r.tensors.numTensors.map(() => r.tensors.numTensors[0]));
+  expect(errors).toEqual([]);
+});
