@@ -37,3 +37,6 @@ createRoot(document.getElementById('root')!).render(
   </StrictMode>,
 );
 void runtime.boot();
+document.addEventListener('visibilitychange', () => {
+  if (document.visibilityState === 'hidden') runtime.pageHidden();
+});

@@ -122,6 +122,11 @@ export class StudioRuntime {
     this.client.send({ type: 'resume-saved', teacherUrl });
   }
 
+  /** The page is being hidden (a tab switch, a sleeping laptop, a close): a running distillation saves now. */
+  pageHidden(): void {
+    if (this.store.getState().run.phase === 'training') this.client.send({ type: 'save-now' });
+  }
+
   discardSaved(): void {
     this.client.send({ type: 'discard-saved' });
   }

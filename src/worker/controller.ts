@@ -234,6 +234,13 @@ export class StudioController {
           if (!saved) throw new Error('there is no saved distillation in this browser any more');
           await this.resumeSaved(saved, cmd.teacherUrl);
         }));
+      case 'save-now':
+        if (this.phase === 'training') {
+          await this.guard('training', undefined, () => this.lock.run(async () => {
+            if (this.phase === 'training') await this.checkpoint();
+          }));
+        }
+        return;
       case 'discard-saved':
         return this.guard('saved-run', undefined, async () => {
           await this.deps.runStore?.clear();

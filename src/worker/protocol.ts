@@ -216,6 +216,8 @@ export type WorkerCommand =
   /** Continue the saved run: its teacher is loaded again (a built-in one from `teacherUrl`) and checked by sha256. */
   | { type: 'resume-saved'; teacherUrl: string | null }
   | { type: 'discard-saved' }
+  /** Checkpoint the running distillation now (the page is being hidden: a tab switch, a sleeping laptop, a close). */
+  | { type: 'save-now' }
   /** Destroys the WebGPU device as a GPU reset would (for the e2e test of the recovery; the page never sends it). */
   | { type: 'simulate-device-loss' };
 
@@ -241,7 +243,7 @@ export type WorkerEvent =
 
 const COMMAND_TYPES = new Set<WorkerCommand['type']>([
   'init', 'load-teacher', 'configure', 'start', 'pause', 'resume', 'stop', 'sample', 'export-student', 'open-student',
-  'resume-saved', 'discard-saved', 'simulate-device-loss',
+  'resume-saved', 'discard-saved', 'save-now', 'simulate-device-loss',
 ]);
 
 /** A light structural check of what arrives at the worker (a message from a stale or foreign sender is refused). */

@@ -121,6 +121,11 @@ describe('the page runtime', () => {
     ports[0].emit({ type: 'saved-run', saved: null });
     expect(store.getState().metrics.step).toEqual([1, 2]);
     expect(store.getState().savedRun).toBeNull();
+    runtime.pageHidden(); // not training: nothing to save
+    expect(ports[0].sent.at(-1)).toEqual({ type: 'resume-saved', teacherUrl: 'http://host/app/teachers/ring8.safetensors' });
+    ports[0].emit({ type: 'run', run: { phase: 'training', step: 121, totalSteps: 400, settings: null } });
+    runtime.pageHidden();
+    expect(ports[0].sent.at(-1)).toEqual({ type: 'save-now' });
     runtime.discardSaved();
     expect(ports[0].sent.at(-1)).toEqual({ type: 'discard-saved' });
     store.getState().setSetting('batch', 64);

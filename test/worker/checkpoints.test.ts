@@ -122,6 +122,22 @@ describe('checkpoints, resume after a reload, device loss (cpu backend)', () => 
     a.controller.engine.dispose();
   });
 
+  it('save-now (the page is being hidden) checkpoints the running step at once', async () => {
+    const store = new MemoryRunStore();
+    const a = harness(store);
+    await a.controller.handle({ type: 'init', backend: 'cpu', checkpointSeconds: 3600 });
+    await a.controller.handle(MOONS);
+    await a.controller.handle({ type: 'start', settings: SETTINGS });
+    await a.next((e) => e.type === 'metrics' && e.points.some((p) => p.step >= 3));
+    await a.controller.handle({ type: 'save-now' });
+    await a.controller.checkpointsWritten();
+    expect(store.saved!.phase).toBe('training');
+    expect(store.saved!.step).toBeGreaterThanOrEqual(3);
+    expect(store.saves).toBe(2); // the start, and now
+    await a.controller.handle({ type: 'stop' });
+    a.controller.engine.dispose();
+  });
+
   it('a dropped teacher is stored with the run and comes back from storage', async () => {
     const store = new MemoryRunStore();
     const a = harness(store);
