@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
 import { type BackendName, startBackend } from '../src/core/backend';
-import { CHECKPOINT_FORMAT, type CheckpointInfo, checkpointBytes } from '../src/core/checkpoint';
+import { trainerCheckpoint } from '../src/core/checkpoint';
 import { type Teacher, createStudentNetwork, loadTeacher } from '../src/core/models';
 import { type LearnedNetworkSpec, parameterCount } from '../src/core/nets';
 import { PidTrainer, PID_DEFAULTS } from '../src/core/pid';
@@ -55,12 +55,8 @@ async function pidStepsPerSecond(teacher: Teacher, batch: number, steps: number)
   const start = performance.now();
   for (let i = 0; i < steps; i++) await trainer.trainStep();
   const perSecond = steps / ((performance.now() - start) / 1000);
-  const info: CheckpointInfo = {
-    format: CHECKPOINT_FORMAT, teacher: { name: teacher.config.name, sha256: teacher.sha256 }, network: network.spec,
-    settings: trainer.settings, steps, lrFinal: PID_DEFAULTS.lr, savedAt: new Date().toISOString(),
-  };
   const saveStart = performance.now();
-  const bytes = checkpointBytes({ info, state: await trainer.saveState() });
+  const bytes = await trainerCheckpoint(trainer, { teacher: { name: teacher.config.name, sha256: teacher.sha256 }, network: network.spec, steps, lrFinal: PID_DEFAULTS.lr });
   const checkpointMs = performance.now() - saveStart;
   trainer.dispose();
   network.dispose();

@@ -1,7 +1,8 @@
 /**
- * Correctness checks of tfjs-webgpu, shared by test/cli/webgpu-node.test.ts (lavapipe, software Vulkan) and
- * scripts/webgpu-gradcheck.ts (a real GPU). Each returns what it measured; the callers hold it to the tolerances
- * below. They run on the current backend unless they say otherwise; every tensor is tidied or disposed.
+ * Correctness checks of a tfjs backend, written for webgpu and run on every training backend: cpu and wasm
+ * (test/core/unet.test.ts), webgpu through Dawn (test/cli/webgpu-node.test.ts, scripts/webgpu-gradcheck.ts on a real
+ * GPU), the browser's webgpu and webgl (e2e/gradients.spec.ts). Each returns what it measured; the callers hold it to
+ * the tolerances below. They run on the current backend unless they say otherwise; every tensor is tidied or disposed.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '../src/core/gradients';
@@ -32,14 +33,15 @@ const MLP: MlpSpec = { type: 'mlp', hidden: 16, blocks: 2, emb_dim: 4, emb_max_f
 const MIXTURE = { weights: [0.5, 0.5], means: [[-0.5, 0.2], [0.4, -0.3]], stds: [0.2, 0.1] };
 
 /** Random weights everywhere (also in the layers that start at zero), so that every path carries gradient. */
-function randomNetwork<S extends UnetSpec | MlpSpec>(spec: S, shape: number[], seed: number, trainable: boolean, scale: number): Network {
+export function randomNetwork<S extends UnetSpec | MlpSpec>(spec: S, shape: number[], seed: number, trainable: boolean, scale = 0.3): Network {
   const host = initParams(spec, shape, new Rng(seed));
   const rng = new Rng(seed + 1);
   for (const t of host.values()) for (let i = 0; i < t.data.length; i++) t.data[i] = scale * rng.normal();
   return new Network(spec, shape, host, trainable);
 }
 
-const cNoise = (b: number) => tf.tensor1d(Array.from({ length: b }, (_, i) => -1.5 + (2.5 * i) / Math.max(1, b - 1)));
+/** b noise levels c_noise spread over [-1.5, 1]. */
+export const cNoise = (b: number) => tf.tensor1d(Array.from({ length: b }, (_, i) => -1.5 + (2.5 * i) / Math.max(1, b - 1)));
 
 /** Reads a scalar and disposes it (no dataSync: tfjs-webgpu's synchronous read needs OffscreenCanvas, absent in Node). */
 async function scalar(s: tf.Scalar): Promise<number> {

@@ -10,7 +10,7 @@ import { UsageError, parseOptions } from './args';
 import { startCliBackend } from './backend';
 import { readBytes, readModelArg, writeFile, writeFileAtomic } from './io';
 import { parseNetworkOption } from './network-option';
-import { CHECKPOINT_FORMAT, type CheckpointInfo, checkpointBytes, checkpointMismatch, readCheckpoint } from '../core/checkpoint';
+import { checkpointMismatch, readCheckpoint, trainerCheckpoint } from '../core/checkpoint';
 
 /**
  * CLI defaults: the paper's N, loss, optimiser and EMA (PID_DEFAULTS), with steps, batch and a decaying lr that suit a
@@ -75,8 +75,7 @@ export async function distill(argv: string[], out: (line: string) => void): Prom
   }
   const saveCheckpoint = async () => {
     if (typeof o.checkpoint !== 'string') return;
-    const info: CheckpointInfo = { format: CHECKPOINT_FORMAT, teacher: { name: tc.name, sha256: teacher.sha256 }, network: network.spec, settings, steps, lrFinal, savedAt: new Date().toISOString() };
-    writeFileAtomic(o.checkpoint, checkpointBytes({ info, state: await trainer.saveState() }));
+    writeFileAtomic(o.checkpoint, await trainerCheckpoint(trainer, { teacher: { name: tc.name, sha256: teacher.sha256 }, network: network.spec, steps, lrFinal }));
   };
   const size = tc.data.shape.reduce((a, b) => a * b, 1);
   const validation = validationSize(size);

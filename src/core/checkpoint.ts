@@ -4,7 +4,7 @@
  * __metadata__.pid_studio_checkpoint holds the JSON. Same bytes on disk (CLI) and in IndexedDB (studio).
  */
 import type { LearnedNetworkSpec } from './nets';
-import type { PidSettings, TrainerState } from './pid';
+import type { PidSettings, PidTrainer, TrainerState } from './pid';
 import { ModelFileError } from '../formats/errors';
 import { readSafetensors, writeSafetensors } from '../formats/safetensors';
 
@@ -31,6 +31,15 @@ type Scalars = Omit<TrainerState, 'tensors'>;
 export function checkpointBytes({ info, state }: Checkpoint): Uint8Array {
   const { tensors, ...scalars } = state;
   return writeSafetensors(tensors, { pid_studio_checkpoint: JSON.stringify({ ...info, state: scalars }) });
+}
+
+/** A running trainer's checkpoint: its state read back from the device, with what the run belongs to. */
+export async function trainerCheckpoint(
+  trainer: PidTrainer,
+  run: { teacher: CheckpointInfo['teacher']; network: LearnedNetworkSpec; steps: number; lrFinal: number },
+): Promise<Uint8Array> {
+  const info: CheckpointInfo = { format: CHECKPOINT_FORMAT, ...run, settings: { ...trainer.settings }, savedAt: new Date().toISOString() };
+  return checkpointBytes({ info, state: await trainer.saveState() });
 }
 
 export function readCheckpoint(bytes: Uint8Array, fileName: string): Checkpoint {

@@ -358,9 +358,8 @@ export class StudioController {
   private async loadTeacher(loaded: LoadedFiles): Promise<void> {
     this.deps.emit({ type: 'busy', task: 'loading the teacher and solving its ODE for the views' });
     try {
-      // the worker may transfer the files' buffers onward: keep copies for a reload on a new device
-      const info = await this.engine.loadTeacher(loaded.files.map((f) => ({ name: f.name, bytes: f.bytes })), loaded.source);
-      this.teacher = loaded;
+      const info = await this.engine.loadTeacher(loaded.files, loaded.source);
+      this.teacher = loaded; // kept: a new device loads it again, a saved run stores a dropped one
       this.deps.emit({ type: 'teacher', teacher: info });
       await this.emitTeacherView();
     } finally {

@@ -5,7 +5,7 @@
  * It runs in the worker and, on the cpu backend, in Node tests.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { CHECKPOINT_FORMAT, checkpointBytes, checkpointMismatch, readCheckpoint } from '../core/checkpoint';
+import { checkpointMismatch, readCheckpoint, trainerCheckpoint } from '../core/checkpoint';
 import type { EdmSchedule, NetworkFn } from '../core/edm';
 import { TrajectoryReference, type TrajectoryError } from '../core/metrics';
 import { type Teacher, createStudentNetwork, dataSize, loadStudent, loadTeacher, studentConfig, studentFileBytes } from '../core/models';
@@ -163,18 +163,11 @@ export class StudioEngine {
     const l = this.requireTeacher();
     if (!this.run) throw new Error('there is no run to checkpoint');
     const { trainer, student, settings } = this.run;
-    const state = await trainer.saveState();
-    return checkpointBytes({
-      info: {
-        format: CHECKPOINT_FORMAT,
-        teacher: { name: l.teacher.config.name, sha256: l.teacher.sha256 },
-        network: student.spec,
-        settings: { ...trainer.settings },
-        steps: settings.steps,
-        lrFinal: settings.lr, // the studio trains at a constant lr
-        savedAt: new Date().toISOString(),
-      },
-      state,
+    return trainerCheckpoint(trainer, {
+      teacher: { name: l.teacher.config.name, sha256: l.teacher.sha256 },
+      network: student.spec,
+      steps: settings.steps,
+      lrFinal: settings.lr, // the studio trains at a constant lr
     });
   }
 

@@ -10,22 +10,12 @@ import { Rng } from '../../src/core/rng';
 import { DEFAULT_EDM, type PidStudioConfig } from '../../src/formats/config';
 import { readModelFile, writeModelFile } from '../../src/formats/model-file';
 import { useBackend } from '../helpers/backend';
-import { centralDifference } from '../helpers/finite-diff';
+import { UNET_FD, cNoise, randomNetwork, unetGradientCheck } from '../../scripts/webgpu-checks';
 
 /** Two levels (14x14, 7x7), attention at 7x7: every kind of layer, a few thousand parameters. */
 const tiny: UnetSpec = {
   type: 'unet', channels: 4, channel_mult: [1, 2], blocks_per_level: 1, attn_resolutions: [7], emb_dim: 8, emb_max_freq: 4, groups: 2,
 };
-
-/** Random weights everywhere (also in the layers that start at zero), so that every path carries gradient. */
-function randomNetwork(spec: UnetSpec, shape: number[], seed: number, trainable: boolean, scale = 0.3): Network {
-  const host = initParams(spec, shape, new Rng(seed));
-  const rng = new Rng(seed + 1);
-  for (const t of host.values()) for (let i = 0; i < t.data.length; i++) t.data[i] = scale * rng.normal();
-  return new Network(spec, shape, host, trainable);
-}
-
-const cNoise = (b: number) => tf.tensor1d(Array.from({ length: b }, (_, i) => -1.5 + (2.5 * i) / Math.max(1, b - 1)));
 
 describe('unet network', () => {
   it('has PyTorch-style names and layouts (Conv2d [out, in, kh, kw], Linear [out, in], GroupNorm [C])', () => {
@@ -86,42 +76,12 @@ describe('unet network', () => {
   for (const backend of ['cpu', 'wasm'] as const) {
     it(`backpropagates correctly on ${backend} (central finite differences)`, async () => {
       await useBackend(backend);
-      const shape = [8, 8, 2];
-      const spec: UnetSpec = { ...tiny, attn_resolutions: [4] };
-      const net = randomNetwork(spec, shape, 1, true);
-      const x = tf.tensor(new Rng(3).normals(3 * 128), [3, ...shape]);
-      const c = cNoise(3);
-      const r = tf.tensor(new Rng(4).normals(3 * 128), [3, ...shape]);
-      const f = () => tf.tidy(() => tf.sum(tf.mul(net.apply(x, c), r)) as tf.Scalar);
-      const vars = [...net.params.values()] as tf.Variable[];
-      const { grads } = tf.variableGrads(f, vars);
-      const eps = 1e-2; // float32: worst relative error seen 2e-4 (cpu), 6e-4 (wasm)
-      const checked = [
-        'enc.8x8_conv.weight', // the first conv
-        'enc.4x4_block0.conv0.weight', // a conv after average pooling
-        'dec.8x8_block0.conv0.weight', // a conv after upsampling and the skip concat
-        'dec.8x8_block0.norm0.weight', // GroupNorm
-        'enc.8x8_block0.norm1.bias',
-        'enc.8x8_block0.affine.weight', // scale-shift from the embedding
-        'map_layer0.weight', // the embedding MLP
-        'map_layer1.bias',
-        'dec.4x4_in0.qkv.weight', // attention
-        'dec.4x4_block0.proj.bias',
-        'enc.4x4_block0.skip.weight', // 1x1 skip
-        'out_conv.weight',
-      ];
-      const rng = new Rng(5);
-      for (const name of checked) {
-        const v = net.params.get(name) as tf.Variable;
-        const g = grads[v.name].dataSync();
-        for (const i of [0, v.size - 1, rng.int(v.size)]) {
-          const fd = centralDifference(v, i, eps, f);
-          const err = Math.abs(fd - g[i]) / Math.max(1, Math.abs(fd));
-          expect(err, `${name}[${i}]: autodiff ${g[i]}, finite difference ${fd}`).toBeLessThan(5e-3);
-        }
+      // the check the GPU backends run too (scripts/webgpu-checks.ts); worst relative error seen 2e-4 (cpu), 6e-4 (wasm)
+      const probes = await unetGradientCheck();
+      expect(probes).toHaveLength(36);
+      for (const p of probes) {
+        expect(p.error, `${p.name}[${p.index}]: autodiff ${p.autodiff}, finite difference ${p.finiteDifference}`).toBeLessThan(UNET_FD.tolerance);
       }
-      tf.dispose([x, c, r, ...Object.values(grads)]);
-      net.dispose();
     });
   }
 
