@@ -51,53 +51,7 @@ export const UNET_DEFAULTS: Omit<UnetNetwork, 'type'> = {
   channels: 16, channel_mult: [1, 2], blocks_per_level: 1, attn_resolutions: [], emb_dim: 64, emb_max_freq: 4, groups: 4,
 };
 
-type Obj = Record<string, unknown>;
-
-/** Reads one object of the config: unknown keys are rejected, each field is checked by a rule. */
-class Section {
-  constructor(readonly file: string, readonly path: string, readonly o: Obj, known: readonly string[]) {
-    for (const key of Object.keys(o)) {
-      if (!known.includes(key)) this.fail(key, `is not a known field (known: ${known.join(', ')})`, undefined, 'remove it or fix its spelling');
-    }
-  }
-
-  at(key: string): string {
-    return this.path ? `${this.path}.${key}` : key;
-  }
-
-  fail(key: string, must: string, got: unknown, fix?: string): never {
-    const field = `config field "${this.at(key)}"`;
-    const problem = must.startsWith('is ') ? `${field} ${must}`
-      : got === undefined ? `${field} is missing; it must be ${must}` : `${field} must be ${must} (got ${preview(got)})`;
-    throw new ModelFileError(this.file, problem, fix);
-  }
-
-  get<T>(key: string, test: (v: unknown) => boolean, must: string, fix?: string): T {
-    const v = this.o[key];
-    if (!test(v)) this.fail(key, must, v, fix);
-    return v as T;
-  }
-
-  section(key: string, known: readonly string[]): Section {
-    return new Section(this.file, this.at(key), this.get<Obj>(key, isObject, 'an object'), known);
-  }
-}
-
-const isObject = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
-const isFiniteNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
-const isPositive = (v: unknown) => isFiniteNum(v) && v > 0;
-const isPositiveInt = (v: unknown) => Number.isSafeInteger(v) && (v as number) > 0;
-const isCount = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0;
-const oneOf = (...values: string[]) => (v: unknown) => values.includes(v as string);
-const POSITIVE = 'a positive finite number';
-
-function preview(v: unknown): string {
-  if (Array.isArray(v) && v.length > 8) return `an array of ${v.length}`;
-  let s: string;
-  try { s = JSON.stringify(v) ?? String(v); } catch { s = String(v); }
-  if (typeof v === 'number' && !Number.isFinite(v)) s = String(v);
-  return s.length > 60 ? `${s.slice(0, 57)}...` : s;
-}
+import { type Obj, POSITIVE, Section, isCount, isFiniteNum, isObject, isPositive, isPositiveInt, oneOf, preview } from './config-section.ts';
 
 type NetworkParser<T extends NetworkSpec> = (net: Obj, file: string, data: DataSpec) => T;
 
