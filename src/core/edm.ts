@@ -11,13 +11,16 @@ export interface EdmSchedule {
   rho: number;
 }
 
-/** A denoiser D(x, sigma): x [B, ...dataShape], sigma [B] (one noise level per sample). */
+/**
+ * A denoiser D(x, sigma): x [B, ...dataShape], sigma [B] (one noise level per sample), and for class-conditional
+ * models the class labels [B, label_dim] (one-hot, EDM's class_labels).
+ */
 export interface Denoiser {
-  denoise(x: tf.Tensor, sigma: tf.Tensor1D): tf.Tensor;
+  denoise(x: tf.Tensor, sigma: tf.Tensor1D, labels?: tf.Tensor2D): tf.Tensor;
 }
 
-/** A network F(x_in, c_noise) with the data's shape in and out: x_in [B, ...dataShape], cNoise [B]. */
-export type NetworkFn = (xIn: tf.Tensor, cNoise: tf.Tensor1D) => tf.Tensor;
+/** A network F(x_in, c_noise[, labels]) with the data's shape in and out: x_in [B, ...dataShape], cNoise [B]. */
+export type NetworkFn = (xIn: tf.Tensor, cNoise: tf.Tensor1D, labels?: tf.Tensor2D) => tf.Tensor;
 
 /** Karras grid: n points from sigma_max down to sigma_min, t_i = (smax^(1/rho) + i/(n-1) (smin^(1/rho) - smax^(1/rho)))^rho. */
 export function karrasSigmas(n: number, sigmaMin: number, sigmaMax: number, rho: number): number[] {

@@ -14,7 +14,7 @@ import { pidStudentX } from './student';
 
 export { pidOneStep, pidStudentX } from './student';
 export { LOSS_NAMES, OPTIMIZER_NAMES, PID_DEFAULTS, type LossName, type OptimizerName, type PidSettings } from './pid-settings';
-import type { Network } from './nets';
+import { type Network, bufferNames } from './nets';
 import { MomentOptimizer, WeightEma } from './optim';
 import type { LossName, PidSettings } from './pid-settings';
 import type { HostTensor } from './nets/params';
@@ -157,7 +157,9 @@ export class PidTrainer {
     this.grid = karrasSigmas(N, sigma_min, sigma_max, rho);
     this.rng = new Rng(seed);
     this.variables = new Map();
+    const buffers = new Set(bufferNames(o.student.spec, o.student.dataShape));
     for (const [name, p] of o.student.params) {
+      if (buffers.has(name)) continue;
       if (!(p instanceof tf.Variable)) throw new Error(`student parameter '${name}' is not trainable`);
       this.variables.set(name, p);
     }

@@ -8,10 +8,16 @@ import { DEFAULT_UNET, type UnetSpec, unetForward, unetInit, unetParamShapes } f
 
 export type LearnedNetworkSpec = MlpSpec | UnetSpec;
 
-interface NetworkKind<S> {
+/** What a network type provides. Tensor names and layouts are PyTorch's (state-dict names of the original module). */
+export interface NetworkKind<S> {
+  /** Every tensor of the state dict, buffers included. */
   paramShapes(spec: S, dataShape: number[]): ParamShapes;
+  /** A fresh set of weights (buffers with their fixed values). */
   init(spec: S, dataShape: number[], rng: Rng): Map<string, HostTensor>;
-  forward(spec: S, params: Params, xIn: tf.Tensor, cNoise: tf.Tensor1D): tf.Tensor;
+  /** Names of the tensors that are fixed buffers (resampling filters, Fourier frequencies): never trained. */
+  buffers?(spec: S, dataShape: number[]): string[];
+  /** F(x_in, c_noise[, labels]): x_in [B, ...dataShape] HWC, cNoise [B], labels [B, label_dim] when label_dim > 0. */
+  forward(spec: S, params: Params, xIn: tf.Tensor, cNoise: tf.Tensor1D, labels?: tf.Tensor2D): tf.Tensor;
 }
 
 const kinds: { [T in LearnedNetworkSpec['type']]: NetworkKind<Extract<LearnedNetworkSpec, { type: T }>> } = {
@@ -34,6 +40,11 @@ export function paramShapes(spec: LearnedNetworkSpec, dataShape: number[]): Para
 
 export function parameterCount(spec: LearnedNetworkSpec, dataShape: number[]): number {
   return countParams(paramShapes(spec, dataShape));
+}
+
+/** The tensors of a network type that are fixed buffers, not trained. */
+export function bufferNames(spec: LearnedNetworkSpec, dataShape: number[]): string[] {
+  return kindOf(spec).buffers?.(spec, dataShape) ?? [];
 }
 
 export function initParams(spec: LearnedNetworkSpec, dataShape: number[], rng: Rng): Map<string, HostTensor> {
@@ -61,15 +72,20 @@ export class Network {
   readonly params: Params;
 
   constructor(readonly spec: LearnedNetworkSpec, readonly dataShape: number[], host: Map<string, HostTensor>, trainable: boolean) {
-    this.params = toParams(host, trainable);
+    const fixed = new Set(bufferNames(spec, dataShape));
+    this.params = new Map([
+      ...toParams(new Map([...host].filter(([name]) => !fixed.has(name))), trainable),
+      ...toParams(new Map([...host].filter(([name]) => fixed.has(name))), false),
+    ]);
   }
 
   /** F(x_in, c_noise). */
-  readonly apply: NetworkFn = (xIn, cNoise) => kindOf(this.spec).forward(this.spec, this.params, xIn, cNoise);
+  readonly apply: NetworkFn = (xIn, cNoise, labels) => kindOf(this.spec).forward(this.spec, this.params, xIn, cNoise, labels);
 
-  /** The same architecture with other weights of the same names and shapes (e.g. the EMA). */
+  /** The same architecture with other weights of the same names and shapes (e.g. the EMA); buffers are this network's. */
   withWeights(weights: Params): NetworkFn {
-    return (xIn, cNoise) => kindOf(this.spec).forward(this.spec, weights, xIn, cNoise);
+    const all: Params = new Map([...this.params, ...weights]);
+    return (xIn, cNoise, labels) => kindOf(this.spec).forward(this.spec, all, xIn, cNoise, labels);
   }
 
   get parameterCount(): number {
