@@ -3,6 +3,7 @@
  * Formulas as in pid-method.md §1.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { type Precond, edmPreconditioning } from './precond';
 
 export interface EdmSchedule {
   sigma_data: number;
@@ -36,28 +37,7 @@ export function karrasSigmas(n: number, sigmaMin: number, sigmaMax: number, rho:
 
 /** EDM preconditioning coefficients for one sigma (pid-method.md §1). */
 export function edmPrecond(sigma: number, sigmaData: number) {
-  const s2 = sigma * sigma + sigmaData * sigmaData;
-  return {
-    cSkip: (sigmaData * sigmaData) / s2,
-    cOut: (sigma * sigmaData) / Math.sqrt(s2),
-    cIn: 1 / Math.sqrt(s2),
-    cNoise: Math.log(sigma) / 4,
-  };
-}
-
-/** The same coefficients for a batch of sigmas, as [B] tensors. */
-export function edmPrecondTensors(sigma: tf.Tensor1D, sigmaData: number) {
-  return tf.tidy(() => {
-    const sd2 = sigmaData * sigmaData;
-    const s2 = tf.add(tf.square(sigma), sd2);
-    const root = tf.sqrt(s2);
-    return {
-      cSkip: tf.div(sd2, s2) as tf.Tensor1D,
-      cOut: tf.div(tf.mul(sigma, sigmaData), root) as tf.Tensor1D,
-      cIn: tf.div(1, root) as tf.Tensor1D,
-      cNoise: tf.div(tf.log(sigma), 4) as tf.Tensor1D,
-    };
-  });
+  return edmPreconditioning(sigmaData).at(sigma);
 }
 
 /** Reshapes a per-sample [B] tensor so that it broadcasts against x of the given rank: [B, 1, ..., 1]. */
@@ -65,17 +45,40 @@ export function perSample(v: tf.Tensor1D, rank: number): tf.Tensor {
   return tf.reshape(v, [v.shape[0], ...new Array(rank - 1).fill(1)]);
 }
 
-/** D(x, s) = c_skip(s) x + c_out(s) F(c_in(s) x, c_noise(s)). */
-export function edmDenoiser(network: NetworkFn, sigmaData: number): Denoiser {
+/** D(x, s) = c_skip(s) x + c_out(s) F(c_in(s) x, c_noise(s)) with the given preconditioning (EDM's by default). */
+export function preconditionedDenoiser(network: NetworkFn, precond: Precond): Denoiser {
   return {
-    denoise(x, sigma) {
+    denoise(x, sigma, labels) {
       return tf.tidy(() => {
-        const { cSkip, cOut, cIn, cNoise } = edmPrecondTensors(sigma, sigmaData);
-        const f = network(tf.mul(x, perSample(cIn, x.rank)), cNoise);
+        const { cSkip, cOut, cIn, cNoise } = precond.tensors(sigma);
+        const f = network(tf.mul(x, perSample(cIn, x.rank)), cNoise, labels);
         return tf.add(tf.mul(x, perSample(cSkip, x.rank)), tf.mul(f, perSample(cOut, x.rank)));
       });
     },
   };
+}
+
+export function edmDenoiser(network: NetworkFn, sigmaData: number): Denoiser {
+  return preconditionedDenoiser(network, edmPreconditioning(sigmaData));
+}
+
+/** A class-conditional denoiser with its labels fixed ([B, label_dim], tiled when x holds k B rows). */
+export function withLabels(denoiser: Denoiser, labels: tf.Tensor2D | undefined): Denoiser {
+  if (!labels) return denoiser;
+  return { denoise: (x, sigma) => tf.tidy(() => denoiser.denoise(x, sigma, tileRows(labels, x.shape[0]))) };
+}
+
+/** A network with its class labels fixed, tiled like `withLabels`. */
+export function networkWithLabels(F: NetworkFn, labels: tf.Tensor2D | undefined): NetworkFn {
+  if (!labels) return F;
+  return (xIn, cNoise) => tf.tidy(() => F(xIn, cNoise, tileRows(labels, xIn.shape[0])));
+}
+
+function tileRows(labels: tf.Tensor2D, rows: number): tf.Tensor2D {
+  const b = labels.shape[0];
+  if (rows === b) return labels;
+  if (rows % b !== 0) throw new Error(`class labels for ${b} samples cannot condition a batch of ${rows}`);
+  return tf.tile(labels, [rows / b, 1]);
 }
 
 /** Calls a denoiser with one sigma for the whole batch. */

@@ -4,6 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { type Denoiser, type EdmSchedule, type NetworkFn, karrasSigmas } from './edm';
+import type { Precond } from './precond';
 import { pidStudentAtTimes } from './student';
 
 import { sampleHeun } from './samplers';
@@ -31,7 +32,8 @@ export class TrajectoryReference {
   readonly states: tf.Tensor[];
 
   /** `steps` Karras points (Heun, 2 steps - 1 evaluations) from z ~ N(0, T^2 I) to sigma_min. */
-  constructor(teacher: Denoiser, readonly edm: EdmSchedule, readonly z: tf.Tensor, steps = 128) {
+  /** For a class-conditional teacher, give it (and later the student) with its labels bound (edm.ts withLabels). */
+  constructor(teacher: Denoiser, readonly edm: EdmSchedule, readonly z: tf.Tensor, steps = 128, readonly precond?: Precond) {
     this.times = karrasSigmas(steps, edm.sigma_min, edm.sigma_max, edm.rho);
     this.states = [tf.keep(tf.clone(z))];
     const { x } = sampleHeun(teacher, z, this.times, ({ x: xi }) => {
@@ -56,7 +58,7 @@ export class TrajectoryReference {
     for (let i = 0; i < this.times.length; i += perCall) {
       const times = this.times.slice(i, i + perCall);
       perTime.push(tf.tidy(() => {
-        const x = pidStudentAtTimes(studentF, this.edm, this.z, times);
+        const x = pidStudentAtTimes(studentF, this.edm, this.z, times, this.precond);
         const diff = tf.sub(x, tf.stack(this.states.slice(i, i + perCall)));
         return tf.mean(tf.reshape(tf.square(diff), [times.length, -1]), 1);
       }));

@@ -9,7 +9,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import './gradients';
-import { type Denoiser, type EdmSchedule, type NetworkFn, karrasSigmas, perSample } from './edm';
+import { type Denoiser, type EdmSchedule, type NetworkFn, karrasSigmas, networkWithLabels, perSample } from './edm';
+import type { Precond } from './precond';
 import { pidStudentX } from './student';
 
 export { pidOneStep, pidStudentX } from './student';
@@ -51,12 +52,16 @@ export function lossPerSample(name: LossName, residual: tf.Tensor): tf.Tensor1D 
 }
 
 /** The teacher under stop-gradient: its ops run inside a custom-gradient kernel, so they are not taped at all. */
-export function stopGradDenoiser(teacher: Denoiser): (y: tf.Tensor, t: tf.Tensor1D) => tf.Tensor {
+export function stopGradDenoiser(teacher: Denoiser): (y: tf.Tensor, t: tf.Tensor1D, labels?: tf.Tensor2D) => tf.Tensor {
   const op = tf.customGrad(((y: tf.Tensor, t: tf.Tensor1D) => ({
     value: teacher.denoise(y, t),
     gradFunc: () => [tf.zerosLike(y), tf.zerosLike(t)],
   })) as unknown as Parameters<typeof tf.customGrad>[0]);
-  return (y, t) => op(y, t) as tf.Tensor;
+  const withLabelsOp = tf.customGrad(((y: tf.Tensor, t: tf.Tensor1D, labels: tf.Tensor2D) => ({
+    value: teacher.denoise(y, t, labels),
+    gradFunc: () => [tf.zerosLike(y), tf.zerosLike(t), tf.zerosLike(labels)],
+  })) as unknown as Parameters<typeof tf.customGrad>[0]);
+  return (y, t, labels) => (labels ? withLabelsOp(y, t, labels) : op(y, t)) as tf.Tensor;
 }
 
 /** The PID loss for one batch (§3): mean_b d(y - t (y - y') / (t - t') - D(stopgrad(y), t)). */
@@ -68,10 +73,11 @@ export function pidLoss(
   z: tf.Tensor,
   t: tf.Tensor1D,
   tNext: tf.Tensor1D,
+  precond?: Precond,
 ): tf.Scalar {
   return tf.tidy(() => {
-    const y = pidStudentX(F, edm, z, t);
-    const yNext = pidStudentX(F, edm, z, tNext);
+    const y = pidStudentX(F, edm, z, t, precond);
+    const yNext = pidStudentX(F, edm, z, tNext, precond);
     const tB = perSample(t, z.rank);
     const dydt = tf.div(tf.sub(y, yNext), perSample(tf.sub(t, tNext) as tf.Tensor1D, z.rank));
     const residual = tf.sub(tf.sub(y, tf.mul(tB, dydt)), teacherTarget(y, t));
@@ -96,6 +102,10 @@ export interface PidTrainerOptions {
   student: Network;
   edm: EdmSchedule;
   settings: PidSettings;
+  /** The teacher's preconditioning, whose c_in and c_noise the student keeps (absent: EDM's). */
+  precond?: Precond;
+  /** Classes of a class-conditional teacher: each sample's class is drawn uniformly and given to teacher and student. */
+  labelDim?: number;
 }
 
 /** What happens to steps whose loss or gradient is not finite (NaN or Inf). */
@@ -141,7 +151,7 @@ export class PidTrainer {
   readonly optimizer: MomentOptimizer;
   readonly ema: WeightEma | null;
   private readonly variables: Map<string, tf.Variable>;
-  private readonly target: (y: tf.Tensor, t: tf.Tensor1D) => tf.Tensor;
+  private readonly target: (y: tf.Tensor, t: tf.Tensor1D, labels?: tf.Tensor2D) => tf.Tensor;
   step = 0;
   skippedSteps = 0;
   restores = 0;
@@ -174,8 +184,8 @@ export class PidTrainer {
     this.optimizer.lr = base * this.lrFactor;
   }
 
-  /** Draws one batch of noise z ~ N(0, T^2 I) and grid times (t, t'). */
-  drawBatch(): { z: tf.Tensor; t: tf.Tensor1D; tNext: tf.Tensor1D } {
+  /** Draws one batch of noise z ~ N(0, T^2 I), grid times (t, t') and, for a class-conditional teacher, one-hot labels. */
+  drawBatch(): { z: tf.Tensor; t: tf.Tensor1D; tNext: tf.Tensor1D; labels?: tf.Tensor2D } {
     const { batch, N } = this.settings;
     const shape = this.o.student.dataShape;
     const size = shape.reduce((a, b) => a * b, 1);
@@ -183,7 +193,10 @@ export class PidTrainer {
     const [n, nNext] = drawGridPairs(this.rng, N, batch);
     const t = tf.tensor1d(Array.from(n, (i) => this.grid[i]));
     const tNext = tf.tensor1d(Array.from(nNext, (i) => this.grid[i]));
-    return { z, t, tNext };
+    const classes = this.o.labelDim ?? 0;
+    if (classes === 0) return { z, t, tNext };
+    const labels = tf.oneHot(tf.tensor1d(Array.from({ length: batch }, () => this.rng.int(classes)), 'int32'), classes).toFloat() as tf.Tensor2D;
+    return { z, t, tNext, labels };
   }
 
   /** One optimisation step (or a skipped one, when the loss or the gradient is not finite). Returns plain numbers. */
@@ -192,8 +205,12 @@ export class PidTrainer {
     const F = this.o.student.apply;
     const names = [...this.variables.keys()];
     const [value, norm, ...gradList] = tf.tidy(() => {
-      const { z, t, tNext } = this.drawBatch();
-      const { value, grads } = tf.variableGrads(() => pidLoss(F, this.target, this.o.edm, this.settings.loss, z, t, tNext), [...this.variables.values()]);
+      const { z, t, tNext, labels } = this.drawBatch();
+      const target = labels ? (y: tf.Tensor, tt: tf.Tensor1D) => this.target(y, tt, labels) : this.target;
+      const { value, grads } = tf.variableGrads(
+        () => pidLoss(networkWithLabels(F, labels), target, this.o.edm, this.settings.loss, z, t, tNext, this.o.precond),
+        [...this.variables.values()],
+      );
       const list = names.map((name) => grads[this.variables.get(name)!.name]);
       // pairwise adds, not tf.addN: tfjs-webgpu 4.22 puts all AddN inputs in one shader and drops the work past 7
       const norm = tf.sqrt(list.map((g) => tf.sum(tf.square(g))).reduce((acc, x) => tf.add(acc, x)));

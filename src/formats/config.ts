@@ -5,7 +5,15 @@
 import { ModelFileError } from './errors.ts';
 
 export interface EdmSettings { sigma_data: number; sigma_min: number; sigma_max: number; rho: number }
-export interface DataSpec { shape: number[]; range: [number, number] }
+/** label_dim > 0: a class-conditional model, fed one-hot class labels [B, label_dim] (absent = 0, unconditional). */
+export interface DataSpec { shape: number[]; range: [number, number]; label_dim?: number }
+/** How the network is wrapped into a denoiser (Karras et al. 2022, Table 1); absent = edm. */
+export type PrecondSpec =
+  | { type: 'edm' }
+  | { type: 'vp'; beta_d: number; beta_min: number; M: number; epsilon_t: number }
+  | { type: 've'; sigma_min: number; sigma_max: number };
+/** Where the weights came from when they were imported from PyTorch: the key prefix stripped on reading (e.g. "model."). */
+export interface PytorchSource { prefix: string }
 export interface GaussianMixtureNetwork { type: 'gaussian-mixture'; weights: number[]; means: number[][]; stds: number[] }
 export interface MlpNetwork { type: 'mlp'; hidden: number; blocks: number; emb_dim: number; emb_max_freq: number }
 /** An EDM-style U-Net for HWC images (src/core/nets/unet.ts, README "network types"). */
@@ -41,6 +49,8 @@ export interface PidStudioConfig {
   data: DataSpec;
   edm: EdmSettings;
   network: NetworkSpec;
+  precond?: PrecondSpec;
+  pytorch?: PytorchSource;
   student?: StudentSection;
 }
 
@@ -141,12 +151,35 @@ const NETWORK_PARSERS: { [K in NetworkSpec['type']]: NetworkParser<Extract<Netwo
 
 export const NETWORK_TYPES = Object.keys(NETWORK_PARSERS) as NetworkSpec['type'][];
 
+export const PRECOND_DEFAULTS = {
+  vp: { beta_d: 19.9, beta_min: 0.1, M: 1000, epsilon_t: 1e-5 },
+  ve: { sigma_min: 0.02, sigma_max: 100 },
+} as const;
+export const PRECOND_TYPES = ['edm', 'vp', 've'] as const;
+
+function parsePrecond(s: Section): PrecondSpec {
+  const type = s.get<PrecondSpec['type']>('type', oneOf(...PRECOND_TYPES), `one of ${PRECOND_TYPES.map((t) => `"${t}"`).join(', ')}`);
+  if (type === 'edm') {
+    new Section(s.file, s.path, s.o, ['type']);
+    return { type };
+  }
+  const defaults: Record<string, number> = PRECOND_DEFAULTS[type];
+  new Section(s.file, s.path, s.o, ['type', ...Object.keys(defaults)]);
+  const values: Record<string, number> = {};
+  for (const [key, d] of Object.entries(defaults)) {
+    values[key] = key in s.o ? s.get<number>(key, key === 'M' ? isPositiveInt : isPositive, key === 'M' ? 'a positive integer' : POSITIVE) : d;
+  }
+  if (type === 've' && !(values.sigma_min < values.sigma_max)) s.fail('sigma_min', 'smaller than precond.sigma_max', values.sigma_min);
+  return { type, ...values } as PrecondSpec;
+}
+
 function parseData(s: Section): DataSpec {
   const shape = s.get<number[]>('shape', (v) => Array.isArray(v) && v.length > 0 && v.every(isPositiveInt)
     && Number.isSafeInteger(v.reduce((a: number, b: number) => a * b, 1)), 'a non-empty array of positive integers, e.g. [2] or [28, 28, 1]');
   const range = s.get<[number, number]>('range', (v) => Array.isArray(v) && v.length === 2 && v.every(isFiniteNum) && v[0] < v[1],
     'two finite numbers [lo, hi] with lo < hi');
-  return { shape: [...shape], range: [range[0], range[1]] };
+  const labelDim = s.o.label_dim === undefined ? 0 : s.get<number>('label_dim', isCount, 'a non-negative integer (the number of classes; 0 = unconditional)');
+  return { shape: [...shape], range: [range[0], range[1]], ...(labelDim > 0 ? { label_dim: labelDim } : {}) };
 }
 
 function parseEdm(s: Section): EdmSettings {
@@ -187,11 +220,11 @@ export function parseConfig(value: unknown, fileName: string): PidStudioConfig {
     const got = value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value;
     throw new ModelFileError(fileName, `the pid-studio config must be a JSON object (got ${got})`, 'write it as {"format": "pid-studio/1", ...}');
   }
-  const s = new Section(fileName, '', value, ['format', 'role', 'name', 'data', 'edm', 'network', 'student']);
+  const s = new Section(fileName, '', value, ['format', 'role', 'name', 'data', 'edm', 'network', 'precond', 'pytorch', 'student']);
   s.get('format', (v) => v === CONFIG_FORMAT, `"${CONFIG_FORMAT}"`, `set "format": "${CONFIG_FORMAT}" (this version reads only that format)`);
   const role = s.get<'teacher' | 'student'>('role', oneOf('teacher', 'student'), '"teacher" or "student"');
   const name = s.get<string>('name', (v) => typeof v === 'string' && v.trim() !== '', 'a non-empty string');
-  const data = parseData(s.section('data', ['shape', 'range']));
+  const data = parseData(s.section('data', ['shape', 'range', 'label_dim']));
   const edm = value.edm === undefined ? { ...DEFAULT_EDM } : parseEdm(s.section('edm', ['sigma_data', 'sigma_min', 'sigma_max', 'rho']));
 
   const net = s.get<Obj>('network', isObject, `an object {"type": ...} (types: ${NETWORK_TYPES.join(', ')})`);
@@ -205,6 +238,11 @@ export function parseConfig(value: unknown, fileName: string): PidStudioConfig {
   const network = NETWORK_PARSERS[type as NetworkSpec['type']](net, fileName, data);
 
   const config: PidStudioConfig = { format: CONFIG_FORMAT, role, name, data, edm, network };
+  if (value.precond !== undefined) config.precond = parsePrecond(s.section('precond', ['type', 'beta_d', 'beta_min', 'M', 'epsilon_t', 'sigma_min', 'sigma_max']));
+  if (value.pytorch !== undefined) {
+    const p = s.section('pytorch', ['prefix']);
+    config.pytorch = { prefix: p.get<string>('prefix', (v) => typeof v === 'string' && /^([A-Za-z_][A-Za-z0-9_]*\.)*$/.test(v), 'a key prefix such as "" or "model." (names joined by dots, ending in a dot)') };
+  }
   if (role === 'student') {
     if (value.student === undefined) s.fail('student', 'is missing; a student model must record how it was distilled', undefined, 'add the "student" section (see formats.md)');
     config.student = parseStudent(s.section('student', ['parametrization', 'teacher', 'pid']));

@@ -98,7 +98,7 @@ describe('parseConfig rejects, naming the field', () => {
   it.each<[string, (c: Record<string, any>) => void, RegExp]>([
     ['wrong format', (c) => { c.format = 'pid-studio/2'; }, /config field "format" must be "pid-studio\/1" \(got "pid-studio\/2"\)\. Fix: set "format"/],
     ['missing format', (c) => { delete c.format; }, /config field "format" is missing; it must be "pid-studio\/1"/],
-    ['unknown top-level key', (c) => { c.nmae = 'x'; }, /config field "nmae" is not a known field \(known: format, role, name, data, edm, network, student\)/],
+    ['unknown top-level key', (c) => { c.nmae = 'x'; }, /config field "nmae" is not a known field \(known: format, role, name, data, edm, network, precond, pytorch, student\)/],
     ['bad role', (c) => { c.role = 'critic'; }, /config field "role" must be "teacher" or "student" \(got "critic"\)/],
     ['empty name', (c) => { c.name = '  '; }, /config field "name" must be a non-empty string/],
     ['missing data', (c) => { delete c.data; }, /config field "data" is missing; it must be an object/],
