@@ -33,7 +33,8 @@ describe('preconditioning (Karras et al. 2022, Table 1)', () => {
     // EDM's VPPrecond: sigma_min = sigma(epsilon_t), sigma_max = sigma(1)
     expect(vp.trainedRange[0]).toBeCloseTo(Math.sqrt(Math.expm1(0.5 * 19.9e-10 + 1e-6)), 12); // about 0.001
     expect(vp.trainedRange[1]).toBeCloseTo(Math.sqrt(Math.expm1(19.9 / 2 + 0.1)), 8);
-    expect(clippedSigmaRange(vp, 0.002, 80)).toEqual([vp.trainedRange[0], 80]);
+    expect(clippedSigmaRange(vp, 0.002, 80)).toEqual([0.002, 80]);
+    expect(clippedSigmaRange(vp, 0.0005, 200)).toEqual(vp.trainedRange);
     const ve = of(specs[2]);
     expect(ve.at(80)).toEqual({ cSkip: 1, cOut: 80, cIn: 1, cNoise: Math.log(40) });
     expect(clippedSigmaRange(ve, 0.002, 80)).toEqual([0.02, 80]);
