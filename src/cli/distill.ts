@@ -1,6 +1,8 @@
 /** `pid-studio distill`: PID of a teacher into a one-step student, written as a student file (formats.md). */
 import { appendFileSync, writeFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
+import { type NetworkFn, networkWithLabels, withLabels } from '../core/edm';
+import { fixedLabels } from '../core/labels';
 import { TrajectoryReference } from '../core/metrics';
 import { createStudentNetwork, loadTeacher, studentConfig, studentFileBytes } from '../core/models';
 import { LOSS_NAMES, type LossName, PID_DEFAULTS, PidTrainer, type PidSettings, exponentialLr } from '../core/pid';
@@ -67,7 +69,7 @@ export async function distill(argv: string[], out: (line: string) => void): Prom
   const teacher = loadTeacher(model);
   const { config: tc } = teacher;
   const { network, fromTeacher } = createStudentNetwork(teacher, spec ?? resumed?.info.network, new Rng(settings.seed + 1));
-  const trainer = new PidTrainer({ teacher: teacher.denoiser, student: network, edm: tc.edm, settings });
+  const trainer = new PidTrainer({ teacher: teacher.denoiser, student: network, edm: tc.edm, settings, precond: teacher.precond, labelDim: teacher.labelDim });
   if (resumed) {
     const mismatch = checkpointMismatch(resumed.info, teacher.sha256, network.spec);
     if (mismatch) throw new ModelFileError(o.checkpoint as string, `checkpoint ${mismatch}`, 'resume with the same --teacher and --student-network, or start a new run without --resume');
@@ -80,7 +82,9 @@ export async function distill(argv: string[], out: (line: string) => void): Prom
   const size = tc.data.shape.reduce((a, b) => a * b, 1);
   const validation = validationSize(size);
   const zVal = tf.tensor(new Rng(settings.seed + 2).normals(validation.points * size, tc.edm.sigma_max), [validation.points, ...tc.data.shape]);
-  const reference = new TrajectoryReference(teacher.denoiser, tc.edm, zVal, validation.steps);
+  const valLabels = fixedLabels(teacher.labelDim, validation.points);
+  const reference = new TrajectoryReference(withLabels(teacher.denoiser, valLabels), tc.edm, zVal, validation.steps, teacher.precond);
+  const errorOf = (F: NetworkFn) => reference.errorOf(networkWithLabels(F, valLabels));
   if (typeof o.log === 'string' && !resumed) writeFileSync(o.log, '');
   const log = (record: object) => typeof o.log === 'string' && appendFileSync(o.log, JSON.stringify(record) + '\n');
 
@@ -108,20 +112,20 @@ export async function distill(argv: string[], out: (line: string) => void): Prom
     if (i % Math.max(1, Math.round(steps / 10)) === 0 || i === steps) {
       const elapsed = (performance.now() - start) / 1000;
       const rate = (i - startStep) / elapsed;
-      const err = await reference.errorOf(network.apply);
+      const err = await errorOf(network.apply);
       log({ step: i, trajectoryRmse: err.rmsePath, oneStepRmse: err.rmseEnd });
       out(`  step ${i}/${steps}  loss ${smoothed.toExponential(3)}  trajectory rmse ${err.rmsePath.toFixed(4)}  ${rate.toFixed(1)} steps/s  ETA ${((steps - i) / rate).toFixed(0)} s`);
     }
   }
   await saveCheckpoint();
   const exported = trainer.exportParams();
-  const final = await reference.errorOf(network.withWeights(exported));
+  const final = await errorOf(network.withWeights(exported));
   const config = studentConfig(tc, teacher.sha256, network.spec, { ...settings, steps, ...(lrFinal !== settings.lr ? { lr_final: lrFinal } : {}) }, o.name as string | undefined);
   writeFile(o.out, await studentFileBytes(config, exported));
   out(`wrote ${o.out}: one-step error to the teacher's ODE (Heun, ${validation.steps} points, ${validation.points} noise draws): rmse ${final.rmseEnd.toFixed(4)}, relative ${final.relEnd.toFixed(4)}; whole-trajectory rmse ${final.rmsePath.toFixed(4)}`);
   log({ step: steps, final: true, trajectoryRmse: final.rmsePath, oneStepRmse: final.rmseEnd, oneStepRelative: final.relEnd, seconds: (performance.now() - start) / 1000 });
   reference.dispose();
-  zVal.dispose();
+  tf.dispose(valLabels ? [zVal, valLabels] : [zVal]);
   trainer.dispose();
   network.dispose();
   teacher.dispose();

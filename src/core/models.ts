@@ -7,7 +7,8 @@ import type { NetworkSpec, PidStudioConfig, StudentSection } from '../formats/co
 import { ModelFileError } from '../formats/errors';
 import type { ModelFile } from '../formats/model-file';
 import { writeModelFile } from '../formats/model-file';
-import { type Denoiser, edmDenoiser } from './edm';
+import { type Denoiser, networkWithLabels, preconditionedDenoiser } from './edm';
+import { type Precond, precondOf } from './precond';
 import { DEFAULT_MLP, LEARNED_NETWORK_TYPES, type LearnedNetworkSpec, Network, initParams, isLearnedNetwork, tensorProblems } from './nets';
 import { type HostTensor, fromParams } from './nets/params';
 import { pidOneStep } from './student';
@@ -22,6 +23,10 @@ export interface Teacher {
   network: Network | null;
   /** Host copy of the learned weights, to initialise a student of the same architecture. */
   weights: Map<string, HostTensor> | null;
+  /** How the network is wrapped into the denoiser; a PID student keeps its c_in and c_noise. */
+  precond: Precond;
+  /** Classes of a class-conditional teacher (0: unconditional). */
+  labelDim: number;
   dispose(): void;
 }
 
@@ -64,16 +69,19 @@ export function loadTeacher(model: ModelFile): Teacher {
   const net = config.network;
   if (net.type === 'gaussian-mixture') {
     const denoiser = new GaussianMixtureDenoiser(net);
-    return { config, sha256: model.sha256, denoiser, network: null, weights: null, dispose: () => denoiser.dispose() };
+    return { config, sha256: model.sha256, denoiser, network: null, weights: null, precond: precondOf(config), labelDim: 0, dispose: () => denoiser.dispose() };
   }
   const weights: Map<string, HostTensor> = model.tensors;
   const network = new Network(net, config.data.shape, weights, false);
+  const precond = precondOf(config);
   return {
     config,
     sha256: model.sha256,
-    denoiser: edmDenoiser(network.apply, config.edm.sigma_data),
+    denoiser: preconditionedDenoiser(network.apply, precond),
     network,
     weights,
+    precond,
+    labelDim: config.data.label_dim ?? 0,
     dispose: () => network.dispose(),
   };
 }
@@ -81,8 +89,8 @@ export function loadTeacher(model: ModelFile): Teacher {
 export interface Student {
   config: PidStudioConfig;
   network: Network;
-  /** One-step generation x(z, sigma_min) for z ~ N(0, sigma_max^2 I). */
-  sample(z: tf.Tensor): tf.Tensor;
+  /** One-step generation x(z, sigma_min) for z ~ N(0, sigma_max^2 I); labels [n, label_dim] for a class-conditional student. */
+  sample(z: tf.Tensor, labels?: tf.Tensor2D): tf.Tensor;
   dispose(): void;
 }
 
@@ -97,7 +105,7 @@ export function loadStudent(model: ModelFile): Student {
   return {
     config,
     network,
-    sample: (z) => pidOneStep(network.apply, config.edm, z),
+    sample: (z, labels) => pidOneStep(networkWithLabels(network.apply, labels), config.edm, z, precondOf(config)),
     dispose: () => network.dispose(),
   };
 }
@@ -127,6 +135,8 @@ export function studentConfig(teacher: PidStudioConfig, teacherSha256: string, n
     data: teacher.data,
     edm: teacher.edm,
     network,
+    ...(teacher.precond ? { precond: teacher.precond } : {}),
+    ...(teacher.pytorch && JSON.stringify(network) === JSON.stringify(teacher.network) ? { pytorch: teacher.pytorch } : {}),
     student: { parametrization: 'pid', teacher: { name: teacher.name, sha256: teacherSha256 }, pid },
   };
 }

@@ -10,6 +10,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import './gradients';
 import { type Denoiser, type EdmSchedule, type NetworkFn, karrasSigmas, networkWithLabels, perSample } from './edm';
+import { oneHotLabels } from './labels';
 import type { Precond } from './precond';
 import { pidStudentX } from './student';
 
@@ -195,8 +196,7 @@ export class PidTrainer {
     const tNext = tf.tensor1d(Array.from(nNext, (i) => this.grid[i]));
     const classes = this.o.labelDim ?? 0;
     if (classes === 0) return { z, t, tNext };
-    const labels = tf.oneHot(tf.tensor1d(Array.from({ length: batch }, () => this.rng.int(classes)), 'int32'), classes).toFloat() as tf.Tensor2D;
-    return { z, t, tNext, labels };
+    return { z, t, tNext, labels: oneHotLabels(Array.from({ length: batch }, () => this.rng.int(classes)), classes) };
   }
 
   /** One optimisation step (or a skipped one, when the loss or the gradient is not finite). Returns plain numbers. */
@@ -295,7 +295,9 @@ export class PidTrainer {
 
   /** The weights a student file holds: the EMA when one is kept, else the raw weights. */
   exportParams(): Map<string, tf.Tensor> {
-    return this.ema ? this.ema.averages : this.variables;
+    if (!this.ema) return this.o.student.params;
+    const averages = this.ema.averages;
+    return new Map([...this.o.student.params].map(([name, p]) => [name, averages.get(name) ?? p])); // buffers as they are
   }
 
   dispose(): void {

@@ -12,6 +12,18 @@ export interface ModelFile {
   config: PidStudioConfig;
   tensors: Map<string, NamedTensor>;
   sha256: string; // hex of the .safetensors file bytes
+  /** Set when the file was a bare state dict whose config was inferred (core/model-import.ts). */
+  origin?: ModelOrigin;
+}
+
+export interface ModelOrigin {
+  format: 'pytorch' | 'safetensors';
+  /** Which weights of the file were taken: 'state dict', or a checkpoint's entry such as 'ema' or 'model'. */
+  taken: string;
+  /** The key prefix stripped from every name ('' when none), e.g. EDMPrecond's "model.". */
+  prefix: string;
+  /** Whether the preconditioning was given by the user (else EDM's was assumed). */
+  precondGiven: boolean;
 }
 
 const PAIR_FIX = 'give one .safetensors file, or a config.json together with its .safetensors file';

@@ -6,7 +6,9 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { checkpointMismatch, readCheckpoint, trainerCheckpoint } from '../core/checkpoint';
-import type { EdmSchedule, NetworkFn } from '../core/edm';
+import { type NetworkFn, networkWithLabels, withLabels } from '../core/edm';
+import { fixedLabels } from '../core/labels';
+import { precondOf } from '../core/precond';
 import { TrajectoryReference, type TrajectoryError } from '../core/metrics';
 import { type Teacher, createStudentNetwork, dataSize, loadStudent, loadTeacher, studentConfig, studentFileBytes } from '../core/models';
 import type { Network } from '../core/nets';
@@ -40,6 +42,11 @@ interface LoadedTeacher {
   reference: TrajectoryReference;
   /** The first `paths` validation noises, whose trajectories are drawn. */
   pathZ: tf.Tensor | null;
+  /** A class-conditional teacher's labels for the validation noise (every class in turn) and for the sample grid. */
+  validationLabels: tf.Tensor2D | undefined;
+  sampleLabels: tf.Tensor2D | undefined;
+  /** The one class the sample grid shows, or null for every class in turn. */
+  sampleClass: number | null;
   view: TeacherView | null;
 }
 
@@ -93,18 +100,20 @@ export class StudioEngine {
     const sizes = viewSizes(dataSize(shape));
     const sampleZ = fixedNoise(SAMPLE_NOISE_SEED, sizes.samples, shape, config.edm.sigma_max);
     const validationZ = fixedNoise(VALIDATION_NOISE_SEED, sizes.validation, shape, config.edm.sigma_max);
+    const validationLabels = fixedLabels(teacher.labelDim, sizes.validation);
     let reference: TrajectoryReference;
     try {
-      reference = new TrajectoryReference(teacher.denoiser, config.edm, validationZ, sizes.referenceSteps);
+      reference = new TrajectoryReference(withLabels(teacher.denoiser, validationLabels), config.edm, validationZ, sizes.referenceSteps, teacher.precond);
     } catch (e) {
-      tf.dispose([sampleZ, validationZ]);
+      tf.dispose([sampleZ, validationZ, ...(validationLabels ? [validationLabels] : [])]);
       teacher.dispose();
       throw e;
     }
     const pathZ = sizes.paths > 0 && viewKindOf(shape).kind === 'points2d' ? tf.slice(validationZ, 0, sizes.paths) : null;
     this.stopRun();
     this.disposeTeacher();
-    this.loaded = { teacher, info, sampleZ, validationZ, reference, pathZ, view: null };
+    const sampleLabels = fixedLabels(teacher.labelDim, sizes.samples);
+    this.loaded = { teacher, info, sampleZ, validationZ, reference, pathZ, validationLabels, sampleLabels, sampleClass: null, view: null };
     return info;
   }
 
@@ -114,7 +123,7 @@ export class StudioEngine {
     if (l.view && l.view.heunSteps === heunSteps) return l.view;
     const { edm, data } = l.teacher.config;
     const sigmas = edmSamplingSigmas(heunSteps, edm.sigma_min, edm.sigma_max, edm.rho);
-    const { x, nfe } = sampleHeun(l.teacher.denoiser, l.sampleZ, sigmas);
+    const { x, nfe } = sampleHeun(withLabels(l.teacher.denoiser, l.sampleLabels), l.sampleZ, sigmas);
     const samples = (await x.data()) as Float32Array;
     x.dispose();
     let paths: Float32Array | null = null;
@@ -149,6 +158,8 @@ export class StudioEngine {
       teacher: l.teacher.denoiser,
       student,
       edm: l.teacher.config.edm,
+      precond: l.teacher.precond,
+      labelDim: l.teacher.labelDim,
       settings: {
         N: settings.N, loss: settings.loss, optimizer: settings.optimizer, lr: settings.lr,
         batch: settings.batch, ema: settings.ema, seed: settings.seed,
@@ -205,20 +216,33 @@ export class StudioEngine {
     const l = this.requireTeacher();
     if (!this.run) throw new Error('no run to evaluate');
     const { trainer, student, exportF } = this.run;
-    const raw = await l.reference.errorOf(student.apply);
-    const ema = trainer.ema ? await l.reference.errorOf(exportF) : raw;
-    const view = await this.studentView(exportF, l.teacher.config.edm, l.teacher.config.data.range, 'training', trainer.step, trainer.ema ? 'ema' : 'raw', ema);
+    const raw = await this.errorOf(student.apply);
+    const ema = trainer.ema ? await this.errorOf(exportF) : raw;
+    const view = await this.studentView(exportF, l.teacher.config, 'training', trainer.step, trainer.ema ? 'ema' : 'raw', ema);
     return { raw, ema, view };
   }
 
-  /** One-step samples x(z, sigma_min) of a student from the fixed sample noise, and its paths x(z, t) at the reference times. */
-  private async studentView(F: NetworkFn, edm: EdmSchedule, range: [number, number], source: StudentView['source'], step: number,
-    weights: StudentView['weights'], error: TrajectoryError | null, sampleZ?: tf.Tensor): Promise<StudentView> {
+  /** A student's trajectory error against the loaded teacher's reference (with the validation labels, if any). */
+  private errorOf(F: NetworkFn): Promise<TrajectoryError> {
+    const l = this.requireTeacher();
+    return l.reference.errorOf(networkWithLabels(F, l.validationLabels));
+  }
+
+  /**
+   * One-step samples x(z, sigma_min) of a student from the fixed sample noise (and the sample grid's labels), and
+   * its paths x(z, t) at the reference times.
+   */
+  private async studentView(F: NetworkFn, config: PidStudioConfig, source: StudentView['source'], step: number,
+    weights: StudentView['weights'], error: TrajectoryError | null, own?: { z: tf.Tensor; labels: tf.Tensor2D | undefined }): Promise<StudentView> {
     const l = this.loaded;
-    const z = sampleZ ?? l!.sampleZ;
-    const pathZ = !sampleZ && l?.pathZ ? l.pathZ : null;
-    const x = pidOneStep(F, edm, z);
-    const p = pathZ ? pidStudentAtTimes(F, edm, pathZ, l!.reference.times) : null;
+    const { edm, data } = config;
+    const range = data.range;
+    const precond = precondOf(config);
+    const z = own?.z ?? l!.sampleZ;
+    const labels = own ? own.labels : l!.sampleLabels;
+    const pathZ = !own && l?.pathZ ? l.pathZ : null;
+    const x = pidOneStep(networkWithLabels(F, labels), edm, z, precond);
+    const p = pathZ ? pidStudentAtTimes(F, edm, pathZ, l!.reference.times, precond) : null;
     const [samples, paths] = await Promise.all([x.data() as Promise<Float32Array>, p ? (p.data() as Promise<Float32Array>) : null]);
     tf.dispose(p ? [x, p] : [x]);
     return { source, step, weights, dataShape: z.shape.slice(1), dataRange: [...range], samples, count: z.shape[0], paths, error };
@@ -261,15 +285,16 @@ export class StudioEngine {
       };
       let view: StudentView;
       if (sameShape) {
-        const error = await l!.reference.errorOf(student.network.apply);
-        view = await this.studentView(student.network.apply, config.edm, config.data.range, 'opened', s.pid.steps, 'ema', error);
+        const error = await this.errorOf(student.network.apply);
+        view = await this.studentView(student.network.apply, config, 'opened', s.pid.steps, 'ema', error);
       } else {
         const sizes = viewSizes(dataSize(config.data.shape));
         const z = fixedNoise(SAMPLE_NOISE_SEED, sizes.samples, config.data.shape, config.edm.sigma_max);
+        const labels = fixedLabels(config.data.label_dim ?? 0, sizes.samples);
         try {
-          view = await this.studentView(student.network.apply, config.edm, config.data.range, 'opened', s.pid.steps, 'ema', null, z);
+          view = await this.studentView(student.network.apply, config, 'opened', s.pid.steps, 'ema', null, { z, labels });
         } finally {
-          z.dispose();
+          tf.dispose(labels ? [z, labels] : [z]);
         }
       }
       return { info, view };
@@ -289,7 +314,7 @@ export class StudioEngine {
     const l = this.loaded;
     if (!l) return;
     l.reference.dispose();
-    tf.dispose([l.sampleZ, l.validationZ, ...(l.pathZ ? [l.pathZ] : [])]);
+    tf.dispose([l.sampleZ, l.validationZ, ...[l.pathZ, l.validationLabels, l.sampleLabels].filter((t) => t != null)]);
     l.teacher.dispose();
     this.loaded = null;
   }
