@@ -128,10 +128,10 @@ function refuseNonZip(bytes: Uint8Array, fail: (p: string, f?: string) => never)
 function refuseGlobal(name: string, fail: (p: string, f?: string) => never): never {
   const storage = /^torch\.(\w+Storage)$/.exec(name);
   if (storage) {
-    fail(`a tensor has storage type '${name}', which is not read (only ${Object.keys(STORAGE_TYPES).join(', ')})`,
+    fail(`a tensor has storage type ${quoteName(name)}, which is not read (only ${Object.keys(STORAGE_TYPES).join(', ')})`,
       "convert the tensors to float32 before saving: torch.save({k: v.float() for k, v in sd.items()}, 'model.pt')");
   }
-  return fail(`the pickle needs the global '${name}', which a state dict never uses (pickled code or objects are never run)`, STATE_DICT_FIX);
+  return fail(`the pickle needs the global ${quoteName(name)}, which a state dict never uses (pickled code or objects are never run)`, STATE_DICT_FIX);
 }
 
 const isIndex = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
@@ -157,7 +157,8 @@ function allowlist(fileName: string): Map<string, PickleGlobal> {
 function loadStorage(pid: unknown, archive: string, zip: StoredZip, fail: (p: string) => never): Storage {
   if (!Array.isArray(pid) || pid.length !== 5 || pid[0] !== 'storage') return fail(`a persistent id is ${describe(pid)} instead of ('storage', type, key, location, numel)`);
   const [, type, key, , numel] = pid;
-  const info = type instanceof PickleGlobal ? STORAGE_TYPES[type.qualifiedName.replace(/^torch\./, '')] : undefined;
+  const typeName = type instanceof PickleGlobal ? type.qualifiedName.replace(/^torch\./, '') : '';
+  const info = Object.hasOwn(STORAGE_TYPES, typeName) ? STORAGE_TYPES[typeName] : undefined;
   if (!info) return fail(`a storage has type ${describe(type)} instead of a torch storage type`);
   if (typeof key !== 'string' || !isIndex(numel)) return fail(`a storage has key ${describe(key)} and size ${describe(numel)}`);
   const entry = `${archive}/data/${key}`;
