@@ -1,15 +1,17 @@
 /**
  * Hostile and broken files: thousands of mutations of valid model files (truncation, header length beyond the
  * file or huge, non-JSON headers, offsets out of range or overlapping, shapes that overflow or mismatch, unknown
- * dtypes, wrong config types, NaN weights, random byte flips). Every one is read as a model or refused with a
- * ModelFileError, each within a second; nothing else may be thrown.
+ * dtypes, wrong config types, NaN weights, random byte flips), and of a torch.save .pt file (zip records, the
+ * pickle, the storages). Every one is read as a model or refused with a ModelFileError, each within a second;
+ * nothing else may be thrown.
  */
 import { describe, expect, it } from 'vitest';
 import { validateModel } from '../../src/core/models';
 import { Rng } from '../../src/core/rng';
 import { ModelFileError } from '../../src/formats/errors';
 import { readModelFile } from '../../src/formats/model-file';
-import { TENSOR_MUTATIONS, mutations, sourceFile } from './mutations';
+import { readTorchStateDict } from '../../src/formats/torch-file';
+import { TENSOR_MUTATIONS, TORCH_ALWAYS_REFUSED, mutations, sourceFile, torchMutations, validTorchFile } from './mutations';
 
 describe('fuzzed model files', () => {
   it('are each read or refused with a ModelFileError within a second, never anything else', async () => {
@@ -38,5 +40,34 @@ describe('fuzzed model files', () => {
     for (const kind of ['truncate', 'header length beyond the file', 'huge header length', ...TENSOR_MUTATIONS]) {
       expect(counts[kind].accepted, kind).toBe(0);
     }
+  });
+});
+
+describe('fuzzed torch.save files', () => {
+  it('are each read as a state dict or refused with a ModelFileError within a second, never anything else', () => {
+    const rng = new Rng(1606);
+    const counts: Record<string, { refused: number; accepted: number }> = {};
+    let slowest = 0;
+    for (const [kind, mutate] of Object.entries(torchMutations)) {
+      counts[kind] = { refused: 0, accepted: 0 };
+      for (let i = 0; i < 150; i++) {
+        const bytes = mutate(validTorchFile, rng);
+        const start = performance.now();
+        try {
+          readTorchStateDict(bytes, `fuzz-${i}.pt`);
+          counts[kind].accepted++;
+        } catch (e) {
+          if (!(e instanceof ModelFileError)) throw new Error(`${kind} #${i}: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`);
+          expect(e.message).toMatch(/^fuzz-\d+\.pt: /);
+          expect(e.message).not.toMatch(/\n/);
+          counts[kind].refused++;
+        }
+        slowest = Math.max(slowest, performance.now() - start);
+      }
+    }
+    console.log(`torch fuzz: ${JSON.stringify(counts)}; slowest case ${slowest.toFixed(1)} ms`);
+    expect(slowest).toBeLessThan(1000);
+    for (const kind of TORCH_ALWAYS_REFUSED) expect(counts[kind].accepted, kind).toBe(0);
+    for (const kind of Object.keys(torchMutations)) expect(counts[kind].refused, kind).toBeGreaterThan(0);
   });
 });

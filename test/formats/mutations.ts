@@ -1,12 +1,14 @@
 /**
  * Mutations of valid model files for the fuzz tests (test/formats/fuzz.test.ts through the library and the CLI's
- * reader, e2e/hostile.spec.ts through the page's loader).
+ * reader, e2e/hostile.spec.ts through the page's loader), and of a valid torch.save .pt file (torchMutations).
  */
 import { initParams } from '../../src/core/nets';
 import { Rng } from '../../src/core/rng';
 import { ANALYTIC_TEACHERS } from '../../src/core/teachers/builtin';
 import { DEFAULT_EDM, type PidStudioConfig } from '../../src/formats/config';
 import { writeModelFile } from '../../src/formats/model-file';
+import { writeTorchStateDict } from '../../src/formats/torch-file';
+import { readStoredZip, writeStoredZip } from '../../src/formats/zip';
 
 const base = { format: 'pid-studio/1' as const, role: 'teacher' as const, name: 'fuzz', data: { shape: [2], range: [-1, 1] as [number, number] }, edm: DEFAULT_EDM };
 const mlp = { type: 'mlp' as const, hidden: 4, blocks: 1, emb_dim: 2, emb_max_freq: 1 };
@@ -110,3 +112,71 @@ export const TENSOR_MUTATIONS = new Set(['offsets out of range', 'overlapping of
 
 /** The file a mutation of this kind starts from (tensor mutations need the file with tensors). */
 export const sourceFile = (kind: string, i: number): Uint8Array => (TENSOR_MUTATIONS.has(kind) ? validFiles[0] : validFiles[i % validFiles.length]);
+
+/** A valid small .pt (the mlp teacher's parameters through our torch.save writer), for the .pt mutations. */
+export const validTorchFile: Uint8Array = writeTorchStateDict(initParams(mlp, [2], new Rng(0)));
+
+/** Rewrites the archive with the entries changed by `change` and fresh CRC-32s, so the mutation reaches the pickle. */
+function rezip(b: Uint8Array, change: (name: string, bytes: Uint8Array) => Uint8Array): Uint8Array {
+  const zip = readStoredZip(b, 'source.pt');
+  return writeStoredZip([...zip.entries.keys()].map((name) => ({ name, bytes: change(name, zip.read(name).slice()) })));
+}
+const isPickle = (name: string) => name.endsWith('/data.pkl');
+
+/** Offsets of the zip records (local headers, central directory entries, end records) in a file. */
+function zipRecords(b: Uint8Array): number[] {
+  const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const found: number[] = [];
+  for (let p = 0; p + 4 <= b.length; p++) {
+    const sig = view.getUint32(p, true);
+    if (sig === 0x04034b50 || sig === 0x02014b50 || sig === 0x06054b50) found.push(p);
+  }
+  return found;
+}
+
+export const torchMutations: Record<string, Mutation> = {
+  'pt truncate': (b, r) => b.slice(0, r.int(b.length)),
+  'pt byte flips': (b, r) => {
+    const c = b.slice();
+    for (let k = 0; k < 1 + r.int(8); k++) c[r.int(c.length)] ^= 1 << r.int(8);
+    return c;
+  },
+  'pt zip field': (b, r) => {
+    const c = b.slice();
+    const view = new DataView(c.buffer);
+    const records = zipRecords(c);
+    const at = records[r.int(records.length)] + 4 + r.int(40);
+    const values = [0, 1, 0xffff, 0xffffffff, c.length, c.length + 1 + r.int(1000), r.int(2 ** 32), 2 ** 31];
+    if (at + 4 <= c.length) {
+      if (r.int(2)) view.setUint32(at, values[r.int(values.length)], true);
+      else view.setUint16(at, values[r.int(values.length)] & 0xffff, true);
+    }
+    return c;
+  },
+  'pt compressed entry': (b, r) => {
+    const c = b.slice();
+    const view = new DataView(c.buffer);
+    const central = zipRecords(c).filter((p) => view.getUint32(p, true) === 0x02014b50);
+    view.setUint16(central[r.int(central.length)] + 10, [8, 12, 14, 93][r.int(4)], true);
+    return c;
+  },
+  'pt pickle byte flips': (b, r) => rezip(b, (name, bytes) => {
+    if (isPickle(name)) for (let k = 0; k < 1 + r.int(4); k++) bytes[r.int(bytes.length)] = r.int(256);
+    return bytes;
+  }),
+  'pt pickle truncate': (b, r) => rezip(b, (name, bytes) => (isPickle(name) ? bytes.slice(0, r.int(bytes.length)) : bytes)),
+  'pt pickle numbers': (b, r) => rezip(b, (name, bytes) => {
+    if (!isPickle(name)) return bytes;
+    // BININT1 operands are the storage sizes, offsets, shapes and strides of a small state dict
+    const ints = [...bytes.keys()].filter((i) => bytes[i] === 0x4b && i + 1 < bytes.length);
+    for (let k = 0; k < 1 + r.int(3) && ints.length; k++) bytes[ints[r.int(ints.length)] + 1] = [0, 1, 2, 255, r.int(256)][r.int(5)];
+    return bytes;
+  }),
+  'pt storage entry resized': (b, r) => rezip(b, (name, bytes) => {
+    if (!/\/data\/\d+$/.test(name) || r.int(2)) return bytes;
+    return r.int(2) ? bytes.slice(0, r.int(bytes.length)) : Uint8Array.from([...bytes, ...new Uint8Array(1 + r.int(9))]);
+  }),
+};
+
+/** .pt mutations that can never leave a readable file. */
+export const TORCH_ALWAYS_REFUSED = ['pt truncate', 'pt compressed entry', 'pt pickle truncate'];
