@@ -12,6 +12,7 @@ import { UsageError, parseOptions } from './args';
 import { startCliBackend } from './backend';
 import { readBytes, readModelArg, writeFile, writeFileAtomic } from './io';
 import { parseNetworkOption } from './network-option';
+import { precondOption } from './precond-option';
 import { checkpointMismatch, readCheckpoint, trainerCheckpoint } from '../core/checkpoint';
 
 /**
@@ -26,7 +27,7 @@ const validationSize = (dataSize: number) => (dataSize <= 16 ? { points: 256, st
 export async function distill(argv: string[], out: (line: string) => void): Promise<number> {
   const o = parseOptions(
     argv,
-    { teacher: 'string', out: 'string', steps: 'integer', batch: 'integer', lr: 'number', 'lr-final': 'number', N: 'integer', loss: 'string', optimizer: 'string', ema: 'number', seed: 'integer', 'student-network': 'string', backend: 'string', log: 'string', name: 'string', checkpoint: 'string', resume: 'flag', 'checkpoint-every': 'number' },
+    { teacher: 'string', out: 'string', steps: 'integer', batch: 'integer', lr: 'number', 'lr-final': 'number', N: 'integer', loss: 'string', optimizer: 'string', ema: 'number', seed: 'integer', 'student-network': 'string', backend: 'string', log: 'string', name: 'string', checkpoint: 'string', resume: 'flag', 'checkpoint-every': 'number', precond: 'string' },
     'distill',
   );
   if (typeof o.teacher !== 'string') throw new UsageError('distill: --teacher <model | builtin:NAME> is required');
@@ -63,7 +64,7 @@ export async function distill(argv: string[], out: (line: string) => void): Prom
   if (!(settings.ema >= 0 && settings.ema < 1)) throw new UsageError('distill: --ema must be in [0, 1)');
   if (settings.seed < 0) throw new UsageError('distill: --seed must be 0 or more');
 
-  const model = await readModelArg(o.teacher);
+  const model = await readModelArg(o.teacher, { precond: precondOption(o.precond, 'distill') });
   const spec = typeof o['student-network'] === 'string' ? parseNetworkOption(o['student-network'], model.config.data, '--student-network', 'distill') : undefined;
   const backend = await startCliBackend(o.backend);
   const teacher = loadTeacher(model);

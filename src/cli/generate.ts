@@ -1,5 +1,6 @@
 /** Samples from a model file for the CLI: a teacher solves its ODE, a student takes one step; in chunks. */
 import * as tf from '@tensorflow/tfjs-core';
+import { withLabels } from '../core/edm';
 import { loadStudent, loadTeacher } from '../core/models';
 import { type SolverName, edmSamplingSigmas, solve } from '../core/samplers';
 import type { ModelFile } from '../formats/model-file';
@@ -12,8 +13,11 @@ export interface Generated {
   describe: string;
 }
 
-/** Samples from standard-normal noise z ([n, ...data.shape], row-major), scaled by sigma_max here. */
-export async function generate(model: ModelFile, z: Float32Array, n: number, solver: SolverName, steps: number): Promise<Generated> {
+/**
+ * Samples from standard-normal noise z ([n, ...data.shape], row-major), scaled by sigma_max here; labels [n, label_dim]
+ * (row-major, one-hot) for a class-conditional model.
+ */
+export async function generate(model: ModelFile, z: Float32Array, n: number, solver: SolverName, steps: number, labels?: Float32Array): Promise<Generated> {
   const { config } = model;
   const shape = config.data.shape;
   const size = shape.reduce((a, b) => a * b, 1);
@@ -28,17 +32,19 @@ export async function generate(model: ModelFile, z: Float32Array, n: number, sol
   for (let i = 0; i < n; i += CHUNK) {
     const rows = Math.min(CHUNK, n - i);
     const z0 = tf.tidy(() => tf.mul(tf.tensor(z.subarray(i * size, (i + rows) * size), [rows, ...shape]), T));
+    const dim = config.data.label_dim ?? 0;
+    const l = labels && dim > 0 ? tf.tensor2d(labels.subarray(i * dim, (i + rows) * dim), [rows, dim]) : undefined;
     let x: tf.Tensor;
     if (teacher) {
-      const solved = solve(solver, teacher.denoiser, z0, sigmas);
+      const solved = solve(solver, withLabels(teacher.denoiser, l), z0, sigmas);
       x = solved.x;
       nfe = solved.nfe;
     } else {
-      x = student!.sample(z0);
+      x = student!.sample(z0, l);
     }
     const out = clip ? tf.tidy(() => tf.clipByValue(x, config.data.range[0], config.data.range[1])) : x;
     result.set((await out.data()) as Float32Array, i * size);
-    tf.dispose([x, out, z0]);
+    tf.dispose([x, out, z0, ...(l ? [l] : [])]);
   }
   teacher?.dispose();
   student?.dispose();

@@ -1,21 +1,33 @@
 /** `pid-studio inspect <model>`: validate and print a summary. */
 import { isLearnedNetwork, parameterCount } from '../core/nets';
-import { UsageError } from './args';
+import { describeNetwork } from '../core/nets/infer';
+import { UsageError, parseOptions } from './args';
 import { readModelArg } from './io';
+import { precondOption } from './precond-option';
 
 export async function inspect(argv: string[], out: (line: string) => void): Promise<number> {
-  if (argv.length !== 1 || argv[0].startsWith('--')) throw new UsageError('usage: pid-studio inspect <model>');
-  const model = await readModelArg(argv[0]);
-  const { config } = model;
+  const [input, ...rest] = argv;
+  if (!input || input.startsWith('--')) throw new UsageError('usage: pid-studio inspect <model> [--precond edm|vp|ve]');
+  const o = parseOptions(rest, { precond: 'string' }, 'inspect');
+  const model = await readModelArg(input, { precond: precondOption(o.precond, 'inspect') });
+  const { config, origin } = model;
   const net = config.network;
-  out(`${model.fileName}: valid pid-studio ${config.role} "${config.name}"`);
-  out(`  data       shape [${config.data.shape.join(', ')}], range [${config.data.range.join(', ')}]`);
+  const what = origin ? `${origin.format === 'pytorch' ? 'PyTorch' : 'safetensors'} state dict, read as a teacher` : `pid-studio ${config.role}`;
+  out(`${model.fileName}: valid ${what} "${config.name}"`);
+  if (origin) out(`  weights    ${origin.taken}${origin.prefix ? `, key prefix '${origin.prefix}' stripped` : ''}`);
+  const labels = config.data.label_dim ? `, label_dim ${config.data.label_dim} (class-conditional)` : ', label_dim 0 (unconditional)';
+  out(`  data       shape [${config.data.shape.join(', ')}], range [${config.data.range.join(', ')}]${labels}`);
   out(`  edm        sigma_data ${config.edm.sigma_data}, sigma ${config.edm.sigma_min} .. ${config.edm.sigma_max}, rho ${config.edm.rho}`);
+  const precond = config.precond ?? { type: 'edm' as const };
+  const { type: precondType, ...precondParams } = precond;
+  const assumed = origin && !origin.precondGiven ? ' (assumed: a state dict does not say; give --precond vp or ve for other models)' : '';
+  out(`  precond    ${precondType}${Object.keys(precondParams).length ? ` ${JSON.stringify(precondParams)}` : ''}${assumed}`);
   if (net.type === 'gaussian-mixture') {
     out(`  network    ${net.type}, ${net.weights.length} components (analytic, exact denoiser)`);
   } else if (isLearnedNetwork(net)) {
     const { type, ...hyper } = net;
-    out(`  network    ${type} ${JSON.stringify(hyper)}, ${parameterCount(net, config.data.shape).toLocaleString('en-US')} parameters in ${model.tensors.size} tensors`);
+    out(`  network    ${describeNetwork(net)}: ${type} ${JSON.stringify(hyper)}`);
+    out(`  parameters ${parameterCount(net, config.data.shape).toLocaleString('en-US')} in ${model.tensors.size} tensors`);
   }
   if (config.student) {
     const { teacher, pid } = config.student;

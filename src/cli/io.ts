@@ -3,9 +3,9 @@ import { readFileSync, readdirSync, renameSync, statSync, writeFileSync } from '
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ModelFileError } from '../formats/errors';
-import { type InputFile, type ModelFile, readModelFile } from '../formats/model-file';
+import { type InputFile, type ModelFile } from '../formats/model-file';
+import { MODEL_EXTENSIONS, type ReadOptions, readAnyModel } from '../core/model-import';
 import { readSafetensors, writeSafetensors } from '../formats/safetensors';
-import { validateModel } from '../core/models';
 import type { BuiltinIndex } from '../core/teachers/builtin';
 
 export const TEACHERS_DIR = fileURLToPath(new URL('../../public/teachers/', import.meta.url));
@@ -24,8 +24,11 @@ export function builtinIndex(): BuiltinIndex {
   return JSON.parse(readFileSync(join(TEACHERS_DIR, 'index.json'), 'utf8')) as BuiltinIndex;
 }
 
-/** A model argument: `builtin:NAME`, a .safetensors file, or a folder holding config.json and one .safetensors. */
-export async function readModelArg(arg: string): Promise<ModelFile> {
+/**
+ * A model argument: `builtin:NAME`, a model file (.safetensors, or a PyTorch state dict .pt/.pth/.bin/.ckpt), or a
+ * folder holding config.json + one .safetensors, or one model file.
+ */
+export async function readModelArg(arg: string, options: ReadOptions = {}): Promise<ModelFile> {
   let files: InputFile[];
   if (arg.startsWith('builtin:')) {
     const id = arg.slice('builtin:'.length);
@@ -37,15 +40,25 @@ export async function readModelArg(arg: string): Promise<ModelFile> {
     }
     files = [{ name: entry.file, bytes: readBytes(join(TEACHERS_DIR, entry.file)) }];
   } else if (isFolder(arg)) {
-    const names = readdirSync(arg).filter((n) => n === 'config.json' || n.endsWith('.safetensors'));
-    files = names.map((n) => ({ name: join(arg, n), bytes: readBytes(join(arg, n)) }));
-    if (files.length === 0) throw new ModelFileError(arg, 'folder holds no config.json or .safetensors file', 'give a model file or a folder with config.json and its .safetensors');
+    files = folderModelFiles(arg).map((n) => ({ name: join(arg, n), bytes: readBytes(join(arg, n)) }));
   } else {
     files = [{ name: arg, bytes: readBytes(arg) }];
   }
-  const model = await readModelFile(files);
-  validateModel(model);
-  return model;
+  return readAnyModel(files, options);
+}
+
+/** The files of a model folder: config.json with one .safetensors, or one model file; anything else is refused in one line. */
+function folderModelFiles(folder: string): string[] {
+  const names = readdirSync(folder).sort();
+  const weights = names.filter((n) => MODEL_EXTENSIONS.some((e) => n.toLowerCase().endsWith(e)));
+  const config = names.includes('config.json') ? ['config.json'] : [];
+  if (weights.length === 0) {
+    throw new ModelFileError(folder, `folder holds no model file (${MODEL_EXTENSIONS.join(', ')})`, 'give a model file, or a folder with config.json and its .safetensors');
+  }
+  if (weights.length > 1) {
+    throw new ModelFileError(folder, `folder holds ${weights.length} model files (${weights.slice(0, 4).join(', ')}${weights.length > 4 ? ', ...' : ''})`, 'give the path of the one to use');
+  }
+  return [...config, ...weights];
 }
 
 function isFolder(path: string): boolean {
@@ -54,6 +67,24 @@ function isFolder(path: string): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * One F32 tensor `name` from a tensor file, with the given shape ('n' stands for the sample count, the same in
+ * every file of one command).
+ */
+export function readTensorFile(path: string, name: string, shape: (number | 'n')[], what: string): { data: Float32Array; shape: number[] } {
+  const contents = readSafetensors(readBytes(path), path);
+  const t = contents.tensors.get(name);
+  const names = [...contents.tensors.keys()];
+  const want = `[${shape.join(', ')}]`;
+  if (!t) throw new ModelFileError(path, `has no tensor "${name}" (tensors: ${names.join(', ') || 'none'})`, `${what} holds one F32 tensor "${name}" of shape ${want}`);
+  if (names.length > 1) throw new ModelFileError(path, `holds ${names.length} tensors, ${what} holds only "${name}"`, 'remove the other tensors');
+  if (t.dtype !== 'F32') throw new ModelFileError(path, `tensor "${name}" has dtype ${t.dtype}, it must be F32`, 'write it as float32');
+  if (t.shape.length !== shape.length || t.shape.some((d, i) => shape[i] !== 'n' && d !== shape[i]) || t.shape[0] < 1) {
+    throw new ModelFileError(path, `tensor "${name}" has shape [${t.shape.join(', ')}], ${what} for this model needs ${want}`, `write "${name}" with shape ${want}`);
+  }
+  return { data: t.data, shape: t.shape };
 }
 
 /** A noise file: one F32 tensor "z" of shape [n, ...dataShape], standard normal values (formats.md). */

@@ -6,12 +6,18 @@ import { ModelFileError } from '../formats/errors';
 import { UsageError } from './args';
 
 const USAGE = `usage:
-  pid-studio inspect <model>
-  pid-studio sample  --model <model> (--n K [--seed S] | --noise <noise file>) --out <samples file> [--solver heun|euler] [--steps 18] [--backend wasm|cpu|webgpu]
+  pid-studio inspect <model> [--precond edm|vp|ve]
+  pid-studio sample  --model <model> (--n K [--seed S] | --noise <noise file>) --out <samples file> [--solver heun|euler] [--steps 18]
+                     [--labels <labels file> | --class K] [--precond edm|vp|ve] [--backend wasm|cpu|webgpu]
   pid-studio distill --teacher <model | builtin:NAME> --out <student file> [--steps --batch --lr --N --loss l2|l1|pseudo-huber
-                     --optimizer radam|adam --ema --seed --student-network <json> --backend wasm|cpu|webgpu --log <metrics.jsonl> --name]
+                     --optimizer radam|adam --ema --seed --student-network <json> --backend wasm|cpu|webgpu --log <metrics.jsonl> --name
+                     --precond edm|vp|ve]
+  pid-studio denoise --model <model> --x <x file> --sigma <sigma file> [--labels <labels file>] [--precond edm|vp|ve] [--backend ...] --out <D file>
+  pid-studio convert <model> --out <teacher.safetensors> [--precond edm|vp|ve] [--name NAME]
+  pid-studio export  <student> --format pytorch --out <file.pt>
   pid-studio eval    --model <model> [--n 1000] [--steps 18] [--seed 0]   # MNIST models: prints FD <value> (NFE <k>, n <n>)
-A <model> is a .safetensors file, a folder with config.json + one .safetensors file, or builtin:NAME.`;
+A <model> is a .safetensors file, a PyTorch state dict (.pt, .pth, .bin, .ckpt: EDM's SongUNet or DhariwalUNet), a folder
+with config.json + one .safetensors file (or with one model file), or builtin:NAME.`;
 
 type Command = (argv: string[], out: (line: string) => void) => Promise<number>;
 // Loaded on demand: only distill needs tfjs's gradient registrations, which are slow to load.
@@ -20,6 +26,9 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   sample: async () => (await import('./sample')).sample,
   distill: async () => (await import('./distill')).distill,
   eval: async () => (await import('./eval')).evaluate,
+  denoise: async () => (await import('./denoise')).denoise,
+  convert: async () => (await import('./convert')).convert,
+  export: async () => (await import('./export')).exportModel,
 };
 
 export async function main(argv: string[], out = (l: string) => console.log(l), err = (l: string) => console.error(l)): Promise<number> {

@@ -5,9 +5,11 @@ import { UsageError, parseOptions } from './args';
 import { startCliBackend } from './backend';
 import { generate } from './generate';
 import { readModelArg, readNoise, writeTensorFile } from './io';
+import { labelsOption } from './labels-option';
+import { precondOption } from './precond-option';
 
 export async function sample(argv: string[], out: (line: string) => void): Promise<number> {
-  const o = parseOptions(argv, { model: 'string', n: 'integer', seed: 'integer', noise: 'string', out: 'string', solver: 'string', steps: 'integer', backend: 'string' }, 'sample');
+  const o = parseOptions(argv, { model: 'string', n: 'integer', seed: 'integer', noise: 'string', out: 'string', solver: 'string', steps: 'integer', backend: 'string', labels: 'string', class: 'integer', precond: 'string' }, 'sample');
   if (typeof o.model !== 'string') throw new UsageError('sample: --model <model> is required');
   if (typeof o.out !== 'string') throw new UsageError('sample: --out <samples.safetensors> is required');
   if ((o.noise === undefined) === (o.n === undefined)) throw new UsageError('sample: give either --n K (with --seed S) or --noise <noise file>');
@@ -17,16 +19,17 @@ export async function sample(argv: string[], out: (line: string) => void): Promi
   if (steps < 2) throw new UsageError('sample: --steps must be at least 2');
   if (o.n !== undefined && (o.n as number) < 1) throw new UsageError('sample: --n must be at least 1');
 
-  const model = await readModelArg(o.model);
+  const model = await readModelArg(o.model, { precond: precondOption(o.precond, 'sample') });
   const { config } = model;
   const shape = config.data.shape;
   const size = shape.reduce((a, b) => a * b, 1);
   const noise = typeof o.noise === 'string' ? readNoise(o.noise, shape) : { n: o.n as number, z: new Rng((o.seed as number) ?? 0).normals((o.n as number) * size) };
+  const labels = labelsOption(o, config, noise.n, 'sample', 'every class in turn');
   const backend = await startCliBackend(o.backend);
 
   const start = performance.now();
-  const { x, describe } = await generate(model, noise.z, noise.n, solver, steps);
+  const { x, describe } = await generate(model, noise.z, noise.n, solver, steps, labels?.data);
   writeTensorFile(o.out, 'x', [noise.n, ...shape], x);
-  out(`wrote ${o.out}: ${noise.n} samples of [${shape.join(', ')}], ${describe}, ${((performance.now() - start) / 1000).toFixed(2)} s on ${backend}`);
+  out(`wrote ${o.out}: ${noise.n} samples of [${shape.join(', ')}]${labels ? ` (${labels.describe})` : ''}, ${describe}, ${((performance.now() - start) / 1000).toFixed(2)} s on ${backend}`);
   return 0;
 }

@@ -4,6 +4,7 @@
  */
 import type { BuiltinIndex } from '../core/teachers/builtin';
 import type { InputFile } from '../formats/model-file';
+import type { PrecondType } from '../core/model-import';
 import { StudioClient, type WorkerPort } from '../worker/client';
 import type { BackendChoice } from '../worker/protocol';
 import { lossCsv } from './csv';
@@ -28,6 +29,7 @@ export class StudioRuntime {
   private unsubscribeClient: () => void;
   /** The dropped teacher files, kept to reload them when the backend changes (the worker gets copies). */
   private droppedTeacher: InputFile[] | null = null;
+  private droppedPrecond: PrecondType | undefined;
   private configureTimer: ReturnType<typeof setTimeout> | null = null;
   private lastHeun: number;
   canvas: HTMLCanvasElement | null = null;
@@ -84,9 +86,22 @@ export class StudioRuntime {
     this.client.send({ type: 'load-teacher', source: { kind: 'builtin', id, url: this.deps.siteUrl(`teachers/${entry.file}`) } });
   }
 
-  dropTeacher(files: InputFile[]): void {
+  /** Loads dropped teacher files; a bare state dict takes `precond` (absent: EDM's, which the card says was assumed). */
+  dropTeacher(files: InputFile[], precond?: PrecondType): void {
     this.droppedTeacher = files.map((f) => ({ name: f.name, bytes: f.bytes.slice() }));
-    this.client.send({ type: 'load-teacher', source: { kind: 'files', files } });
+    this.droppedPrecond = precond;
+    this.client.send({ type: 'load-teacher', source: { kind: 'files', files, ...(precond ? { precond } : {}) } });
+  }
+
+  /** Loads the dropped state dict again with another preconditioning (the teacher card's selector). */
+  setTeacherPrecond(precond: PrecondType): void {
+    if (this.droppedTeacher) this.dropTeacher(this.droppedTeacher, precond);
+  }
+
+  /** The class a class-conditional teacher's sample grids show (null: every class in turn). */
+  setSampleClass(classIndex: number | null): void {
+    this.store.getState().set({ sampleClass: classIndex });
+    this.client.send({ type: 'sample-class', classIndex });
   }
 
   /** A problem found before the files reach the worker (they could not be read). */
@@ -139,9 +154,9 @@ export class StudioRuntime {
   resume(): void { this.client.send({ type: 'resume' }); }
   stop(): void { this.client.send({ type: 'stop' }); }
 
-  async downloadStudent(): Promise<void> {
+  async downloadStudent(format: 'safetensors' | 'pytorch' = 'safetensors'): Promise<void> {
     try {
-      const { fileName, bytes } = await this.client.exportStudent();
+      const { fileName, bytes } = await this.client.exportStudent(format);
       this.deps.download(fileName, new Blob([bytes as Uint8Array<ArrayBuffer>], { type: 'application/octet-stream' }));
       this.store.getState().set({ exportError: null });
     } catch (e) {
@@ -188,7 +203,7 @@ export class StudioRuntime {
     const now = this.store.getState();
     this.sendInit(choice);
     this.client.send({ type: 'configure', settings: now.settings });
-    if (this.droppedTeacher) this.dropTeacher(this.droppedTeacher);
+    if (this.droppedTeacher) this.dropTeacher(this.droppedTeacher, this.droppedPrecond);
     else if (now.teacherId) this.selectBuiltin(now.teacherId);
   }
 

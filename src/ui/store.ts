@@ -35,6 +35,8 @@ export interface StudioState {
   /** The last teacher file problem, shown next to the drop zone. */
   teacherError: string | null;
   teacherView: TeacherView | null;
+  /** The class a class-conditional teacher's sample grids show; null: every class in turn. */
+  sampleClass: number | null;
   settings: RunSettings;
   /** Settings the user (or the URL) set; the others follow the backend. */
   explicit: SettingKey[];
@@ -81,6 +83,7 @@ export function initialState(init: {
     teacherLoading: null,
     teacherError: null,
     teacherView: null,
+    sampleClass: null,
     settings: { ...defaultSettings(null), ...init.settings },
     explicit,
     run: idleRun(),
@@ -145,7 +148,7 @@ export function reduceEvent(s: StudioState, e: WorkerEvent): Partial<StudioState
       return { teacherLoading: e.source, teacherError: null };
     case 'teacher':
       return {
-        teacher: e.teacher, teacherLoading: null, teacherError: null, teacherView: null, liveView: null,
+        teacher: e.teacher, teacherLoading: null, teacherError: null, teacherView: null, liveView: null, sampleClass: null,
         teacherId: e.teacher.source.kind === 'builtin' ? e.teacher.source.id : null,
         run: idleRun(), metrics: emptyMetrics(), evals: [], trainingError: null, exportError: null, checkpoint: null,
         shown: s.opened ? s.shown : 'training',

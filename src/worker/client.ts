@@ -47,8 +47,8 @@ export class StudioClient {
   }
 
   /** Asks for the current student's file. Rejects with the worker's one-line error. */
-  exportStudent(): Promise<{ fileName: string; bytes: Uint8Array }> {
-    return this.request({ type: 'export-student', requestId: this.nextId++ }).then((e) => {
+  exportStudent(format: 'safetensors' | 'pytorch' = 'safetensors'): Promise<{ fileName: string; bytes: Uint8Array }> {
+    return this.request({ type: 'export-student', requestId: this.nextId++, format }).then((e) => {
       if (e.type !== 'student-file') throw new Error(`unexpected reply ${e.type}`);
       return { fileName: e.fileName, bytes: e.bytes };
     });

@@ -143,12 +143,19 @@ export class StudioController {
             const name = src.url.split('/').pop() || `${src.id}.safetensors`;
             files = [{ name, bytes: await this.deps.fetchBytes(src.url) }];
           } else {
-            source = { kind: 'files', names: src.files.map((f) => f.name) };
+            source = { kind: 'files', names: src.files.map((f) => f.name), ...(src.precond ? { precond: src.precond } : {}) };
             this.deps.emit({ type: 'teacher-loading', source });
             files = src.files;
           }
           await this.loadTeacher({ files, source });
           this.setPhase('idle');
+        }));
+      case 'sample-class':
+        return this.guard('teacher', undefined, () => this.lock.run(async () => {
+          if (!this.engine.teacherInfo) return;
+          this.engine.setSampleClass(cmd.classIndex);
+          await this.emitTeacherView();
+          if (this.engine.hasRun() && this.phase !== 'training') await this.evaluate();
         }));
       case 'configure':
         return this.guard('teacher', undefined, () => this.lock.run(async () => {
@@ -217,7 +224,7 @@ export class StudioController {
         }));
       case 'export-student':
         return this.guard('export', cmd.requestId, () => this.lock.run(async () => {
-          const { fileName, bytes } = await this.engine.exportStudent();
+          const { fileName, bytes } = await this.engine.exportStudent(cmd.format ?? 'safetensors');
           this.deps.emit({ type: 'student-file', requestId: cmd.requestId, fileName, bytes }, [bytes.buffer as ArrayBuffer]);
         }));
       case 'open-student':

@@ -10,14 +10,18 @@ import { type NetworkFn, networkWithLabels, withLabels } from '../core/edm';
 import { fixedLabels } from '../core/labels';
 import { precondOf } from '../core/precond';
 import { TrajectoryReference, type TrajectoryError } from '../core/metrics';
-import { type Teacher, createStudentNetwork, dataSize, loadStudent, loadTeacher, studentConfig, studentFileBytes } from '../core/models';
+import { type Teacher, createStudentNetwork, dataSize, finiteWeights, loadStudent, loadTeacher, studentConfig, studentFileBytes } from '../core/models';
 import type { Network } from '../core/nets';
 import { PidTrainer, type StepMetrics, pidOneStep } from '../core/pid';
 import { pidStudentAtTimes } from '../core/student';
 import { Rng } from '../core/rng';
 import { edmSamplingSigmas, sampleHeun } from '../core/samplers';
 import type { PidStudioConfig } from '../formats/config';
-import { type InputFile, readModelFile } from '../formats/model-file';
+import type { InputFile } from '../formats/model-file';
+import { writeTorchStateDict } from '../formats/torch-file';
+import { readAnyModel } from '../core/model-import';
+import { isLearnedNetwork } from '../core/nets';
+import { describeNetwork } from '../core/nets/infer';
 import {
   type OpenedStudentInfo, type RunSettings, SAMPLE_NOISE_SEED, type StudentView, type TeacherInfo, type TeacherSource,
   type TeacherView, VALIDATION_NOISE_SEED, viewKindOf, viewSizes,
@@ -28,9 +32,10 @@ export function fixedNoise(seed: number, count: number, shape: number[], sigmaMa
   return tf.tensor(new Rng(seed).normals(count * dataSize(shape), sigmaMax), [count, ...shape]);
 }
 
-function describeNetwork(config: PidStudioConfig): [string, string][] {
+function networkDetails(config: PidStudioConfig): [string, string][] {
+  if (config.network.type === 'gaussian-mixture') return [['components', String(config.network.weights.length)]];
   const { type: _type, ...rest } = config.network;
-  return Object.entries(rest).map(([k, v]) => [k, Array.isArray(v) ? `${v.length} entries` : String(v)]);
+  return Object.entries(rest).map(([k, v]) => [k, Array.isArray(v) ? `[${v.join(', ')}]` : String(v)]);
 }
 
 /** The teacher, the fixed noise batches and the teacher's reference trajectories on them. */
@@ -76,7 +81,7 @@ export class StudioEngine {
 
   /** Reads and validates a teacher file (throws ModelFileError with the one-line message), then replaces the current one. */
   async loadTeacher(files: InputFile[], source: TeacherSource): Promise<TeacherInfo> {
-    const model = await readModelFile(files);
+    const model = await readAnyModel(files, source.kind === 'files' && source.precond ? { precond: source.precond } : {});
     const teacher = loadTeacher(model);
     const { config } = teacher;
     const net = config.network;
@@ -85,9 +90,14 @@ export class StudioEngine {
       name: config.name,
       fileName: model.fileName,
       networkType: net.type,
+      architecture: isLearnedNetwork(net) ? describeNetwork(net) : 'Gaussian mixture (analytic)',
+      labelDim: teacher.labelDim,
+      precond: config.precond?.type ?? 'edm',
+      precondAssumed: model.origin !== undefined && !model.origin.precondGiven,
+      weightsTaken: model.origin?.taken ?? null,
       parameterCount: teacher.network ? teacher.network.parameterCount : null,
       components: net.type === 'gaussian-mixture' ? net.weights.length : null,
-      networkDetails: describeNetwork(config),
+      networkDetails: networkDetails(config),
       dataShape: [...config.data.shape],
       dataRange: [...config.data.range],
       sigmaMin: config.edm.sigma_min,
@@ -115,6 +125,17 @@ export class StudioEngine {
     const sampleLabels = fixedLabels(teacher.labelDim, sizes.samples);
     this.loaded = { teacher, info, sampleZ, validationZ, reference, pathZ, validationLabels, sampleLabels, sampleClass: null, view: null };
     return info;
+  }
+
+  /** Shows one class in the sample grids (null: every class in turn); the next views are computed anew. */
+  setSampleClass(classIndex: number | null): void {
+    const l = this.requireTeacher();
+    if (l.teacher.labelDim === 0 || classIndex === l.sampleClass) return;
+    const labels = fixedLabels(l.teacher.labelDim, l.sampleZ.shape[0], classIndex ?? undefined);
+    l.sampleLabels?.dispose();
+    l.sampleLabels = labels;
+    l.sampleClass = classIndex;
+    l.view = null;
   }
 
   /** The teacher's ODE samples (Heun, `heunSteps` Karras points + 0) from the fixed sample noise, and its paths. */
@@ -249,7 +270,7 @@ export class StudioEngine {
   }
 
   /** The student file of the current run (formats.md, student section). */
-  async exportStudent(): Promise<{ fileName: string; bytes: Uint8Array }> {
+  async exportStudent(format: 'safetensors' | 'pytorch' = 'safetensors'): Promise<{ fileName: string; bytes: Uint8Array }> {
     const l = this.requireTeacher();
     if (!this.run) throw new Error('there is no student yet: start a distillation first');
     const { trainer, student, settings } = this.run;
@@ -257,14 +278,18 @@ export class StudioEngine {
       N: settings.N, loss: settings.loss, optimizer: settings.optimizer, lr: settings.lr, batch: settings.batch,
       steps: trainer.step, ema: settings.ema, seed: settings.seed,
     });
-    const bytes = await studentFileBytes(config, trainer.exportParams());
-    const base = l.info.source.kind === 'builtin' ? l.info.source.id : l.teacher.config.name;
-    return { fileName: `${slug(base)}-pid-student-${trainer.step}steps.safetensors`, bytes };
+    const base = `${slug(l.info.source.kind === 'builtin' ? l.info.source.id : l.teacher.config.name)}-pid-student-${trainer.step}steps`;
+    if (format === 'pytorch') {
+      const host = await finiteWeights(trainer.exportParams());
+      const prefix = config.pytorch?.prefix ?? '';
+      return { fileName: `${base}.pt`, bytes: writeTorchStateDict(new Map([...host].map(([name, t]) => [prefix + name, t]))) };
+    }
+    return { fileName: `${base}.safetensors`, bytes: await studentFileBytes(config, trainer.exportParams()) };
   }
 
   /** Reads a student file and samples it in one step from the fixed sample noise (throws ModelFileError on bad files). */
   async openStudent(files: InputFile[]): Promise<{ info: OpenedStudentInfo; view: StudentView }> {
-    const model = await readModelFile(files);
+    const model = await readAnyModel(files);
     const student = loadStudent(model);
     try {
       const { config } = student;

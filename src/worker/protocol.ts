@@ -9,6 +9,7 @@ import type { TrajectoryError } from '../core/metrics';
 import type { OptimizerName } from '../core/optim';
 import type { LossName } from '../core/pid-settings';
 import type { InputFile } from '../formats/model-file';
+import type { PrecondType } from '../core/model-import';
 
 export type BackendChoice = BackendName | 'auto';
 export const BACKEND_CHOICES: BackendChoice[] = ['auto', 'webgpu', 'webgl', 'wasm', 'cpu'];
@@ -56,13 +57,23 @@ export interface BackendInfo {
   adapterNote?: string;
 }
 
-export type TeacherSource = { kind: 'builtin'; id: string } | { kind: 'files'; names: string[] };
+/** Where the teacher came from; dropped PyTorch state dicts carry the preconditioning chosen for them (absent: the file's, or edm). */
+export type TeacherSource = { kind: 'builtin'; id: string } | { kind: 'files'; names: string[]; precond?: PrecondType };
 
 export interface TeacherInfo {
   source: TeacherSource;
   name: string;
   fileName: string;
   networkType: string;
+  /** The architecture in words: "EDM SongUNet (DDPM++)", "unet", "Gaussian mixture". */
+  architecture: string;
+  /** Classes of a class-conditional teacher (0: unconditional). */
+  labelDim: number;
+  /** The preconditioning, and whether it was assumed (a bare state dict cannot say which it was trained with). */
+  precond: PrecondType;
+  precondAssumed: boolean;
+  /** For a PyTorch or safetensors state dict: which weights were taken ('state dict', 'ema', 'model'). */
+  weightsTaken: string | null;
   /** Learned parameters; null for an analytic teacher. */
   parameterCount: number | null;
   /** Mixture components of an analytic teacher. */
@@ -202,7 +213,9 @@ export type ErrorScope = 'backend' | 'teacher' | 'training' | 'export' | 'studen
 export type WorkerCommand =
   /** `checkpointSeconds`: how often a running distillation is saved (also on pause, stop and at the end). */
   | { type: 'init'; backend: BackendChoice; checkpointSeconds?: number }
-  | { type: 'load-teacher'; source: { kind: 'builtin'; id: string; url: string } | { kind: 'files'; files: InputFile[] } }
+  | { type: 'load-teacher'; source: { kind: 'builtin'; id: string; url: string } | { kind: 'files'; files: InputFile[]; precond?: PrecondType } }
+  /** The class the sample grids show (null: every class in turn), for class-conditional teachers. */
+  | { type: 'sample-class'; classIndex: number | null }
   /** Settings changed before a run: the worker recomputes the teacher view when heunSteps changed. */
   | { type: 'configure'; settings: RunSettings }
   | { type: 'start'; settings: RunSettings }
@@ -211,7 +224,7 @@ export type WorkerCommand =
   | { type: 'stop' }
   /** Measure the trajectory error and send a sample snapshot now. */
   | { type: 'sample' }
-  | { type: 'export-student'; requestId: number }
+  | { type: 'export-student'; requestId: number; format?: 'safetensors' | 'pytorch' }
   | { type: 'open-student'; files: InputFile[]; requestId: number }
   /** Continue the saved run: its teacher is loaded again (a built-in one from `teacherUrl`) and checked by sha256. */
   | { type: 'resume-saved'; teacherUrl: string | null }
@@ -242,7 +255,7 @@ export type WorkerEvent =
   | { type: 'error'; scope: ErrorScope; message: string; requestId?: number };
 
 const COMMAND_TYPES = new Set<WorkerCommand['type']>([
-  'init', 'load-teacher', 'configure', 'start', 'pause', 'resume', 'stop', 'sample', 'export-student', 'open-student',
+  'init', 'load-teacher', 'sample-class', 'configure', 'start', 'pause', 'resume', 'stop', 'sample', 'export-student', 'open-student',
   'resume-saved', 'discard-saved', 'save-now', 'simulate-device-loss',
 ]);
 

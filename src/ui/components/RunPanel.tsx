@@ -42,6 +42,10 @@ export function RunPanel() {
         <span className="spacer" />
         <button type="button" onClick={() => void runtime.downloadStudent()} disabled={!hasStudent}
           title={hasStudent ? 'the student as .safetensors (EMA weights), with how it was distilled' : 'start a distillation first'}>Download student</button>
+        <button type="button" onClick={() => void runtime.downloadStudent('pytorch')} disabled={!hasStudent || !teacher?.parameterCount}
+          title={hasStudent ? "the student's EMA weights as a torch.save state dict under the teacher's names: torch.load(path, weights_only=True)" : 'start a distillation first'}>
+          Download for PyTorch (.pt)
+        </button>
         <button type="button" onClick={() => runtime.downloadCsv()} disabled={!hasMetrics}>Download loss CSV</button>
       </div>
       {!canStart && !running && startWhy ? <p className="hint">{startWhy}</p> : null}

@@ -3,6 +3,7 @@ import { readFiles } from '../download';
 import { useRuntime, useStudio } from '../context';
 import { formatNumber } from '../series';
 import { isRunning } from '../store';
+import type { PrecondType } from '../../core/model-import';
 
 export function TeacherPanel() {
   const runtime = useRuntime();
@@ -63,9 +64,11 @@ function DropZone({ disabled }: { disabled: boolean }) {
         onDragLeave={() => setOver(false)}
         onDrop={onDrop}
       >
-        <p>Drop a teacher here: one <code>.safetensors</code> model file, or a <code>config.json</code> + <code>.safetensors</code> pair.</p>
+        <p>Drop a teacher here: one <code>.safetensors</code> model file, a <code>config.json</code> + <code>.safetensors</code> pair, or a
+          PyTorch state dict (<code>.pt</code>, <code>.pth</code>, <code>.bin</code>, <code>.ckpt</code> or a state-dict <code>.safetensors</code>)
+          of an EDM SongUNet (DDPM++, NCSN++) or DhariwalUNet (ADM).</p>
         <button type="button" onClick={() => input.current?.click()} disabled={disabled}>Choose teacher files</button>
-        <input ref={input} type="file" multiple accept=".safetensors,.json" hidden
+        <input ref={input} type="file" multiple accept=".safetensors,.json,.pt,.pth,.bin,.ckpt" hidden
           onChange={(e) => { void take(e.target.files); e.target.value = ''; }} />
         {loading ? <p className="hint" role="status">Loading {loading.kind === 'builtin' ? loading.id : loading.names.join(' + ')}…</p> : null}
       </div>
@@ -83,17 +86,67 @@ function TeacherCard() {
       <h3>{t.name}</h3>
       <dl>
         <dt>Network</dt>
+        <dd data-testid="teacher-architecture">{t.architecture}</dd>
+        <dt>Hyper-parameters</dt>
         <dd>{t.networkType}{t.networkDetails.length ? ` (${t.networkDetails.map(([k, v]) => `${k} ${v}`).join(', ')})` : ''}</dd>
         <dt>Parameters</dt>
         <dd>{t.parameterCount !== null ? t.parameterCount.toLocaleString('en-US') : `none learned: analytic, ${t.components} components`}</dd>
         <dt>Data shape</dt>
         <dd>[{t.dataShape.join(', ')}] in [{t.dataRange.join(', ')}]</dd>
+        <dt>Classes</dt>
+        <dd data-testid="teacher-classes">{t.labelDim > 0 ? `${t.labelDim} (class-conditional: label_dim ${t.labelDim})` : 'none (unconditional)'}</dd>
+        <dt>Preconditioning</dt>
+        <dd><PrecondChoice /></dd>
+        {t.weightsTaken ? (<><dt>Weights</dt><dd>{t.weightsTaken} of the state dict</dd></>) : null}
         <dt>Sigma range</dt>
         <dd>σ from {formatNumber(t.sigmaMin)} to {formatNumber(t.sigmaMax)} (σ_data {formatNumber(t.sigmaData)}, ρ {formatNumber(t.rho)})</dd>
         <dt>File</dt>
         <dd title={t.sha256}>{t.fileName} · sha256 {t.sha256.slice(0, 12)}…</dd>
       </dl>
+      {t.labelDim > 0 ? <ClassPicker labelDim={t.labelDim} /> : null}
       {busy ? <p className="hint" role="status">{busy}…</p> : null}
     </div>
+  );
+}
+
+const PRECOND_TEXT: Record<PrecondType, string> = {
+  edm: 'EDM (EDMPrecond, σ_data 0.5)',
+  vp: 'VP (VPPrecond, DDPM++ of Song et al.)',
+  ve: 'VE (VEPrecond, NCSN++ of Song et al.)',
+};
+
+/** The preconditioning, with a selector when the file did not say (a bare state dict: EDM's is assumed). */
+function PrecondChoice() {
+  const runtime = useRuntime();
+  const t = useStudio((s) => s.teacher)!;
+  const running = useStudio(isRunning);
+  const id = useId();
+  const fromStateDict = t.weightsTaken !== null;
+  if (!fromStateDict) return <>{PRECOND_TEXT[t.precond]}</>;
+  return (
+    <>
+      <select id={id} aria-label="Preconditioning of the dropped state dict" value={t.precond} disabled={running}
+        onChange={(e) => runtime.setTeacherPrecond(e.target.value as PrecondType)}>
+        {(Object.keys(PRECOND_TEXT) as PrecondType[]).map((p) => <option key={p} value={p}>{PRECOND_TEXT[p]}</option>)}
+      </select>
+      {t.precondAssumed ? <span className="hint"> assumed: a state dict does not say how it was trained; EDM's and PID's released models use EDM</span> : null}
+    </>
+  );
+}
+
+/** Which class the sample grids of a class-conditional teacher show. */
+function ClassPicker({ labelDim }: { labelDim: number }) {
+  const runtime = useRuntime();
+  const chosen = useStudio((s) => s.sampleClass);
+  const id = useId();
+  return (
+    <p>
+      <label htmlFor={id}>Class shown in the samples </label>
+      <select id={id} data-testid="class-picker" value={chosen === null ? '' : String(chosen)}
+        onChange={(e) => runtime.setSampleClass(e.target.value === '' ? null : Number(e.target.value))}>
+        <option value="">every class in turn</option>
+        {Array.from({ length: labelDim }, (_, k) => <option key={k} value={k}>class {k}</option>)}
+      </select>
+    </p>
   );
 }

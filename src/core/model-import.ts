@@ -1,0 +1,79 @@
+/**
+ * Every model file a user may hold, as one ModelFile: this project's own files (formats/model-file.ts), PyTorch
+ * state dicts saved with torch.save, and safetensors state dicts without our config. A bare state dict becomes a
+ * teacher whose network is inferred from its tensor names and shapes; what they cannot tell (the preconditioning)
+ * comes from the caller (`--precond`, the studio's selector), EDM's by default.
+ */
+import { DEFAULT_EDM, PRECOND_DEFAULTS, type PidStudioConfig, type PrecondSpec, parseConfig } from '../formats/config';
+import { ModelFileError } from '../formats/errors';
+import { type InputFile, type ModelFile, type ModelOrigin, readModelFile, sha256Hex } from '../formats/model-file';
+import { readSafetensors } from '../formats/safetensors';
+import { isTorchZip, readTorchStateDict } from '../formats/torch-file';
+import { validateModel } from './models';
+import { inferNetwork } from './nets/infer';
+import { clippedSigmaRange, precondOf } from './precond';
+
+export type PrecondType = PrecondSpec['type'];
+export const PRECOND_CHOICES: PrecondType[] = ['edm', 'vp', 've'];
+
+export interface ReadOptions {
+  /** The preconditioning of a bare state dict (absent: edm); for a file with a config it must agree with it. */
+  precond?: PrecondType;
+}
+
+const TORCH_EXTENSIONS = ['.pt', '.pth', '.bin', '.ckpt'];
+export const MODEL_EXTENSIONS = ['.safetensors', ...TORCH_EXTENSIONS];
+const lower = (name: string) => name.toLowerCase();
+export const isTorchName = (name: string) => TORCH_EXTENSIONS.some((e) => lower(name).endsWith(e));
+
+/** Reads and validates a model from its files (one file, or a config.json + weights pair). */
+export async function readAnyModel(files: InputFile[], options: ReadOptions = {}): Promise<ModelFile> {
+  const single = files.length === 1 ? files[0] : null;
+  let model: ModelFile;
+  if (single && (isTorchName(single.name) || isTorchZip(single.bytes))) {
+    const dict = readTorchStateDict(single.bytes, single.name);
+    model = await fromStateDict(single, dict.tensors, { format: 'pytorch', taken: dict.taken, prefix: dict.prefix }, options);
+  } else if (single && lower(single.name).endsWith('.safetensors') && !hasConfig(single)) {
+    const { tensors } = readSafetensors(single.bytes, single.name);
+    model = await fromStateDict(single, tensors, { format: 'safetensors', taken: 'state dict', prefix: '' }, options);
+  } else {
+    model = await readModelFile(files);
+    const own = model.config.precond?.type ?? 'edm';
+    if (options.precond && options.precond !== own) {
+      throw new ModelFileError(model.fileName, `its config says precond "${own}", not "${options.precond}"`, 'leave out --precond for files that carry a pid-studio config');
+    }
+  }
+  validateModel(model);
+  return model;
+}
+
+function hasConfig(file: InputFile): boolean {
+  return readSafetensors(file.bytes, file.name).metadata.pid_studio !== undefined;
+}
+
+/** A teacher config for a state dict: the inferred network, the chosen precond, EDM's sampling range clipped to it. */
+async function fromStateDict(
+  file: InputFile, tensors: Map<string, { shape: number[]; data: Float32Array }>, origin: Omit<ModelOrigin, 'precondGiven'>, options: ReadOptions,
+): Promise<ModelFile> {
+  if (tensors.size === 0) throw new ModelFileError(file.name, 'holds no tensors', 'give the file of a trained network');
+  const prefix = origin.prefix;
+  const inferred = inferNetwork(new Map([...tensors].map(([name, t]) => [name, t.shape])));
+  if ('problems' in inferred) throw new ModelFileError(file.name, `the network could not be recognised: ${inferred.problems}`, 'give an EDM SongUNet or DhariwalUNet state dict (NVlabs/edm training/networks.py), or a pid-studio file');
+  const type = options.precond ?? 'edm';
+  const precond: PrecondSpec = type === 'edm' ? { type } : { type, ...PRECOND_DEFAULTS[type] } as PrecondSpec;
+  const [sigmaMin, sigmaMax] = clippedSigmaRange(precondOf({ edm: DEFAULT_EDM, precond }), DEFAULT_EDM.sigma_min, DEFAULT_EDM.sigma_max);
+  const labelDim = (inferred.spec as { label_dim?: number }).label_dim ?? 0;
+  const stem = file.name.replace(/^.*[\\/]/, '').replace(/\.[^.]*$/, '') || 'imported model';
+  const raw: PidStudioConfig = {
+    format: 'pid-studio/1',
+    role: 'teacher',
+    name: stem,
+    data: { shape: inferred.dataShape, range: [-1, 1], ...(labelDim > 0 ? { label_dim: labelDim } : {}) },
+    edm: { ...DEFAULT_EDM, sigma_min: sigmaMin, sigma_max: sigmaMax },
+    network: inferred.spec,
+    ...(type === 'edm' ? {} : { precond }),
+    ...(prefix ? { pytorch: { prefix } } : {}),
+  };
+  const config = parseConfig(raw, file.name);
+  return { fileName: file.name, config, tensors, sha256: await sha256Hex(file.bytes), origin: { ...origin, precondGiven: options.precond !== undefined } };
+}
