@@ -141,12 +141,17 @@ export function studentConfig(teacher: PidStudioConfig, teacherSha256: string, n
   };
 }
 
-/** Writes a student file; refuses weights that are not finite (a student file never holds NaN). */
-export async function studentFileBytes(config: PidStudioConfig, params: Map<string, tf.Tensor>): Promise<Uint8Array> {
+/** The weights on the host; refused when any is not finite (a student file never holds NaN). */
+export async function finiteWeights(params: Map<string, tf.Tensor>): Promise<Map<string, HostTensor>> {
   const host = await fromParams(params);
   for (const [name, t] of host) {
     const bad = t.data.findIndex((v) => !Number.isFinite(v));
     if (bad >= 0) throw new Error(`student weight '${name}' is not finite at index ${bad}: the run diverged, nothing was written`);
   }
-  return writeModelFile(config, host);
+  return host;
+}
+
+/** Writes a student file (finite weights only). */
+export async function studentFileBytes(config: PidStudioConfig, params: Map<string, tf.Tensor>): Promise<Uint8Array> {
+  return writeModelFile(config, await finiteWeights(params));
 }
