@@ -293,8 +293,9 @@ export function writeTorchStateDict(tensors: Map<string, NamedTensor>, archiveNa
   for (const [name, { shape, data }] of tensors) {
     const count = shape.reduce((a, b) => a * b, 1);
     if (!shape.every(isIndex) || count !== data.length) throw new Error(`writeTorchStateDict: tensor ${quoteName(name)} has shape [${shape}] but ${data.length} values`);
-    const bad = data.findIndex((v) => !Number.isFinite(v));
-    if (bad >= 0) throw new Error(`writeTorchStateDict: tensor ${quoteName(name)} holds ${data[bad]} at index ${bad}`);
+    for (let i = 0; i < data.length; i++) {
+      if (data[i] - data[i] !== 0) throw new Error(`writeTorchStateDict: tensor ${quoteName(name)} holds ${data[i]} at index ${i}`);
+    }
     const stride = shape.map((_, d) => shape.slice(d + 1).reduce((a, b) => a * b, 1));
     p.str(name);
     p.global('torch._utils', '_rebuild_tensor_v2');

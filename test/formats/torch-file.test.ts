@@ -27,13 +27,16 @@ function python(args: string[]): string {
 }
 
 beforeAll(() => {
-  try {
-    python(['-c', 'import torch']);
-  } catch (e) {
-    throw new Error(`${PYTHON} cannot import torch, which these tests compare against: install Debian's python3-torch (apt-get install python3-torch), as CI does. (${String(e).split('\n')[0]})`);
-  }
   dir = mkdtempSync(join(tmpdir(), 'pid-torch-'));
-  python([join(SCRIPTS, 'make_fixtures.py'), dir]);
+  try {
+    python([join(SCRIPTS, 'make_fixtures.py'), dir]);
+  } catch (e) {
+    const stderr = String((e as { stderr?: string }).stderr ?? e);
+    if (/No module named 'torch'|ENOENT/.test(stderr) || (e as { code?: string }).code === 'ENOENT') {
+      throw new Error(`${PYTHON} cannot import torch, which these tests compare against: install Debian's python3-torch (apt-get install python3-torch), as CI does`);
+    }
+    throw new Error(`make_fixtures.py failed: ${stderr}`);
+  }
   ({ expected, marker } = JSON.parse(readFileSync(join(dir, 'expected.json'), 'utf8')));
 });
 afterAll(() => { if (dir) rmSync(dir, { recursive: true, force: true }); });
@@ -82,11 +85,14 @@ describe('files written by writeTorchStateDict', () => {
       ['ünïcode name', { shape: [2], data: new Float32Array([Number.MIN_VALUE, -3.4e38]) }],
     ]);
     const files = [
-      { path: join(dir, 'ours-module.pt'), tensors: module, archive: 'archive', load_into_small: true },
-      { path: join(dir, 'ours-odd.pt'), tensors: odd, archive: 'ours-odd', load_into_small: false },
+      { path: join(dir, 'ours-module.pt'), tensors: module, archive: 'archive', load_into_small: true, zip64: false },
+      { path: join(dir, 'ours-odd.pt'), tensors: odd, archive: 'ours-odd', load_into_small: false, zip64: false },
+      // also checks that asZip64 (below) writes what PyTorch reads as zip64
+      { path: join(dir, 'ours-zip64.pt'), tensors: module, archive: 'archive', load_into_small: true, zip64: true },
     ];
     for (const f of files) {
-      const bytes = writeTorchStateDict(f.tensors, f.archive);
+      const written = writeTorchStateDict(f.tensors, f.archive);
+      const bytes = f.zip64 ? asZip64(written) : written;
       writeFileSync(f.path, bytes);
       // and our own reader gives back exactly what was written
       const back = readTorchStateDict(bytes, 'ours.pt').tensors;
@@ -113,6 +119,70 @@ describe('files written by writeTorchStateDict', () => {
     for (const e of zip.entries.values()) expect(e.dataStart % 64).toBe(0);
     expect(new TextDecoder().decode(zip.read('archive/version'))).toBe('3\n');
     expect(new TextDecoder().decode(zip.read('archive/byteorder'))).toBe('little');
+  });
+});
+
+/**
+ * Our writer's archive rewritten the way a zip64 writer lays out a file past 4 GiB: every central entry's size,
+ * compressed size and local offset are 0xffffffff with the values in a zip64 extra field, and the end record
+ * points through a zip64 locator to a zip64 end record.
+ */
+function asZip64(bytes: Uint8Array): Uint8Array {
+  const zip = readStoredZip(bytes, 'x');
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const cdOffset = view.getUint32(bytes.length - 22 + 16, true);
+  const parts: Uint8Array[] = [bytes.subarray(0, cdOffset)];
+  let p = cdOffset;
+  for (const e of zip.entries.values()) {
+    const nameLen = view.getUint16(p + 28, true);
+    const head = bytes.slice(p, p + 46 + nameLen);
+    const h = new DataView(head.buffer);
+    const local = h.getUint32(42, true);
+    h.setUint32(20, 0xffffffff, true);
+    h.setUint32(24, 0xffffffff, true);
+    h.setUint32(42, 0xffffffff, true);
+    h.setUint16(30, 28, true);
+    const extra = new DataView(new ArrayBuffer(28));
+    extra.setUint16(0, 0x0001, true);
+    extra.setUint16(2, 24, true);
+    extra.setBigUint64(4, BigInt(e.size), true);
+    extra.setBigUint64(12, BigInt(e.size), true);
+    extra.setBigUint64(20, BigInt(local), true);
+    parts.push(head, new Uint8Array(extra.buffer));
+    p += 46 + nameLen;
+  }
+  const cdSize = parts.slice(1).reduce((s, b) => s + b.length, 0);
+  const end = new DataView(new ArrayBuffer(56 + 20 + 22));
+  end.setUint32(0, 0x06064b50, true);
+  end.setBigUint64(4, 44n, true);
+  end.setBigUint64(24, BigInt(zip.entries.size), true);
+  end.setBigUint64(32, BigInt(zip.entries.size), true);
+  end.setBigUint64(40, BigInt(cdSize), true);
+  end.setBigUint64(48, BigInt(cdOffset), true);
+  end.setUint32(56, 0x07064b50, true);
+  end.setBigUint64(64, BigInt(cdOffset + cdSize), true);
+  end.setUint32(72, 1, true);
+  end.setUint32(76, 0x06054b50, true);
+  end.setUint16(84, 0xffff, true);
+  end.setUint16(86, 0xffff, true);
+  end.setUint32(88, 0xffffffff, true);
+  end.setUint32(92, 0xffffffff, true);
+  parts.push(new Uint8Array(end.buffer));
+  const out = new Uint8Array(parts.reduce((s, b) => s + b.length, 0));
+  parts.reduce((at, b) => { out.set(b, at); return at + b.length; }, 0);
+  return out;
+}
+
+describe('zip64 archives', () => {
+  it('are read through the zip64 end record and the zip64 extra fields of the central directory', () => {
+    const tensors = new Map([['w', { shape: [2, 2], data: new Float32Array([1, -2, 3.5, 4]) }], ['b', { shape: [1], data: new Float32Array([9]) }]]);
+    const bytes = asZip64(writeTorchStateDict(tensors));
+    const back = readTorchStateDict(bytes, 'zip64.pt').tensors;
+    expect([...back.get('w')!.data]).toEqual([1, -2, 3.5, 4]);
+    expect([...back.get('b')!.data]).toEqual([9]);
+    const noLocator = bytes.slice();
+    new DataView(noLocator.buffer).setUint32(bytes.length - 22 - 20, 0, true);
+    expect(refusal(noLocator, 'zip64.pt')).toMatch(/needs zip64 records but has none/);
   });
 });
 
