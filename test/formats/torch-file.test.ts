@@ -62,6 +62,9 @@ describe('torch.save files read as torch reads them', () => {
   it('float32, float16, bfloat16, float64 tensors, a transposed view, two tensors sharing one storage, a scalar and an empty tensor, bit for bit', () => {
     expectAsTorchReadIt('dtypes.pt');
   });
+  it('pickle protocol 4, an nn.Parameter, and int64, int32, uint8 and bool tensors (read as numbers)', () => {
+    expectAsTorchReadIt('protocol4.pt');
+  });
   it("an nn.Module's state dict (an OrderedDict with _metadata)", () => {
     expectAsTorchReadIt('module.pt');
   });

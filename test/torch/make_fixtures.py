@@ -51,6 +51,17 @@ dtypes = {
 save('dtypes.pt', dtypes)
 record('dtypes.pt', dtypes, 'state dict')
 
+# pickle protocol 4 (FRAME, MEMOIZE, STACK_GLOBAL), an nn.Parameter, and integer and bool tensors
+others = {
+    'param': torch.nn.Parameter(torch.randn(3)),
+    'count': torch.tensor(5),
+    'mask': torch.tensor([True, False, True]),
+    'i32': torch.arange(-2, 2, dtype=torch.int32),
+    'u8': torch.tensor([0, 255], dtype=torch.uint8),
+}
+torch.save(others, os.path.join(out, 'protocol4.pt'), pickle_protocol=4)
+record('protocol4.pt', others, 'state dict')
+
 module_state = Small().state_dict()
 save('module.pt', module_state)
 record('module.pt', module_state, 'state dict')
