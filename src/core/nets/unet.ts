@@ -34,13 +34,12 @@ import * as tf from '@tensorflow/tfjs-core';
 import { UNET_DEFAULTS, type UnetNetwork } from '../../formats/config';
 import type { Rng } from '../rng';
 import { noiseEmbedding } from './mlp';
+import { attention, conv1x1, conv2d, downsample2, groupNorm, upsample2 } from './layers';
 import { type HostTensor, type ParamShapes, type Params, linear, linearInit, silu } from './params';
 
 export type UnetSpec = UnetNetwork;
 
 export const DEFAULT_UNET: UnetSpec = { type: 'unet', ...UNET_DEFAULTS, channel_mult: [...UNET_DEFAULTS.channel_mult], attn_resolutions: [...UNET_DEFAULTS.attn_resolutions] };
-
-const GROUP_NORM_EPS = 1e-5;
 
 interface Block { name: string; inC: number; outC: number; attn: boolean }
 
@@ -128,76 +127,6 @@ export function unetInit(spec: UnetSpec, dataShape: number[], rng: Rng): Map<str
   return out;
 }
 
-/** Conv2d, 'same' padding, stride 1: x [B, H, W, in] with weight [out, in, kh, kw] -> [B, H, W, out]. */
-function conv2d(params: Params, name: string, x: tf.Tensor4D): tf.Tensor4D {
-  const filter = tf.transpose(params.get(`${name}.weight`)!, [2, 3, 1, 0]) as tf.Tensor4D; // HWIO
-  return tf.add(tf.conv2d(x, filter, 1, 'same'), params.get(`${name}.bias`)!);
-}
-
-/** A 1x1 Conv2d as a Linear over the channels (the plain-matMul `linear`). */
-function conv1x1(params: Params, name: string, x: tf.Tensor4D): tf.Tensor4D {
-  const [b, h, w, c] = x.shape;
-  const weight = params.get(`${name}.weight`)!;
-  const asLinear: Params = new Map([
-    ['w.weight', tf.reshape(weight, [weight.shape[0], c])],
-    ['w.bias', params.get(`${name}.bias`)!],
-  ]);
-  return tf.reshape(linear(asLinear, 'w', tf.reshape(x, [b * h * w, c])), [b, h, w, -1]);
-}
-
-/** Per-sample, per-channel mean over (H, W), [B, 1, 1, C]: a global avgPool (on wasm 6x faster than tf.mean). */
-const channelMean = (x: tf.Tensor4D): tf.Tensor4D => tf.avgPool(x, [x.shape[1], x.shape[2]], 1, 'valid');
-
-/** The mean over each channel group of a per-channel statistic s [B, 1, 1, C], broadcast back to [B, 1, 1, C]. */
-function groupMean(s: tf.Tensor, groups: number): tf.Tensor {
-  const [b, , , c] = s.shape;
-  const perGroup = tf.mean(tf.reshape(s, [b, groups, c / groups]), 2, true);
-  return tf.reshape(tf.add(perGroup, tf.zeros([1, 1, c / groups])), [b, 1, 1, c]);
-}
-
-/**
- * GroupNorm over (H, W, channels of the group) of each sample, then the per-channel affine:
- *   x^ = (x - mu_g) r_g,  r_g = 1 / sqrt(var_g + eps),  y = x^ w + b.
- * The backward pass is written out (fewer full-size ops than autodiff through the means):
- *   db = sum dy,  dw = sum dy x^,  dx = r_g (dy w - mean_g(dy w) - x^ mean_g(dy w x^)),
- * where sum runs over (B, H, W) and mean_g over the group's (H, W, channels).
- */
-function groupNormOp(groups: number) {
-  return tf.customGrad(((x: tf.Tensor4D, w: tf.Tensor1D, b: tf.Tensor1D, save: tf.GradSaveFunc) => {
-    const centred: tf.Tensor4D = tf.sub(x, groupMean(channelMean(x), groups));
-    const r = tf.rsqrt(tf.add(groupMean(channelMean(tf.square(centred)), groups), GROUP_NORM_EPS));
-    save([centred, r, w]);
-    return {
-      value: tf.add(tf.mul(centred, tf.mul(r, w)), b),
-      gradFunc: (dy: tf.Tensor4D, [c, rs, ws]: tf.Tensor[]) => {
-        const pixels = dy.shape[1] * dy.shape[2];
-        const xHat = tf.mul(c, rs);
-        const meanDy = channelMean(dy); // [B, 1, 1, C]
-        const meanDyXHat = channelMean(tf.mul(dy, xHat) as tf.Tensor4D);
-        const dx = tf.sub(
-          tf.sub(tf.mul(dy, tf.mul(ws, rs)), tf.mul(xHat, tf.mul(groupMean(tf.mul(meanDyXHat, ws), groups), rs))),
-          tf.mul(groupMean(tf.mul(meanDy, ws), groups), rs),
-        );
-        return [dx, tf.mul(tf.sum(meanDyXHat, [0, 1, 2]), pixels), tf.mul(tf.sum(meanDy, [0, 1, 2]), pixels)];
-      },
-    };
-  }) as unknown as Parameters<typeof tf.customGrad>[0]);
-}
-
-function groupNorm(params: Params, name: string, x: tf.Tensor4D, groups: number): tf.Tensor4D {
-  return groupNormOp(groups)(x, params.get(`${name}.weight`)!, params.get(`${name}.bias`)!) as tf.Tensor4D;
-}
-
-/** Single-head self-attention over the H W positions (the residual term only). */
-function attention(params: Params, name: string, x: tf.Tensor4D, groups: number): tf.Tensor4D {
-  const [b, h, w, c] = x.shape;
-  const qkv = tf.reshape(conv1x1(params, `${name}.qkv`, groupNorm(params, `${name}.norm2`, x, groups)), [b, h * w, 3 * c]);
-  const [q, k, v] = tf.split(qkv, 3, 2) as tf.Tensor3D[];
-  const kT = tf.transpose(k, [0, 2, 1]); // plain matMuls only, as in `linear`
-  const weights = tf.softmax(tf.mul(tf.matMul(q, kT), 1 / Math.sqrt(c)));
-  return conv1x1(params, `${name}.proj`, tf.reshape(tf.matMul(weights, v), [b, h, w, c]));
-}
-
 function block(params: Params, spec: UnetSpec, blk: Block, x: tf.Tensor4D, e: tf.Tensor2D): tf.Tensor4D {
   const { name, outC } = blk;
   const g = spec.groups;
@@ -210,24 +139,6 @@ function block(params: Params, spec: UnetSpec, blk: Block, x: tf.Tensor4D, e: tf
   if (blk.attn) y = tf.add(y, attention(params, name, y, g));
   return y;
 }
-
-/** Average pooling over 2x2 windows: [B, H, W, C] -> [B, H/2, W/2, C]. */
-const downsample2 = (x: tf.Tensor4D): tf.Tensor4D => tf.avgPool(x, 2, 2, 'valid');
-
-/**
- * Nearest-neighbour 2x upsampling, [B, H, W, C] -> [B, 2H, 2W, C]: reshape and repeat each pixel along W, then
- * each row along H (a broadcast add of zeros: the tile that tfjs-wasm's Tile kernel does 20x slower). Its gradient
- * is the 2x2 sum pooling, written as 4 avgPool.
- */
-const upsample2 = tf.customGrad(((x: tf.Tensor4D) => {
-  const [b, h, w, c] = x.shape;
-  const twice = tf.zeros([1, 2, 1]);
-  const wide = tf.reshape(tf.add(tf.reshape(x, [b * h * w, 1, c]), twice), [b * h, 1, 2 * w * c]);
-  return {
-    value: tf.reshape(tf.add(wide, twice), [b, 2 * h, 2 * w, c]),
-    gradFunc: (dy: tf.Tensor4D) => tf.mul(tf.avgPool(dy, 2, 2, 'valid'), 4),
-  };
-}) as unknown as Parameters<typeof tf.customGrad>[0]) as (x: tf.Tensor4D) => tf.Tensor4D;
 
 export function unetForward(spec: UnetSpec, params: Params, xIn: tf.Tensor, cNoise: tf.Tensor1D): tf.Tensor {
   return tf.tidy(() => {
