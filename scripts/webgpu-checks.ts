@@ -8,7 +8,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import '../src/core/gradients';
 import { startBackend } from '../src/core/backend';
 import { edmDenoiser } from '../src/core/edm';
-import { Network, initParams } from '../src/core/nets';
+import { type LearnedNetworkSpec, Network, bufferNames, initParams } from '../src/core/nets';
+import type { EdmDhariwalUnetSpec } from '../src/core/nets/edm-dhariwalunet';
+import type { EdmSongUnetSpec } from '../src/core/nets/edm-songunet';
 import type { MlpSpec } from '../src/core/nets/mlp';
 import type { UnetSpec } from '../src/core/nets/unet';
 import { PidTrainer, pidLoss, stopGradDenoiser } from '../src/core/pid';
@@ -32,11 +34,21 @@ const UNET_SHAPE = [8, 8, 2];
 const MLP: MlpSpec = { type: 'mlp', hidden: 16, blocks: 2, emb_dim: 4, emb_max_freq: 2 };
 const MIXTURE = { weights: [0.5, 0.5], means: [[-0.5, 0.2], [0.4, -0.3]], stds: [0.2, 0.1] };
 
-/** Random weights everywhere (also in the layers that start at zero), so that every path carries gradient. */
-export function randomNetwork<S extends UnetSpec | MlpSpec>(spec: S, shape: number[], seed: number, trainable: boolean, scale = 0.3): Network {
+/**
+ * Random weights everywhere (also in the layers that start at zero), so that every path carries gradient; fixed
+ * buffers (resampling filters, Fourier frequencies) keep their values. fanInScaled: std scale / sqrt(fan_in) for
+ * weights of rank > 1 (wide EDM layers stay O(1)), else std scale.
+ */
+export function randomNetwork<S extends LearnedNetworkSpec>(spec: S, shape: number[], seed: number, trainable: boolean, scale = 0.3, fanInScaled = false): Network {
   const host = initParams(spec, shape, new Rng(seed));
+  const fixed = new Set(bufferNames(spec, shape));
   const rng = new Rng(seed + 1);
-  for (const t of host.values()) for (let i = 0; i < t.data.length; i++) t.data[i] = scale * rng.normal();
+  for (const [name, t] of host) {
+    if (fixed.has(name)) continue;
+    const fanIn = t.shape.slice(1).reduce((a, b) => a * b, 1);
+    const std = fanInScaled && t.shape.length > 1 ? scale / Math.sqrt(fanIn) : scale;
+    for (let i = 0; i < t.data.length; i++) t.data[i] = std * rng.normal();
+  }
   return new Network(spec, shape, host, trainable);
 }
 
@@ -73,16 +85,36 @@ export interface GradientProbe {
   error: number;
 }
 
+/** Autodiff against central finite differences for 3 entries of each named tensor of `net`, batch 3. */
+async function networkGradientCheck(net: Network, shape: number[], names: string[], labelDim = 0): Promise<GradientProbe[]> {
+  const size = shape.reduce((a, b) => a * b, 1);
+  const x = tf.tensor(new Rng(3).normals(3 * size), [3, ...shape]);
+  const c = cNoise(3);
+  const r = tf.tensor(new Rng(4).normals(3 * size), [3, ...shape]);
+  const labels = labelDim > 0 ? tf.tensor2d(Array.from({ length: 3 * labelDim }, (_, i) => (i % labelDim === (Math.floor(i / labelDim) * 2) % labelDim ? 1 : 0)), [3, labelDim]) : undefined;
+  const f = () => tf.tidy(() => tf.sum(tf.mul(net.apply(x, c, labels), r)) as tf.Scalar);
+  const vars = [...net.params.values()].filter((v) => v instanceof tf.Variable) as tf.Variable[];
+  const { value, grads } = tf.variableGrads(f, vars);
+  value.dispose();
+  const rng = new Rng(5);
+  const probes: GradientProbe[] = [];
+  for (const name of names) {
+    const v = net.params.get(name) as tf.Variable;
+    if (!v) throw new Error(`no tensor '${name}' to probe`);
+    const g = await grads[v.name].data();
+    for (const index of [0, v.size - 1, rng.int(v.size)]) {
+      const finiteDifference = await centralDifference(v, index, UNET_FD.eps, f);
+      const error = Math.abs(finiteDifference - g[index]) / Math.max(1, Math.abs(finiteDifference));
+      probes.push({ name, index, autodiff: g[index], finiteDifference, error });
+    }
+  }
+  tf.dispose([x, c, r, ...(labels ? [labels] : []), ...Object.values(grads)]);
+  return probes;
+}
+
 /** Autodiff against central finite differences for 3 entries of 12 unet tensors (every layer kind), batch 3. */
 export async function unetGradientCheck(): Promise<GradientProbe[]> {
   const net = randomNetwork(SMALL_UNET, UNET_SHAPE, 1, true, 0.3);
-  const size = UNET_SHAPE.reduce((a, b) => a * b, 1);
-  const x = tf.tensor(new Rng(3).normals(3 * size), [3, ...UNET_SHAPE]);
-  const c = cNoise(3);
-  const r = tf.tensor(new Rng(4).normals(3 * size), [3, ...UNET_SHAPE]);
-  const f = () => tf.tidy(() => tf.sum(tf.mul(net.apply(x, c), r)) as tf.Scalar);
-  const { value, grads } = tf.variableGrads(f, [...net.params.values()] as tf.Variable[]);
-  value.dispose();
   const names = [
     'enc.8x8_conv.weight', // the first conv
     'enc.4x4_block0.conv0.weight', // a conv after average pooling
@@ -97,18 +129,49 @@ export async function unetGradientCheck(): Promise<GradientProbe[]> {
     'enc.4x4_block0.skip.weight', // 1x1 skip
     'out_conv.weight',
   ];
-  const rng = new Rng(5);
-  const probes: GradientProbe[] = [];
-  for (const name of names) {
-    const v = net.params.get(name) as tf.Variable;
-    const g = await grads[v.name].data();
-    for (const index of [0, v.size - 1, rng.int(v.size)]) {
-      const finiteDifference = await centralDifference(v, index, UNET_FD.eps, f);
-      const error = Math.abs(finiteDifference - g[index]) / Math.max(1, Math.abs(finiteDifference));
-      probes.push({ name, index, autodiff: g[index], finiteDifference, error });
-    }
-  }
-  tf.dispose([x, c, r, ...Object.values(grads)]);
+  const probes = await networkGradientCheck(net, UNET_SHAPE, names);
+  net.dispose();
+  return probes;
+}
+
+/** Tolerances of the EDM network checks: those of the unet. */
+export const EDM_FD = UNET_FD;
+
+/** Tiny EDM networks for the gradient checks (8x8x2 and 4x4x2 images), with the tensors to probe (every layer kind). */
+export const EDM_GRAD_NETS = {
+  /** NCSN++ options (Fourier embedding, residual encoder with fused down-sampling, [1,3,3,1]), class labels. */
+  'NCSN++ SongUNet': {
+    spec: {
+      type: 'edm-songunet', img_resolution: 8, in_channels: 2, out_channels: 2, label_dim: 3, augment_dim: 0, model_channels: 8,
+      channel_mult: [1, 2], channel_mult_emb: 2, num_blocks: 1, attn_resolutions: [4], dropout: 0, label_dropout: 0,
+      embedding_type: 'fourier', channel_mult_noise: 2, encoder_type: 'residual', decoder_type: 'standard', resample_filter: [1, 3, 3, 1],
+    } satisfies EdmSongUnetSpec as EdmSongUnetSpec | EdmDhariwalUnetSpec,
+    names: [
+      'enc.8x8_conv.weight', 'enc.4x4_down.conv0.weight', 'enc.4x4_down.skip.weight', 'enc.4x4_aux_residual.weight',
+      'enc.4x4_block0.qkv.weight', 'dec.4x4_in0.proj.bias', 'dec.8x8_up.conv0.weight', 'dec.8x8_up.skip.bias',
+      'dec.8x8_block0.norm0.weight', 'map_label.weight', 'map_layer0.weight', 'dec.8x8_aux_conv.weight',
+    ],
+  },
+  /** ADM: adaptive scale-shift, 2 attention heads at 2x2 (128 channels), weightless resampling skips, class labels. */
+  DhariwalUNet: {
+    spec: {
+      type: 'edm-dhariwalunet', img_resolution: 4, in_channels: 2, out_channels: 2, label_dim: 3, augment_dim: 2, model_channels: 32,
+      channel_mult: [1, 4], channel_mult_emb: 2, num_blocks: 1, attn_resolutions: [2], dropout: 0, label_dropout: 0,
+    } satisfies EdmDhariwalUnetSpec as EdmSongUnetSpec | EdmDhariwalUnetSpec,
+    names: [
+      'enc.4x4_conv.weight', 'enc.2x2_down.conv0.weight', 'enc.2x2_block0.conv0.weight', 'enc.2x2_block0.affine.weight',
+      'enc.2x2_block0.qkv.weight', 'dec.2x2_in0.qkv.bias', 'dec.2x2_block0.proj.weight', 'dec.4x4_up.conv0.weight',
+      'dec.4x4_block0.skip.weight', 'map_label.weight', 'map_layer1.bias', 'out_conv.weight',
+    ],
+  },
+};
+
+/** Autodiff against central finite differences for 3 entries of 12 tensors of a tiny EDM network, batch 3. */
+export async function edmGradientCheck(which: keyof typeof EDM_GRAD_NETS): Promise<GradientProbe[]> {
+  const { spec, names } = EDM_GRAD_NETS[which];
+  const shape = [spec.img_resolution, spec.img_resolution, spec.in_channels];
+  const net = randomNetwork(spec, shape, 1, true, 1, true);
+  const probes = await networkGradientCheck(net, shape, names, spec.label_dim);
   net.dispose();
   return probes;
 }

@@ -34,7 +34,7 @@ export interface UnetNetwork {
   /** GroupNorm groups; divides every level's width. */
   groups: number;
 }
-export type NetworkSpec = GaussianMixtureNetwork | MlpNetwork | UnetNetwork;
+export type NetworkSpec = GaussianMixtureNetwork | MlpNetwork | UnetNetwork | EdmSongUnetNetwork | EdmDhariwalUnetNetwork;
 export interface StudentSection {
   parametrization: 'pid';
   teacher: { name: string; sha256: string };
@@ -61,6 +61,7 @@ export const UNET_DEFAULTS: Omit<UnetNetwork, 'type'> = {
   channels: 16, channel_mult: [1, 2], blocks_per_level: 1, attn_resolutions: [], emb_dim: 64, emb_max_freq: 4, groups: 4,
 };
 
+import { type EdmDhariwalUnetNetwork, type EdmSongUnetNetwork, parseEdmDhariwalUnet, parseEdmSongUnet } from './edm-networks.ts';
 import { type Obj, POSITIVE, Section, isCount, isFiniteNum, isObject, isPositive, isPositiveInt, oneOf, preview } from './config-section.ts';
 
 type NetworkParser<T extends NetworkSpec> = (net: Obj, file: string, data: DataSpec) => T;
@@ -147,6 +148,9 @@ const NETWORK_PARSERS: { [K in NetworkSpec['type']]: NetworkParser<Extract<Netwo
         `a positive integer that divides every level's width channels * channel_mult[l] (${widths.join(', ')})`),
     };
   },
+
+  'edm-songunet': parseEdmSongUnet,
+  'edm-dhariwalunet': parseEdmDhariwalUnet,
 };
 
 export const NETWORK_TYPES = Object.keys(NETWORK_PARSERS) as NetworkSpec['type'][];

@@ -5,8 +5,10 @@ import type { Rng } from '../rng';
 import { DEFAULT_MLP, type MlpSpec, mlpForward, mlpInit, mlpParamShapes } from './mlp';
 import { type HostTensor, type ParamShapes, type Params, countParams, toParams } from './params';
 import { DEFAULT_UNET, type UnetSpec, unetForward, unetInit, unetParamShapes } from './unet';
+import { type EdmSongUnetSpec, edmSongUnetBuffers, edmSongUnetForward, edmSongUnetInit, edmSongUnetParamShapes } from './edm-songunet';
+import { type EdmDhariwalUnetSpec, edmDhariwalUnetBuffers, edmDhariwalUnetForward, edmDhariwalUnetInit, edmDhariwalUnetParamShapes } from './edm-dhariwalunet';
 
-export type LearnedNetworkSpec = MlpSpec | UnetSpec;
+export type LearnedNetworkSpec = MlpSpec | UnetSpec | EdmSongUnetSpec | EdmDhariwalUnetSpec;
 
 /** What a network type provides. Tensor names and layouts are PyTorch's (state-dict names of the original module). */
 export interface NetworkKind<S> {
@@ -23,6 +25,8 @@ export interface NetworkKind<S> {
 const kinds: { [T in LearnedNetworkSpec['type']]: NetworkKind<Extract<LearnedNetworkSpec, { type: T }>> } = {
   mlp: { paramShapes: mlpParamShapes, init: mlpInit, forward: mlpForward },
   unet: { paramShapes: unetParamShapes, init: unetInit, forward: unetForward },
+  'edm-songunet': { paramShapes: edmSongUnetParamShapes, init: edmSongUnetInit, buffers: edmSongUnetBuffers, forward: edmSongUnetForward },
+  'edm-dhariwalunet': { paramShapes: edmDhariwalUnetParamShapes, init: edmDhariwalUnetInit, buffers: edmDhariwalUnetBuffers, forward: edmDhariwalUnetForward },
 };
 
 export const LEARNED_NETWORK_TYPES = Object.keys(kinds) as LearnedNetworkSpec['type'][];
