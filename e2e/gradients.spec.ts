@@ -6,7 +6,7 @@
  */
 import { build } from 'esbuild';
 import { expect, test } from '@playwright/test';
-import { PID_VS_CPU_TOLERANCE, UNET_FD } from '../scripts/webgpu-checks';
+import { EDM_FD, PID_VS_CPU_TOLERANCE, UNET_FD } from '../scripts/webgpu-checks';
 import { REPO } from './helpers';
 
 test('the unet backpropagates correctly and PID gradients match cpu on the browser\'s GPU backend', async ({ page, baseURL }, info) => {
@@ -27,6 +27,7 @@ test('the unet backpropagates correctly and PID gradients match cpu on the brows
   await page.waitForFunction(() => 'runChecks' in globalThis);
   const r = await page.evaluate((b) => (globalThis as unknown as { runChecks(b: string): Promise<never> }).runChecks(b), backend) as {
     got: string; unet: { name: string; index: number; autodiff: number; finiteDifference: number; error: number }[];
+    edm: Record<string, { name: string; index: number; autodiff: number; finiteDifference: number; error: number }[]>;
     pid: { lossCpu: number; lossGpu: number; maxDifference: number; largest: number; worst: string };
     tensors: { numTensors: number[]; losses: number[]; msPerStep: number };
   };
@@ -37,6 +38,13 @@ test('the unet backpropagates correctly and PID gradients match cpu on the brows
   expect(r.unet).toHaveLength(36);
   for (const p of r.unet) expect(p.error, `${p.name}[${p.index}]: autodiff ${p.autodiff}, fd ${p.finiteDifference}`).toBeLessThan(UNET_FD.tolerance);
   expect(r.unet.filter((p) => Math.abs(p.autodiff) > 1e-3).length).toBeGreaterThan(24); // not vacuous
+  expect(Object.keys(r.edm)).toHaveLength(2);
+  for (const [which, probes] of Object.entries(r.edm)) {
+    console.log(`${backend}: ${which} finite differences, worst of ${probes.length} probes ${Math.max(...probes.map((p) => p.error)).toExponential(2)}`);
+    expect(probes).toHaveLength(36);
+    for (const p of probes) expect(p.error, `${which} ${p.name}[${p.index}]: autodiff ${p.autodiff}, fd ${p.finiteDifference}`).toBeLessThan(EDM_FD.tolerance);
+    expect(probes.filter((p) => Math.abs(p.autodiff) > 1e-3).length).toBeGreaterThan(18);
+  }
   expect(Math.abs(r.pid.lossGpu - r.pid.lossCpu)).toBeLessThan(1e-4 * Math.abs(r.pid.lossCpu));
   expect(r.pid.maxDifference, r.pid.worst).toBeLessThan(PID_VS_CPU_TOLERANCE * r.pid.largest);
   expect(r.tensors.losses.every(Number.isFinite)).toBe(true);
