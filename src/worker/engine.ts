@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { checkpointMismatch, readCheckpoint, trainerCheckpoint } from '../core/checkpoint';
-import { type NetworkFn, networkWithLabels, withLabels } from '../core/edm';
+import { type NetworkFn, karrasSigmas, networkWithLabels, withLabels } from '../core/edm';
 import { fixedLabels } from '../core/labels';
 import { precondOf } from '../core/precond';
 import { TrajectoryReference, type TrajectoryError } from '../core/metrics';
@@ -44,7 +44,9 @@ interface LoadedTeacher {
   info: TeacherInfo;
   sampleZ: tf.Tensor;
   validationZ: tf.Tensor;
-  reference: TrajectoryReference;
+  /** Solved on first use (the first evaluation, or the paths view): a large teacher's card shows at once. */
+  reference: TrajectoryReference | null;
+  referenceSteps: number;
   /** The first `paths` validation noises, whose trajectories are drawn. */
   pathZ: tf.Tensor | null;
   /** A class-conditional teacher's labels for the validation noise (every class in turn) and for the sample grid. */
@@ -107,23 +109,17 @@ export class StudioEngine {
       sha256: teacher.sha256,
     };
     const shape = config.data.shape;
-    const sizes = viewSizes(dataSize(shape));
+    const sizes = viewSizes(dataSize(shape), teacher.network?.parameterCount ?? 0);
     const sampleZ = fixedNoise(SAMPLE_NOISE_SEED, sizes.samples, shape, config.edm.sigma_max);
     const validationZ = fixedNoise(VALIDATION_NOISE_SEED, sizes.validation, shape, config.edm.sigma_max);
     const validationLabels = fixedLabels(teacher.labelDim, sizes.validation);
-    let reference: TrajectoryReference;
-    try {
-      reference = new TrajectoryReference(withLabels(teacher.denoiser, validationLabels), config.edm, validationZ, sizes.referenceSteps, teacher.precond);
-    } catch (e) {
-      tf.dispose([sampleZ, validationZ, ...(validationLabels ? [validationLabels] : [])]);
-      teacher.dispose();
-      throw e;
-    }
     const pathZ = sizes.paths > 0 && viewKindOf(shape).kind === 'points2d' ? tf.slice(validationZ, 0, sizes.paths) : null;
     this.stopRun();
     this.disposeTeacher();
     const sampleLabels = fixedLabels(teacher.labelDim, sizes.samples);
-    this.loaded = { teacher, info, sampleZ, validationZ, reference, pathZ, validationLabels, sampleLabels, sampleClass: null, view: null };
+    this.loaded = {
+      teacher, info, sampleZ, validationZ, reference: null, referenceSteps: sizes.referenceSteps, pathZ, validationLabels, sampleLabels, sampleClass: null, view: null,
+    };
     return info;
   }
 
@@ -150,7 +146,7 @@ export class StudioEngine {
     let paths: Float32Array | null = null;
     if (l.pathZ) {
       const n = l.pathZ.shape[0];
-      const stacked = tf.tidy(() => tf.stack(l.reference.states.map((s) => tf.slice(s, 0, n))));
+      const stacked = tf.tidy(() => tf.stack(this.referenceOf(l).states.map((s) => tf.slice(s, 0, n))));
       paths = (await stacked.data()) as Float32Array;
       stacked.dispose();
     }
@@ -164,7 +160,7 @@ export class StudioEngine {
       nfe,
       paths,
       pathCount: l.pathZ ? l.pathZ.shape[0] : 0,
-      times: l.reference.times.slice(),
+      times: karrasSigmas(l.referenceSteps, edm.sigma_min, edm.sigma_max, edm.rho),
       sigmaData: edm.sigma_data,
     };
     return l.view;
@@ -246,7 +242,16 @@ export class StudioEngine {
   /** A student's trajectory error against the loaded teacher's reference (with the validation labels, if any). */
   private errorOf(F: NetworkFn): Promise<TrajectoryError> {
     const l = this.requireTeacher();
-    return l.reference.errorOf(networkWithLabels(F, l.validationLabels));
+    return this.referenceOf(l).errorOf(networkWithLabels(F, l.validationLabels));
+  }
+
+  /** The teacher's reference trajectories from the validation noise (Heun on `referenceSteps` Karras points), solved once. */
+  private referenceOf(l: LoadedTeacher): TrajectoryReference {
+    if (!l.reference) {
+      const { teacher, validationZ, validationLabels, referenceSteps } = l;
+      l.reference = new TrajectoryReference(withLabels(teacher.denoiser, validationLabels), teacher.config.edm, validationZ, referenceSteps, teacher.precond);
+    }
+    return l.reference;
   }
 
   /**
@@ -263,7 +268,7 @@ export class StudioEngine {
     const labels = own ? own.labels : l!.sampleLabels;
     const pathZ = !own && l?.pathZ ? l.pathZ : null;
     const x = pidOneStep(networkWithLabels(F, labels), edm, z, precond);
-    const p = pathZ ? pidStudentAtTimes(F, edm, pathZ, l!.reference.times, precond) : null;
+    const p = pathZ ? pidStudentAtTimes(F, edm, pathZ, this.referenceOf(l!).times, precond) : null;
     const [samples, paths] = await Promise.all([x.data() as Promise<Float32Array>, p ? (p.data() as Promise<Float32Array>) : null]);
     tf.dispose(p ? [x, p] : [x]);
     return { source, step, weights, dataShape: z.shape.slice(1), dataRange: [...range], samples, count: z.shape[0], paths, error };
@@ -313,7 +318,7 @@ export class StudioEngine {
         const error = await this.errorOf(student.network.apply);
         view = await this.studentView(student.network.apply, config, 'opened', s.pid.steps, 'ema', error);
       } else {
-        const sizes = viewSizes(dataSize(config.data.shape));
+        const sizes = viewSizes(dataSize(config.data.shape), student.network.parameterCount);
         const z = fixedNoise(SAMPLE_NOISE_SEED, sizes.samples, config.data.shape, config.edm.sigma_max);
         const labels = fixedLabels(config.data.label_dim ?? 0, sizes.samples);
         try {
@@ -338,7 +343,7 @@ export class StudioEngine {
   private disposeTeacher(): void {
     const l = this.loaded;
     if (!l) return;
-    l.reference.dispose();
+    l.reference?.dispose();
     tf.dispose([l.sampleZ, l.validationZ, ...[l.pathZ, l.validationLabels, l.sampleLabels].filter((t) => t != null)]);
     l.teacher.dispose();
     this.loaded = null;

@@ -265,11 +265,15 @@ export function isWorkerCommand(value: unknown): value is WorkerCommand {
 }
 
 /** Sizes of the fixed noise batches behind the sample view and the trajectory error, by data dimension. */
-export function viewSizes(dim: number): { samples: number; validation: number; paths: number; referenceSteps: number } {
-  return dim <= 16
-    ? { samples: 512, validation: 128, paths: 8, referenceSteps: 32 }
-    : { samples: 16, validation: 16, paths: 0, referenceSteps: 32 };
+/**
+ * How many fixed noises the views and the validation use, and the reference's Karras points: fewer for a network
+ * above LARGE_NETWORK parameters (EDM's CIFAR-10 DDPM++ has 55.7M), whose every evaluation takes seconds on a CPU.
+ */
+export function viewSizes(dim: number, parameters = 0): { samples: number; validation: number; paths: number; referenceSteps: number } {
+  if (dim <= 16) return { samples: 512, validation: 128, paths: 8, referenceSteps: 32 };
+  return parameters > LARGE_NETWORK ? { samples: 4, validation: 4, paths: 0, referenceSteps: 12 } : { samples: 16, validation: 16, paths: 0, referenceSteps: 32 };
 }
+export const LARGE_NETWORK = 5_000_000;
 
 /** The sample view a data shape gets: [2] -> points, HWC with 1 or 3 channels -> an image grid. */
 export function viewKindOf(shape: number[]): ViewKind {
