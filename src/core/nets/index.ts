@@ -77,10 +77,9 @@ export class Network {
 
   constructor(readonly spec: LearnedNetworkSpec, readonly dataShape: number[], host: Map<string, HostTensor>, trainable: boolean) {
     const fixed = new Set(bufferNames(spec, dataShape));
-    this.params = new Map([
-      ...toParams(new Map([...host].filter(([name]) => !fixed.has(name))), trainable),
-      ...toParams(new Map([...host].filter(([name]) => fixed.has(name))), false),
-    ]);
+    const learned = toParams(new Map([...host].filter(([name]) => !fixed.has(name))), trainable);
+    const buffers = toParams(new Map([...host].filter(([name]) => fixed.has(name))), false);
+    this.params = new Map([...host.keys()].map((name) => [name, (learned.get(name) ?? buffers.get(name))!])); // the file's order
   }
 
   /** F(x_in, c_noise). */
