@@ -19,8 +19,10 @@ export function vpSigmaInv(sigma: number, p: VpParams): number {
 }
 
 export function vpPreconditioning(p: VpParams): Precond {
+  // ln(1 + sigma^2) as VPPrecond computes it in float32 (not log1p): the network was trained on those c_noise values,
+  // and a Fourier embedding multiplies c_noise (up to M - 1) by its frequencies, so its rounding shows.
   const sigmaInv = (sigma: tf.Tensor1D) =>
-    tf.div(tf.sub(tf.sqrt(tf.add(tf.mul(tf.log1p(tf.square(sigma)), 2 * p.beta_d), p.beta_min ** 2)), p.beta_min), p.beta_d) as tf.Tensor1D;
+    tf.div(tf.sub(tf.sqrt(tf.add(tf.mul(tf.log(tf.add(tf.square(sigma), 1)), 2 * p.beta_d), p.beta_min ** 2)), p.beta_min), p.beta_d) as tf.Tensor1D;
   return {
     type: 'vp',
     at(sigma) {

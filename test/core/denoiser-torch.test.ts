@@ -1,0 +1,116 @@
+/**
+ * D(x, sigma) of imported EDM networks under every preconditioning (EDM, VP, VE), class-conditional included,
+ * against PyTorch: the same .pt state dict is read here (readAnyModel, as the CLI and the studio read it) and by
+ * test/torch/denoiser_reference.py (torch.load + torch.nn.functional), at sigma 0.002, 0.07, 2.5 and 80, on cpu and
+ * wasm (webgpu: test/cli/webgpu-node.test.ts runs the network checks through Dawn). Needs /usr/bin/python3 with torch.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type PrecondType, readAnyModel } from '../../src/core/model-import';
+import { loadTeacher } from '../../src/core/models';
+import { type LearnedNetworkSpec, bufferNames, initParams } from '../../src/core/nets';
+import { Rng } from '../../src/core/rng';
+import type { EdmDhariwalUnetNetwork, EdmSongUnetNetwork } from '../../src/formats/edm-networks';
+import { writeTorchStateDict } from '../../src/formats/torch-file';
+import { useBackend } from '../helpers/backend';
+
+const SIGMAS = [0.002, 0.07, 2.5, 80];
+const PRECONDS: PrecondType[] = ['edm', 'vp', 've'];
+const base = { img_resolution: 8, in_channels: 3, out_channels: 3, augment_dim: 0, channel_mult: [1, 2], channel_mult_emb: 2, num_blocks: 1, dropout: 0, label_dropout: 0 };
+const NETS: [string, EdmSongUnetNetwork | EdmDhariwalUnetNetwork][] = [
+  ['DDPM++', { ...base, type: 'edm-songunet', label_dim: 0, augment_dim: 9, model_channels: 8, attn_resolutions: [4], embedding_type: 'positional', channel_mult_noise: 1, encoder_type: 'standard', decoder_type: 'standard', resample_filter: [1, 1] }],
+  ['NCSN++ conditional', { ...base, type: 'edm-songunet', label_dim: 3, model_channels: 8, attn_resolutions: [4], embedding_type: 'fourier', channel_mult_noise: 2, encoder_type: 'residual', decoder_type: 'standard', resample_filter: [1, 3, 3, 1] }],
+  ['ADM conditional', { ...base, type: 'edm-dhariwalunet', label_dim: 4, augment_dim: 9, model_channels: 16, attn_resolutions: [4] }],
+];
+/** max |ours - torch| must stay under this times max |D_torch| (float32 round-off through a network). */
+const TOLERANCE = 2e-5;
+
+const dir = mkdtempSync(join(tmpdir(), 'pid-denoise-torch-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Random weights on a trained network's scale (std 1/sqrt(fan_in), norms near 1), buffers as EDM makes them. */
+function randomWeights(spec: LearnedNetworkSpec, seed: number) {
+  const host = initParams(spec, [8, 8, 3], new Rng(seed));
+  const fixed = new Set(bufferNames(spec, [8, 8, 3]));
+  const rng = new Rng(seed + 1);
+  for (const [name, t] of host) {
+    if (fixed.has(name)) continue;
+    const fanIn = t.shape.length > 1 ? t.shape.slice(1).reduce((a, b) => a * b, 1) : 0;
+    const norm = /norm\d?\.weight$/.test(name);
+    for (let i = 0; i < t.data.length; i++) t.data[i] = norm ? 1 + 0.2 * rng.normal() : fanIn ? rng.normal() / Math.sqrt(fanIn) : 0.2 * rng.normal();
+  }
+  return new Map([...host].map(([name, t]) => [`model.${name}`, t]));
+}
+
+const rng = new Rng(7);
+const x = SIGMAS.map((s) => Array.from({ length: 8 * 8 * 3 }, () => rng.normal() * Math.sqrt(0.25 + s * s)));
+const nchw = (hwc: number[]) => [0, 1, 2].map((c) => Array.from({ length: 8 }, (_, h) => Array.from({ length: 8 }, (_, w) => hwc[(h * 8 + w) * 3 + c])));
+const oneHot = (dim: number) => SIGMAS.map((_, i) => Array.from({ length: dim }, (_, k) => (k === (2 * i + 1) % dim ? 1 : 0)));
+
+interface Result { name: string; file: string; spec: LearnedNetworkSpec; precond: PrecondType; labelDim: number; torch: number[][][][] }
+let results: Result[] = [];
+
+beforeAll(() => {
+  const cases = NETS.flatMap(([name, spec], n) => {
+    const file = join(dir, `net${n}.pt`);
+    writeFileSync(file, writeTorchStateDict(randomWeights(spec, 10 + n)));
+    return PRECONDS.map((precond) => ({ name: `${name} ${precond}`, file, spec, precond, labelDim: spec.label_dim }));
+  });
+  const precondArgs = { edm: { type: 'edm' }, vp: { type: 'vp', beta_d: 19.9, beta_min: 0.1, M: 1000 }, ve: { type: 've' } };
+  writeFileSync(join(dir, 'cases.json'), JSON.stringify({
+    cases: cases.map((c) => ({
+      name: c.name, pt: c.file, kind: c.spec.type, spec: c.spec, precond: precondArgs[c.precond],
+      x: x.map(nchw), sigma: SIGMAS, labels: c.labelDim ? oneHot(c.labelDim) : null,
+    })),
+  }));
+  const r = spawnSync('/usr/bin/python3', [join(import.meta.dirname, '..', 'torch', 'denoiser_reference.py'), dir], { encoding: 'utf8', timeout: 300_000, env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' } });
+  if (r.error || r.status !== 0) {
+    throw new Error(`/usr/bin/python3 with torch is needed (install Debian's python3-torch, as CI does): ${r.error ?? r.stderr}`);
+  }
+  const out = JSON.parse(readFileSync(join(dir, 'out.json'), 'utf8')) as Record<string, number[][][][]>;
+  results = cases.map((c) => ({ ...c, torch: out[c.name] }));
+});
+
+describe.each(['cpu', 'wasm'] as const)('D(x, sigma) of .pt teachers against PyTorch on %s', (backend) => {
+  it('matches at sigma 0.002, 0.07, 2.5, 80 for every network and precond', async () => {
+    await useBackend(backend);
+    const before = tf.memory().numTensors;
+    const lines: string[] = [];
+    const checks: (readonly [string, number, number])[] = [];
+    for (const c of results) {
+      const model = await readAnyModel([{ name: c.file, bytes: new Uint8Array(readFileSync(c.file)) }], { precond: c.precond });
+      expect(model.config.network.type).toBe(c.spec.type);
+      expect(model.config.data.label_dim ?? 0).toBe(c.labelDim);
+      const teacher = loadTeacher(model);
+      const d = tf.tidy(() => teacher.denoiser.denoise(
+        tf.tensor(x.flat(), [4, 8, 8, 3]), tf.tensor1d(SIGMAS), c.labelDim ? tf.tensor2d(oneHot(c.labelDim)) : undefined,
+      ));
+      const ours = (await d.data()) as Float32Array;
+      d.dispose();
+      teacher.dispose();
+      const worst = SIGMAS.map((_, i) => {
+        let diff = 0;
+        let scale = 0;
+        for (let k = 0; k < 192; k++) {
+          const t = c.torch[i][k % 3][Math.floor(k / 24)][Math.floor(k / 3) % 8];
+          diff = Math.max(diff, Math.abs(ours[i * 192 + k] - t));
+          scale = Math.max(scale, Math.abs(t));
+        }
+        return { diff, scale };
+      });
+      lines.push(`${c.name}: max |D - D_torch| ${worst.map((w) => w.diff.toExponential(1)).join(' / ')} (max |D| ${worst.map((w) => w.scale.toFixed(2)).join(' / ')})`);
+      checks.push(...worst.map((w, i) => [`${c.name} at sigma ${SIGMAS[i]}`, w.diff, TOLERANCE * Math.max(1, w.scale)] as const));
+    }
+    console.log(`${backend}, sigma ${SIGMAS.join(' / ')}:\n  ${lines.join('\n  ')}`);
+    for (const [what, diff, bound] of checks) expect(diff, what).toBeLessThan(bound);
+    expect(tf.memory().numTensors).toBe(before);
+    // the references differ between preconds, so a wrong precond cannot pass
+    const edm = results[0].torch[2][0][0][0];
+    const vp = results[1].torch[2][0][0][0];
+    expect(Math.abs(edm - vp)).toBeGreaterThan(1e-3);
+  });
+});
