@@ -211,7 +211,8 @@ export class PidTrainer {
         () => pidLoss(networkWithLabels(F, labels), target, this.o.edm, this.settings.loss, z, t, tNext, this.o.precond),
         [...this.variables.values()],
       );
-      const list = names.map((name) => grads[this.variables.get(name)!.name]);
+      // A weight the loss does not reach (EDM's map_augment: no augmentation labels in PID) gets a zero gradient.
+      const list = names.map((name) => { const v = this.variables.get(name)!; return grads[v.name] ?? tf.zerosLike(v); });
       // pairwise adds, not tf.addN: tfjs-webgpu 4.22 puts all AddN inputs in one shader and drops the work past 7
       const norm = tf.sqrt(list.map((g) => tf.sum(tf.square(g))).reduce((acc, x) => tf.add(acc, x)));
       return [value, norm, ...list];

@@ -13,7 +13,7 @@ import { initParams } from '../../src/core/nets';
 import { Rng } from '../../src/core/rng';
 import type { EdmSongUnetNetwork } from '../../src/formats/edm-networks';
 import { readSafetensors, writeSafetensors } from '../../src/formats/safetensors';
-import { writeTorchStateDict } from '../../src/formats/torch-file';
+import { readTorchStateDict, writeTorchStateDict } from '../../src/formats/torch-file';
 import { writeStoredZip } from '../../src/formats/zip';
 import { readFileSync } from 'node:fs';
 import { runCli } from './run-cli';
@@ -146,6 +146,15 @@ describe('pid-studio on PyTorch state dicts', () => {
     expect(check.ok).toBe(true);
     // the check can fail: a teacher file is not its student with the prefix dropped
     expect(checkWithTorch([{ original: 'ncsnpp-cond.pt', exported: 'student.pt', drop_prefix: 'model.' }]).ok).toBe(false);
+  });
+
+  it('distills a teacher with map_augment (unused without augmentation labels: it stays as the teacher had it)', async () => {
+    const d = await runCli(['distill', '--teacher', 'ddpmpp.pt', '--steps', '2', '--batch', '2', '--N', '8', '--ema', '0', '--out', 'ddpmpp-student.safetensors'], dir, 120_000);
+    expect(d.code, d.stderr).toBe(0);
+    const student = readSafetensors(new Uint8Array(readFileSync(join(dir, 'ddpmpp-student.safetensors'))), 'student').tensors;
+    const teacher = readTorchStateDict(new Uint8Array(readFileSync(join(dir, 'ddpmpp.pt'))), 'teacher').tensors;
+    expect(student.get('map_augment.weight')!.data).toEqual(teacher.get('map_augment.weight')!.data);
+    expect(student.get('map_layer0.weight')!.data).not.toEqual(teacher.get('map_layer0.weight')!.data); // trained
   });
 
   it('refuses hostile and broken PyTorch files in one line, within a second, running nothing', async () => {

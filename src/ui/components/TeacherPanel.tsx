@@ -97,7 +97,7 @@ function TeacherCard() {
         <dd data-testid="teacher-classes">{t.labelDim > 0 ? `${t.labelDim} (class-conditional: label_dim ${t.labelDim})` : 'none (unconditional)'}</dd>
         <dt>Preconditioning</dt>
         <dd><PrecondChoice /></dd>
-        {t.weightsTaken ? (<><dt>Weights</dt><dd>{t.weightsTaken} of the state dict</dd></>) : null}
+        {t.weightsTaken ? (<><dt>Weights</dt><dd>{t.weightsTaken === 'state dict' ? "the file's state dict" : `the checkpoint's '${t.weightsTaken}' entry`}</dd></>) : null}
         <dt>Sigma range</dt>
         <dd>σ from {formatNumber(t.sigmaMin)} to {formatNumber(t.sigmaMax)} (σ_data {formatNumber(t.sigmaData)}, ρ {formatNumber(t.rho)})</dd>
         <dt>File</dt>
