@@ -58,7 +58,13 @@ async function fromStateDict(
   if (tensors.size === 0) throw new ModelFileError(file.name, 'holds no tensors', 'give the file of a trained network');
   const prefix = origin.prefix;
   const inferred = inferNetwork(new Map([...tensors].map(([name, t]) => [name, t.shape])));
-  if ('problems' in inferred) throw new ModelFileError(file.name, `the network could not be recognised: ${inferred.problems}`, 'give an EDM SongUNet or DhariwalUNet state dict (NVlabs/edm training/networks.py), or a pid-studio file');
+  if ('problems' in inferred) {
+    const what = origin.format === 'safetensors' ? 'no pid-studio config in __metadata__.pid_studio, and as a bare state dict its network' : 'the network';
+    const fix = origin.format === 'safetensors'
+      ? 'add the config, drop a config.json alongside, or give a state dict of an EDM SongUNet or DhariwalUNet (NVlabs/edm training/networks.py)'
+      : 'give a state dict of an EDM SongUNet or DhariwalUNet (NVlabs/edm training/networks.py), or a pid-studio file';
+    throw new ModelFileError(file.name, `${what} could not be recognised: ${inferred.problems}`, fix);
+  }
   const type = options.precond ?? 'edm';
   const precond: PrecondSpec = type === 'edm' ? { type } : { type, ...PRECOND_DEFAULTS[type] } as PrecondSpec;
   const [sigmaMin, sigmaMax] = clippedSigmaRange(precondOf({ edm: DEFAULT_EDM, precond }), DEFAULT_EDM.sigma_min, DEFAULT_EDM.sigma_max);

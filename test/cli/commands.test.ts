@@ -26,7 +26,8 @@ describe('pid-studio inspect', () => {
     const r = await runCli(['inspect', 'builtin:moons-mlp'], dir);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/valid pid-studio teacher "Two moons \(learned MLP\)"/);
-    expect(r.stdout).toMatch(/mlp .*30,530 parameters in 20 tensors/);
+    expect(r.stdout).toMatch(/network +MLP \(PID Studio\): mlp \{"hidden":64/);
+    expect(r.stdout).toMatch(/parameters +30,530 in 20 tensors/);
     expect(r.stderr).toBe('');
   });
 });

@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import { ModelFileError } from '../../src/formats/errors.ts';
-import { readModelFile } from '../../src/formats/model-file.ts';
+import { readAnyModel } from '../../src/core/model-import.ts';
 import { brokenModelFiles } from './broken-files.ts';
 
 describe('brokenModelFiles', () => {
@@ -13,7 +13,7 @@ describe('brokenModelFiles', () => {
   });
 
   it.each(cases.map((c) => [c.name, c] as const))('%s is refused with a one-line ModelFileError', async (_, c) => {
-    const err = await readModelFile([{ name: c.name, bytes: c.bytes }]).then(() => undefined, (e: unknown) => e);
+    const err = await readAnyModel([{ name: c.name, bytes: c.bytes }]).then(() => undefined, (e: unknown) => e);
     expect(err).toBeInstanceOf(ModelFileError);
     const msg = (err as Error).message;
     expect(msg).toMatch(c.expect);
