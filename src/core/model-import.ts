@@ -13,7 +13,8 @@ import { validateModel } from './models';
 import { inferNetwork } from './nets/infer';
 import { clippedSigmaRange, precondOf } from './precond';
 
-export type PrecondType = PrecondSpec['type'];
+/** The preconditionings a bare state dict may be read with (ddpm-eps comes with a diffusers folder's scheduler). */
+export type PrecondType = 'edm' | 'vp' | 've';
 export const PRECOND_CHOICES: PrecondType[] = ['edm', 'vp', 've'];
 
 export interface ReadOptions {

@@ -11,7 +11,10 @@ export interface DataSpec { shape: number[]; range: [number, number]; label_dim?
 export type PrecondSpec =
   | { type: 'edm' }
   | { type: 'vp'; beta_d: number; beta_min: number; M: number; epsilon_t: number }
-  | { type: 've'; sigma_min: number; sigma_max: number };
+  | { type: 've'; sigma_min: number; sigma_max: number }
+  /** A DDPM epsilon-prediction model under diffusers' DDPMScheduler (its scheduler_config.json fields). */
+  | { type: 'ddpm-eps'; num_train_timesteps: number; beta_start: number; beta_end: number; beta_schedule: DdpmBetaSchedule };
+export type DdpmBetaSchedule = 'linear' | 'scaled_linear' | 'squaredcos_cap_v2';
 /** Where the weights came from when they were imported from PyTorch: the key prefix stripped on reading (e.g. "model."). */
 export interface PytorchSource { prefix: string }
 export interface GaussianMixtureNetwork { type: 'gaussian-mixture'; weights: number[]; means: number[][]; stds: number[] }
@@ -159,13 +162,29 @@ export const PRECOND_DEFAULTS = {
   vp: { beta_d: 19.9, beta_min: 0.1, M: 1000, epsilon_t: 1e-5 },
   ve: { sigma_min: 0.02, sigma_max: 100 },
 } as const;
-export const PRECOND_TYPES = ['edm', 'vp', 've'] as const;
+export const PRECOND_TYPES = ['edm', 'vp', 've', 'ddpm-eps'] as const;
+/** DDPMScheduler's defaults (used when a diffusers folder has no scheduler_config.json). */
+export const DDPM_DEFAULTS = { num_train_timesteps: 1000, beta_start: 0.0001, beta_end: 0.02, beta_schedule: 'linear' as DdpmBetaSchedule };
+export const DDPM_BETA_SCHEDULES: DdpmBetaSchedule[] = ['linear', 'scaled_linear', 'squaredcos_cap_v2'];
 
 function parsePrecond(s: Section): PrecondSpec {
   const type = s.get<PrecondSpec['type']>('type', oneOf(...PRECOND_TYPES), `one of ${PRECOND_TYPES.map((t) => `"${t}"`).join(', ')}`);
   if (type === 'edm') {
     new Section(s.file, s.path, s.o, ['type']);
     return { type };
+  }
+  if (type === 'ddpm-eps') {
+    new Section(s.file, s.path, s.o, ['type', ...Object.keys(DDPM_DEFAULTS)]);
+    const pick = <T>(key: keyof typeof DDPM_DEFAULTS, test: (v: unknown) => boolean, must: string): T =>
+      (key in s.o ? s.get<T>(key, test, must) : DDPM_DEFAULTS[key]) as T;
+    const p = {
+      type,
+      num_train_timesteps: pick<number>('num_train_timesteps', (v) => isPositiveInt(v) && (v as number) >= 2, 'an integer >= 2'),
+      beta_start: pick<number>('beta_start', (v) => isPositive(v) && (v as number) < 1, 'a number in (0, 1)'),
+      beta_end: pick<number>('beta_end', (v) => isPositive(v) && (v as number) < 1, 'a number in (0, 1)'),
+      beta_schedule: pick<DdpmBetaSchedule>('beta_schedule', oneOf(...DDPM_BETA_SCHEDULES), `one of ${DDPM_BETA_SCHEDULES.map((b) => `"${b}"`).join(', ')}`),
+    };
+    return p;
   }
   const defaults: Record<string, number> = PRECOND_DEFAULTS[type];
   new Section(s.file, s.path, s.o, ['type', ...Object.keys(defaults)]);
@@ -242,7 +261,9 @@ export function parseConfig(value: unknown, fileName: string): PidStudioConfig {
   const network = NETWORK_PARSERS[type as NetworkSpec['type']](net, fileName, data);
 
   const config: PidStudioConfig = { format: CONFIG_FORMAT, role, name, data, edm, network };
-  if (value.precond !== undefined) config.precond = parsePrecond(s.section('precond', ['type', 'beta_d', 'beta_min', 'M', 'epsilon_t', 'sigma_min', 'sigma_max']));
+  if (value.precond !== undefined) {
+    config.precond = parsePrecond(s.section('precond', ['type', 'beta_d', 'beta_min', 'M', 'epsilon_t', 'sigma_min', 'sigma_max', ...Object.keys(DDPM_DEFAULTS)]));
+  }
   if (value.pytorch !== undefined) {
     const p = s.section('pytorch', ['prefix']);
     config.pytorch = { prefix: p.get<string>('prefix', (v) => typeof v === 'string' && /^([A-Za-z_][A-Za-z0-9_]*\.)*$/.test(v), 'a key prefix such as "" or "model." (names joined by dots, ending in a dot)') };

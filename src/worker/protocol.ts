@@ -10,6 +10,7 @@ import type { OptimizerName } from '../core/optim';
 import type { LossName } from '../core/pid-settings';
 import type { InputFile } from '../formats/model-file';
 import type { PrecondType } from '../core/model-import';
+import type { PrecondSpec } from '../formats/config';
 
 export type BackendChoice = BackendName | 'auto';
 export const BACKEND_CHOICES: BackendChoice[] = ['auto', 'webgpu', 'webgl', 'wasm', 'cpu'];
@@ -70,7 +71,7 @@ export interface TeacherInfo {
   /** Classes of a class-conditional teacher (0: unconditional). */
   labelDim: number;
   /** The preconditioning, and whether it was assumed (a bare state dict cannot say which it was trained with). */
-  precond: PrecondType;
+  precond: PrecondSpec['type'];
   precondAssumed: boolean;
   /** For a PyTorch or safetensors state dict: which weights were taken ('state dict', 'ema', 'model'). */
   weightsTaken: string | null;

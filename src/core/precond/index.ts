@@ -1,5 +1,6 @@
 /** The preconditioning a model's config names (absent: EDM's, so every older file keeps its meaning). */
 import type { PidStudioConfig } from '../../formats/config';
+import { ddpmEpsPreconditioning } from './ddpm-eps';
 import { edmPreconditioning } from './edm';
 import type { Precond } from './types';
 import { vePreconditioning } from './ve';
@@ -12,6 +13,7 @@ export function precondOf(config: Pick<PidStudioConfig, 'edm' | 'precond'>): Pre
   const p = config.precond;
   if (!p || p.type === 'edm') return edmPreconditioning(config.edm.sigma_data);
   if (p.type === 'vp') return vpPreconditioning(p);
+  if (p.type === 'ddpm-eps') return ddpmEpsPreconditioning(p);
   return vePreconditioning(p);
 }
 

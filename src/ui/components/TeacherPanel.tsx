@@ -4,6 +4,7 @@ import { useRuntime, useStudio } from '../context';
 import { formatNumber } from '../series';
 import { isRunning } from '../store';
 import type { PrecondType } from '../../core/model-import';
+import type { PrecondSpec } from '../../formats/config';
 
 export function TeacherPanel() {
   const runtime = useRuntime();
@@ -109,11 +110,13 @@ function TeacherCard() {
   );
 }
 
-const PRECOND_TEXT: Record<PrecondType, string> = {
+const PRECOND_TEXT: Record<PrecondSpec['type'], string> = {
   edm: 'EDM (EDMPrecond, σ_data 0.5)',
   vp: 'VP (VPPrecond, DDPM++ of Song et al.)',
   ve: 'VE (VEPrecond, NCSN++ of Song et al.)',
+  'ddpm-eps': 'DDPM ε-prediction (its scheduler)',
 };
+const CHOICES: PrecondType[] = ['edm', 'vp', 've'];
 
 /** The preconditioning, with a selector when the file did not say (a bare state dict: EDM's is assumed). */
 function PrecondChoice() {
@@ -127,7 +130,7 @@ function PrecondChoice() {
     <>
       <select id={id} aria-label="Preconditioning of the dropped state dict" value={t.precond} disabled={running}
         onChange={(e) => runtime.setTeacherPrecond(e.target.value as PrecondType)}>
-        {(Object.keys(PRECOND_TEXT) as PrecondType[]).map((p) => <option key={p} value={p}>{PRECOND_TEXT[p]}</option>)}
+        {CHOICES.map((p) => <option key={p} value={p}>{PRECOND_TEXT[p]}</option>)}
       </select>
       {t.precondAssumed ? <span className="hint"> assumed: a state dict does not say how it was trained; EDM's and PID's released models use EDM</span> : null}
     </>
