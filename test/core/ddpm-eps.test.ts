@@ -65,7 +65,7 @@ describe('ddpm-eps preconditioning', () => {
     const D = preconditionedDenoiser((u, t) => tf.add(u, tf.reshape(tf.div(t, 1000), [-1, 1])), p);
     const s = [sigmas[0], sigmas[10], sigmas[500], sigmas[999]];
     const t = [0, 10, 500, 999];
-    const d = tf.tidy(() => D.denoise(tf.tensor2d(s.map((v) => [1, -2])), tf.tensor1d(s)).arraySync()) as number[][];
+    const d = tf.tidy(() => D.denoise(tf.tensor2d(s.map(() => [1, -2])), tf.tensor1d(s)).arraySync()) as number[][];
     s.forEach((sig, i) => [1, -2].forEach((x, j) => {
       const want = x - sig * (x / Math.sqrt(1 + sig * sig) + t[i] / 1000);
       expect(Math.abs(d[i][j] - want)).toBeLessThan(1e-4 * Math.max(1, Math.abs(want)));
