@@ -37,7 +37,7 @@ export interface UnetNetwork {
   /** GroupNorm groups; divides every level's width. */
   groups: number;
 }
-export type NetworkSpec = GaussianMixtureNetwork | MlpNetwork | UnetNetwork | EdmSongUnetNetwork | EdmDhariwalUnetNetwork;
+export type NetworkSpec = GaussianMixtureNetwork | MlpNetwork | UnetNetwork | EdmSongUnetNetwork | EdmDhariwalUnetNetwork | DiffusersUnet2dNetwork;
 export interface StudentSection {
   parametrization: 'pid';
   teacher: { name: string; sha256: string };
@@ -65,6 +65,7 @@ export const UNET_DEFAULTS: Omit<UnetNetwork, 'type'> = {
 };
 
 import { type EdmDhariwalUnetNetwork, type EdmSongUnetNetwork, parseEdmDhariwalUnet, parseEdmSongUnet } from './edm-networks.ts';
+import { type DiffusersUnet2dNetwork, parseDiffusersUnet2d } from './diffusers-network.ts';
 import { type Obj, POSITIVE, Section, isCount, isFiniteNum, isObject, isPositive, isPositiveInt, oneOf, preview } from './config-section.ts';
 
 type NetworkParser<T extends NetworkSpec> = (net: Obj, file: string, data: DataSpec) => T;
@@ -154,6 +155,7 @@ const NETWORK_PARSERS: { [K in NetworkSpec['type']]: NetworkParser<Extract<Netwo
 
   'edm-songunet': parseEdmSongUnet,
   'edm-dhariwalunet': parseEdmDhariwalUnet,
+  'diffusers-unet2d': parseDiffusersUnet2d,
 };
 
 export const NETWORK_TYPES = Object.keys(NETWORK_PARSERS) as NetworkSpec['type'][];

@@ -7,8 +7,9 @@ import { type HostTensor, type ParamShapes, type Params, countParams, toParams }
 import { DEFAULT_UNET, type UnetSpec, unetForward, unetInit, unetParamShapes } from './unet';
 import { type EdmSongUnetSpec, edmSongUnetBuffers, edmSongUnetForward, edmSongUnetInit, edmSongUnetParamShapes } from './edm-songunet';
 import { type EdmDhariwalUnetSpec, edmDhariwalUnetBuffers, edmDhariwalUnetForward, edmDhariwalUnetInit, edmDhariwalUnetParamShapes } from './edm-dhariwalunet';
+import { type DiffusersUnet2dSpec, diffusersUnet2dBuffers, diffusersUnet2dForward, diffusersUnet2dInit, diffusersUnet2dParamShapes } from './diffusers-unet2d';
 
-export type LearnedNetworkSpec = MlpSpec | UnetSpec | EdmSongUnetSpec | EdmDhariwalUnetSpec;
+export type LearnedNetworkSpec = MlpSpec | UnetSpec | EdmSongUnetSpec | EdmDhariwalUnetSpec | DiffusersUnet2dSpec;
 
 /** What a network type provides. Tensor names and layouts are PyTorch's (state-dict names of the original module). */
 export interface NetworkKind<S> {
@@ -27,6 +28,7 @@ const kinds: { [T in LearnedNetworkSpec['type']]: NetworkKind<Extract<LearnedNet
   unet: { paramShapes: unetParamShapes, init: unetInit, forward: unetForward },
   'edm-songunet': { paramShapes: edmSongUnetParamShapes, init: edmSongUnetInit, buffers: edmSongUnetBuffers, forward: edmSongUnetForward },
   'edm-dhariwalunet': { paramShapes: edmDhariwalUnetParamShapes, init: edmDhariwalUnetInit, buffers: edmDhariwalUnetBuffers, forward: edmDhariwalUnetForward },
+  'diffusers-unet2d': { paramShapes: diffusersUnet2dParamShapes, init: diffusersUnet2dInit, buffers: diffusersUnet2dBuffers, forward: diffusersUnet2dForward },
 };
 
 export const LEARNED_NETWORK_TYPES = Object.keys(kinds) as LearnedNetworkSpec['type'][];

@@ -145,6 +145,7 @@ export function inferNetwork(shapes: Map<string, number[]>): Inferred {
 export function describeNetwork(spec: LearnedNetworkSpec): string {
   switch (spec.type) {
     case 'edm-dhariwalunet': return 'EDM DhariwalUNet (ADM)';
+    case 'diffusers-unet2d': return 'diffusers UNet2DModel';
     case 'edm-songunet': {
       const f = spec.resample_filter.join(',');
       if (spec.embedding_type === 'positional' && spec.encoder_type === 'standard' && spec.decoder_type === 'standard' && f === '1,1') return 'EDM SongUNet (DDPM++)';
