@@ -11,6 +11,7 @@ import { edmDenoiser } from '../src/core/edm';
 import { type LearnedNetworkSpec, Network, bufferNames, initParams } from '../src/core/nets';
 import type { EdmDhariwalUnetSpec } from '../src/core/nets/edm-dhariwalunet';
 import type { EdmSongUnetSpec } from '../src/core/nets/edm-songunet';
+import type { DiffusersUnet2dSpec } from '../src/core/nets/diffusers-unet2d';
 import type { MlpSpec } from '../src/core/nets/mlp';
 import type { UnetSpec } from '../src/core/nets/unet';
 import { PidTrainer, pidLoss, stopGradDenoiser } from '../src/core/pid';
@@ -172,6 +173,37 @@ export async function edmGradientCheck(which: keyof typeof EDM_GRAD_NETS): Promi
   const shape = [spec.img_resolution, spec.img_resolution, spec.in_channels];
   const net = randomNetwork(spec, shape, 1, true, 1, true);
   const probes = await networkGradientCheck(net, shape, names, spec.label_dim);
+  net.dispose();
+  return probes;
+}
+
+/**
+ * A tiny diffusers UNet2DModel (8x8x2 images) for the gradient checks: DownBlock2D and AttnDownBlock2D (4 heads),
+ * the stride-2 conv downsampler, the mid block, AttnUpBlock2D and UpBlock2D with the nearest 2x + conv upsampler,
+ * conv_shortcut, positional time embedding, class labels; with the tensors to probe.
+ */
+export const DIFFUSERS_GRAD_NET = {
+  spec: {
+    type: 'diffusers-unet2d', sample_size: 8, in_channels: 2, out_channels: 2, center_input_sample: false, time_embedding_type: 'positional',
+    time_embedding_dim: null, freq_shift: 0, flip_sin_to_cos: true, down_block_types: ['DownBlock2D', 'AttnDownBlock2D'], mid_block_type: 'UNetMidBlock2D',
+    up_block_types: ['AttnUpBlock2D', 'UpBlock2D'], block_out_channels: [8, 16], layers_per_block: 1, mid_block_scale_factor: 1, downsample_padding: 1,
+    downsample_type: 'conv', upsample_type: 'conv', dropout: 0, act_fn: 'silu', attention_head_dim: 4, norm_num_groups: 4, attn_norm_num_groups: null,
+    norm_eps: 1e-5, resnet_time_scale_shift: 'default', add_attention: true, class_embed_type: null, num_class_embeds: 3,
+  } satisfies DiffusersUnet2dSpec as DiffusersUnet2dSpec,
+  names: [
+    'conv_in.weight', 'time_embedding.linear_1.weight', 'down_blocks.0.resnets.0.conv1.weight', 'down_blocks.0.downsamplers.0.conv.weight',
+    'down_blocks.1.resnets.0.conv_shortcut.weight', 'down_blocks.1.attentions.0.to_q.weight', 'mid_block.attentions.0.to_out.0.bias',
+    'mid_block.resnets.1.time_emb_proj.weight', 'up_blocks.0.attentions.1.group_norm.bias', 'up_blocks.0.upsamplers.0.conv.weight',
+    'up_blocks.1.resnets.1.norm1.weight', 'class_embedding.weight', 'conv_out.weight',
+  ],
+};
+
+/** Autodiff against central finite differences for 3 entries of 13 tensors of the tiny UNet2DModel, batch 3 (tolerances EDM_FD). */
+export async function diffusersGradientCheck(): Promise<GradientProbe[]> {
+  const { spec, names } = DIFFUSERS_GRAD_NET;
+  const shape = [spec.sample_size, spec.sample_size, spec.in_channels];
+  const net = randomNetwork(spec, shape, 1, true, 1, true);
+  const probes = await networkGradientCheck(net, shape, names, spec.num_class_embeds ?? 0);
   net.dispose();
   return probes;
 }

@@ -231,9 +231,9 @@ function readNetwork(s: Section, sized: Pick<DiffusersUnet2dNetwork, 'sample_siz
     return names;
   };
   const act = pick<string>('act_fn', (v) => typeof v === 'string', 'a string');
-  if (act !== 'silu' && act !== 'swish') s.fail('act_fn', `"silu": other activations are not read (got ${preview(act)})`, undefined);
+  if (act !== 'silu' && act !== 'swish') s.fail('act_fn', '"silu": other activations are not read', act);
   if (o.class_embed_type !== undefined && o.class_embed_type !== null) {
-    s.fail('class_embed_type', `null: class embeddings of type ${preview(o.class_embed_type)} are not read (only nn.Embedding class labels, through num_class_embeds)`, undefined);
+    s.fail('class_embed_type', 'null: other class embeddings are not read (only nn.Embedding class labels, through num_class_embeds)', o.class_embed_type);
   }
   const spec: DiffusersUnet2dNetwork = {
     type: 'diffusers-unet2d',

@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { startBackend } from '../../src/core/backend';
 import { installNodeWebGpu } from '../../src/cli/webgpu-node';
-import { EDM_FD, EDM_GRAD_NETS, PID_VS_CPU_TOLERANCE, UNET_FD, edmGradientCheck, pidGradientVsCpu, tensorsOverPidSteps, unetGradientCheck } from '../../scripts/webgpu-checks';
+import { DIFFUSERS_GRAD_NET, EDM_FD, EDM_GRAD_NETS, PID_VS_CPU_TOLERANCE, UNET_FD, diffusersGradientCheck, edmGradientCheck, pidGradientVsCpu, tensorsOverPidSteps, unetGradientCheck } from '../../scripts/webgpu-checks';
 
 const skip = process.env.PID_SKIP_WEBGPU_NODE === '1';
 
@@ -44,6 +44,16 @@ describe.skipIf(skip)('tfjs-webgpu in Node (Dawn, Vulkan)', () => {
       expect(probes.filter((p) => Math.abs(p.autodiff) > 1e-3).length).toBeGreaterThan(18);
     }, 300_000);
   }
+
+  it('backpropagates the tiny diffusers UNet2DModel correctly (central finite differences, float32)', async () => {
+    await startBackend('webgpu');
+    const probes = await diffusersGradientCheck();
+    expect(probes).toHaveLength(3 * DIFFUSERS_GRAD_NET.names.length);
+    for (const p of probes) {
+      expect(p.error, `${p.name}[${p.index}]: autodiff ${p.autodiff}, finite difference ${p.finiteDifference}`).toBeLessThan(EDM_FD.tolerance);
+    }
+    expect(probes.filter((p) => Math.abs(p.autodiff) > 1e-3).length).toBeGreaterThan(probes.length / 2);
+  }, 300_000);
 
   it('computes the PID loss gradient of an mlp as the cpu backend does', async () => {
     const r = await pidGradientVsCpu();

@@ -208,18 +208,31 @@ function layer(params: Params, l: DiffusersLayer, x: tf.Tensor4D, act: tf.Tensor
 }
 
 export function diffusersUnet2dForward(spec: DiffusersUnet2dSpec, params: Params, xIn: tf.Tensor, cNoise: tf.Tensor1D, labels?: tf.Tensor2D): tf.Tensor {
+  return diffusersUnet2dTrace(spec, params, xIn, cNoise, labels);
+}
+
+/**
+ * The forward pass, with `trace` called on the intermediate results (inside a tidy: copy what you keep): 'time_proj',
+ * 'time_embedding', 'conv_in', 'down_blocks.i', 'mid_block', 'up_blocks.i' (NHWC), then 'out'.
+ */
+export function diffusersUnet2dTrace(spec: DiffusersUnet2dSpec, params: Params, xIn: tf.Tensor, cNoise: tf.Tensor1D, labels?: tf.Tensor2D,
+  trace: (block: string, t: tf.Tensor) => void = () => {}): tf.Tensor {
   return tf.tidy(() => {
     const plan = diffusersUnet2dPlan(spec);
     const batch = xIn.shape[0];
-    let emb = linear(params, 'time_embedding.linear_2', silu(linear(params, 'time_embedding.linear_1', timeProjection(spec, params, plan, cNoise))) as tf.Tensor2D);
+    const proj = timeProjection(spec, params, plan, cNoise);
+    trace('time_proj', proj);
+    let emb = linear(params, 'time_embedding.linear_2', silu(linear(params, 'time_embedding.linear_1', proj)) as tf.Tensor2D);
     if (spec.num_class_embeds) {
       const l = requireLabels(spec.num_class_embeds, batch, labels, 'this diffusers UNet2DModel');
       emb = tf.add(emb, tf.matMul(l, params.get('class_embedding.weight')!));
     }
+    trace('time_embedding', emb);
     const act = silu(emb) as tf.Tensor2D;
     let x = xIn as tf.Tensor4D;
     if (spec.center_input_sample) x = tf.sub(tf.mul(x, 2), 1);
     x = conv2d(params, 'conv_in', x);
+    trace('conv_in', x);
     const skips: tf.Tensor4D[] = [x];
     for (const st of plan.down) {
       for (const l of st.layers) skips.push((x = layer(params, l, x, act)));
@@ -227,16 +240,22 @@ export function diffusersUnet2dForward(spec: DiffusersUnet2dSpec, params: Params
         x = st.sampler.kind === 'conv' ? convDown(params, st.sampler.name, x, st.sampler.padding) : diffusersResnet(params, st.sampler.resnet, x, act);
         skips.push(x);
       }
+      trace(st.name, x);
     }
-    for (const l of plan.mid ?? []) x = layer(params, l, x, act);
+    if (plan.mid) {
+      for (const l of plan.mid) x = layer(params, l, x, act);
+      trace('mid_block', x);
+    }
     for (const st of plan.up) {
       for (const l of st.layers) x = layer(params, l, tf.concat([x, skips.pop()!], 3), act);
       if (st.sampler) {
         x = st.sampler.kind === 'conv' ? conv2d(params, st.sampler.name, upsample2(x)) : diffusersResnet(params, st.sampler.resnet, x, act);
       }
+      trace(st.name, x);
     }
     let y = conv2d(params, 'conv_out', silu(groupNorm(params, 'conv_norm_out', x, plan.outGroups, spec.norm_eps)) as tf.Tensor4D);
     if (spec.time_embedding_type === 'fourier') y = tf.div(y, tf.reshape(cNoise, [batch, 1, 1, 1]));
+    trace('out', y);
     return y;
   });
 }
