@@ -1,6 +1,7 @@
 /** `pid-studio inspect <model>`: validate and print a summary. */
 import { isLearnedNetwork, parameterCount } from '../core/nets';
 import { describeNetwork } from '../core/nets/infer';
+import { precondOf } from '../core/precond';
 import { UsageError, parseOptions } from './args';
 import { readModelArg } from './io';
 import { precondOption } from './precond-option';
@@ -12,7 +13,9 @@ export async function inspect(argv: string[], out: (line: string) => void): Prom
   const model = await readModelArg(input, { precond: precondOption(o.precond, 'inspect') });
   const { config, origin } = model;
   const net = config.network;
-  const what = origin ? `${origin.format === 'pytorch' ? 'PyTorch' : 'safetensors'} state dict, read as a teacher` : `pid-studio ${config.role}`;
+  const what = !origin ? `pid-studio ${config.role}`
+    : origin.format === 'diffusers' ? 'diffusers UNet2DModel folder, read as a teacher'
+    : `${origin.format === 'pytorch' ? 'PyTorch' : 'safetensors'} state dict, read as a teacher`;
   out(`${model.fileName}: valid ${what} "${config.name}"`);
   if (origin) out(`  weights    ${origin.taken}${origin.prefix ? `, key prefix '${origin.prefix}' stripped` : ''}`);
   const labels = config.data.label_dim ? `, label_dim ${config.data.label_dim} (class-conditional)` : ', label_dim 0 (unconditional)';
@@ -20,8 +23,13 @@ export async function inspect(argv: string[], out: (line: string) => void): Prom
   out(`  edm        sigma_data ${config.edm.sigma_data}, sigma ${config.edm.sigma_min} .. ${config.edm.sigma_max}, rho ${config.edm.rho}`);
   const precond = config.precond ?? { type: 'edm' as const };
   const { type: precondType, ...precondParams } = precond;
-  const assumed = origin && !origin.precondGiven ? ' (assumed: a state dict does not say; give --precond vp or ve for other models)' : '';
+  const assumed = origin && !origin.precondGiven ? ' (assumed: a state dict does not say; give --precond vp or ve for other models)'
+    : origin?.schedulerDefaults ? " (no scheduler_config.json: DDPMScheduler's defaults)" : '';
   out(`  precond    ${precondType}${Object.keys(precondParams).length ? ` ${JSON.stringify(precondParams)}` : ''}${assumed}`);
+  const trained = precondOf(config).trainedRange;
+  if (Number.isFinite(trained[1])) {
+    out(`  trained on sigma ${trained[0].toPrecision(4)} .. ${trained[1].toPrecision(4)}: EDM's sampling range 0.002 .. 80 is clipped to it (sigma ${config.edm.sigma_min.toPrecision(4)} .. ${config.edm.sigma_max.toPrecision(4)})`);
+  }
   if (net.type === 'gaussian-mixture') {
     out(`  network    ${net.type}, ${net.weights.length} components (analytic, exact denoiser)`);
   } else if (isLearnedNetwork(net)) {

@@ -47,9 +47,24 @@ export async function readModelArg(arg: string, options: ReadOptions = {}): Prom
   return readAnyModel(files, options);
 }
 
-/** The files of a model folder: config.json with one .safetensors, or one model file; anything else is refused in one line. */
+/**
+ * The files of a model folder: config.json with one .safetensors, or one model file, or a diffusers model (config.json,
+ * diffusion_pytorch_model.*, scheduler_config.json; or a saved pipeline's unet/ and scheduler/); anything else is
+ * refused in one line.
+ */
 function folderModelFiles(folder: string): string[] {
   const names = readdirSync(folder).sort();
+  if (names.includes('model_index.json') && names.includes('unet')) {
+    // a diffusers pipeline (DDPMPipeline.save_pretrained): the UNet and its scheduler
+    const unet = readdirSync(join(folder, 'unet')).filter((n) => n === 'config.json' || n.startsWith('diffusion_pytorch_model.')).map((n) => join('unet', n));
+    const scheduler = names.includes('scheduler') && readdirSync(join(folder, 'scheduler')).includes('scheduler_config.json') ? [join('scheduler', 'scheduler_config.json')] : [];
+    return [...unet.filter((n) => !n.endsWith('.bin') || !unet.some((m) => m.endsWith('.safetensors'))), ...scheduler];
+  }
+  if (names.some((n) => n.startsWith('diffusion_pytorch_model.'))) {
+    const weights = names.filter((n) => n.startsWith('diffusion_pytorch_model.'));
+    const chosen = weights.includes('diffusion_pytorch_model.safetensors') ? ['diffusion_pytorch_model.safetensors'] : weights.filter((n) => n.endsWith('.bin'));
+    return [...names.filter((n) => n === 'config.json' || n === 'scheduler_config.json'), ...chosen];
+  }
   const weights = names.filter((n) => MODEL_EXTENSIONS.some((e) => n.toLowerCase().endsWith(e)));
   const config = names.includes('config.json') ? ['config.json'] : [];
   if (weights.length === 0) {

@@ -17,13 +17,15 @@ export interface ModelFile {
 }
 
 export interface ModelOrigin {
-  format: 'pytorch' | 'safetensors';
+  format: 'pytorch' | 'safetensors' | 'diffusers';
   /** Which weights of the file were taken: 'state dict', or a checkpoint's entry such as 'ema' or 'model'. */
   taken: string;
   /** The key prefix stripped from every name ('' when none), e.g. EDMPrecond's "model.". */
   prefix: string;
-  /** Whether the preconditioning was given by the user (else EDM's was assumed). */
+  /** Whether the preconditioning was given by the user or the folder (else EDM's was assumed). */
   precondGiven: boolean;
+  /** A diffusers folder without scheduler_config.json: DDPMScheduler's defaults were taken. */
+  schedulerDefaults?: boolean;
 }
 
 const PAIR_FIX = 'give one .safetensors file, or a config.json together with its .safetensors file';

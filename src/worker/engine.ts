@@ -96,6 +96,8 @@ export class StudioEngine {
       labelDim: teacher.labelDim,
       precond: config.precond?.type ?? 'edm',
       precondAssumed: model.origin !== undefined && !model.origin.precondGiven,
+      precondChoosable: model.origin?.format === 'pytorch' || model.origin?.format === 'safetensors',
+      trainedSigmas: Number.isFinite(teacher.precond.trainedRange[1]) ? [...teacher.precond.trainedRange] : null,
       weightsTaken: model.origin?.taken ?? null,
       parameterCount: teacher.network ? teacher.network.parameterCount : null,
       components: net.type === 'gaussian-mixture' ? net.weights.length : null,

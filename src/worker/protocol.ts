@@ -73,6 +73,10 @@ export interface TeacherInfo {
   /** The preconditioning, and whether it was assumed (a bare state dict cannot say which it was trained with). */
   precond: PrecondSpec['type'];
   precondAssumed: boolean;
+  /** A bare state dict: its preconditioning may be chosen (a diffusers folder's comes from its scheduler). */
+  precondChoosable: boolean;
+  /** The noise levels the network was trained on when they clip EDM's sampling range (VP, VE, DDPM), else null. */
+  trainedSigmas: [number, number] | null;
   /** For a PyTorch or safetensors state dict: which weights were taken ('state dict', 'ema', 'model'). */
   weightsTaken: string | null;
   /** Learned parameters; null for an analytic teacher. */

@@ -2,6 +2,7 @@
  * Hand-made broken model files, byte by byte (no writer from src/ involved). Each one must be refused with a
  * ModelFileError whose message matches `expect`. The CLI tests reuse this list: exit code 2, one stderr line.
  */
+import { NETWORK_TYPES } from '../../src/formats/config.ts';
 
 export interface BrokenFile { name: string; bytes: Uint8Array; expect: RegExp }
 
@@ -67,7 +68,7 @@ export function brokenModelFiles(): BrokenFile[] {
     { name: 'no-pid-studio.safetensors', bytes: rawSafetensors(JSON.stringify({ w }), wData), expect: /no pid-studio config in __metadata__\.pid_studio, and as a bare state dict its network could not be recognised: .*found 'w'\. Fix: add the config, drop a config\.json alongside/ },
     { name: 'config-not-json.safetensors', bytes: model('{"format": "pid-studio/1", ', { w }, wData), expect: /__metadata__\.pid_studio is not valid JSON/ },
     { name: 'wrong-format.safetensors', bytes: model({ ...good, format: 'pid-studio/2' }), expect: /config field "format" must be "pid-studio\/1" \(got "pid-studio\/2"\)/ },
-    { name: 'unknown-network.safetensors', bytes: model({ ...good, network: { type: 'transformer' } }), expect: /"network\.type" is "transformer", not a known network type \(known: gaussian-mixture, mlp, unet, edm-songunet, edm-dhariwalunet\)/ },
+    { name: 'unknown-network.safetensors', bytes: model({ ...good, network: { type: 'transformer' } }), expect: new RegExp(`"network\\.type" is "transformer", not a known network type \\(known: ${NETWORK_TYPES.join(', ')}\\)`) },
     { name: 'mixture-mean-length.safetensors', bytes: model(mixtureConfig({ means: [[0, 0], [1, 1, 1]] })), expect: /"network\.means\[1\]" must be an array of 2 finite numbers/ },
     { name: 'mixture-negative-std.safetensors', bytes: model(mixtureConfig({ stds: [0.1, -0.1] })), expect: /"network\.stds\[1\]" must be a positive finite number \(got -0\.1\)/ },
     { name: 'student-without-section.safetensors', bytes: model({ ...good, role: 'student' }), expect: /config field "student" is missing/ },

@@ -4,7 +4,7 @@ import type { BackendInfo, StudentView, TeacherInfo, TeacherView, WorkerEvent } 
 
 const gpu: BackendInfo = { asked: 'auto', got: 'webgpu', adapter: { vendor: 'google', architecture: 'swiftshader', device: '', description: '', isFallbackAdapter: true, software: true } };
 const teacher: TeacherInfo = {
-  source: { kind: 'builtin', id: 'moons-mlp' }, name: 'moons', fileName: 'moons-mlp.safetensors', networkType: 'mlp', architecture: 'mlp', labelDim: 0, precond: 'edm', precondAssumed: false, weightsTaken: null, parameterCount: 100,
+  source: { kind: 'builtin', id: 'moons-mlp' }, name: 'moons', fileName: 'moons-mlp.safetensors', networkType: 'mlp', architecture: 'mlp', labelDim: 0, precond: 'edm', precondAssumed: false, precondChoosable: false, trainedSigmas: null, weightsTaken: null, parameterCount: 100,
   components: null, networkDetails: [], dataShape: [2], dataRange: [-1, 1], sigmaMin: 0.002, sigmaMax: 80, sigmaData: 0.5, rho: 7, sha256: 'a'.repeat(64),
 };
 const view = (step: number): StudentView => ({ source: 'training', step, weights: 'ema', dataShape: [2], dataRange: [-1, 1], samples: new Float32Array(4), count: 2, paths: null, error: null });

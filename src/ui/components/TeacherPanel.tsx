@@ -67,7 +67,8 @@ function DropZone({ disabled }: { disabled: boolean }) {
       >
         <p>Drop a teacher here: one <code>.safetensors</code> model file, a <code>config.json</code> + <code>.safetensors</code> pair, or a
           PyTorch state dict (<code>.pt</code>, <code>.pth</code>, <code>.bin</code>, <code>.ckpt</code> or a state-dict <code>.safetensors</code>)
-          of an EDM SongUNet (DDPM++, NCSN++) or DhariwalUNet (ADM).</p>
+          of an EDM SongUNet (DDPM++, NCSN++) or DhariwalUNet (ADM), or the files of a diffusers <code>UNet2DModel</code> folder
+          together (<code>config.json</code>, <code>diffusion_pytorch_model.safetensors</code>, <code>scheduler_config.json</code>).</p>
         <button type="button" onClick={() => input.current?.click()} disabled={disabled}>Choose teacher files</button>
         <input ref={input} type="file" multiple accept=".safetensors,.json,.pt,.pth,.bin,.ckpt" hidden
           onChange={(e) => { void take(e.target.files); e.target.value = ''; }} />
@@ -98,7 +99,7 @@ function TeacherCard() {
         <dd data-testid="teacher-classes">{t.labelDim > 0 ? `${t.labelDim} (class-conditional: label_dim ${t.labelDim})` : 'none (unconditional)'}</dd>
         <dt>Preconditioning</dt>
         <dd><PrecondChoice /></dd>
-        {t.weightsTaken ? (<><dt>Weights</dt><dd>{t.weightsTaken === 'state dict' ? "the file's state dict" : `the checkpoint's '${t.weightsTaken}' entry`}</dd></>) : null}
+        {t.weightsTaken ? (<><dt>Weights</dt><dd>{t.weightsTaken === 'state dict' ? "the file's state dict" : !t.precondChoosable ? t.weightsTaken : `the checkpoint's '${t.weightsTaken}' entry`}</dd></>) : null}
         <dt>Sigma range</dt>
         <dd>σ from {formatNumber(t.sigmaMin)} to {formatNumber(t.sigmaMax)} (σ_data {formatNumber(t.sigmaData)}, ρ {formatNumber(t.rho)})</dd>
         <dt>File</dt>
@@ -124,8 +125,9 @@ function PrecondChoice() {
   const t = useStudio((s) => s.teacher)!;
   const running = useStudio(isRunning);
   const id = useId();
-  const fromStateDict = t.weightsTaken !== null;
-  if (!fromStateDict) return <>{PRECOND_TEXT[t.precond]}</>;
+  const clipped = t.trainedSigmas
+    ? <span className="hint"> trained on σ {formatNumber(t.trainedSigmas[0])} to {formatNumber(t.trainedSigmas[1])}: sampling is clipped to it</span> : null;
+  if (!t.precondChoosable) return <>{PRECOND_TEXT[t.precond]}{clipped}</>;
   return (
     <>
       <select id={id} aria-label="Preconditioning of the dropped state dict" value={t.precond} disabled={running}
@@ -133,6 +135,7 @@ function PrecondChoice() {
         {CHOICES.map((p) => <option key={p} value={p}>{PRECOND_TEXT[p]}</option>)}
       </select>
       {t.precondAssumed ? <span className="hint"> assumed: a state dict does not say how it was trained; EDM's and PID's released models use EDM</span> : null}
+      {clipped}
     </>
   );
 }
