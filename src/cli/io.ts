@@ -60,7 +60,8 @@ function folderModelFiles(folder: string): string[] {
     const scheduler = names.includes('scheduler') && readdirSync(join(folder, 'scheduler')).includes('scheduler_config.json') ? [join('scheduler', 'scheduler_config.json')] : [];
     return [...unet.filter((n) => !n.endsWith('.bin') || !unet.some((m) => m.endsWith('.safetensors'))), ...scheduler];
   }
-  if (names.some((n) => n.startsWith('diffusion_pytorch_model.'))) {
+  const diffusersConfig = names.includes('config.json') && /"_class_name"/.test(readFileSync(join(folder, 'config.json'), 'utf8'));
+  if (diffusersConfig || names.includes('scheduler_config.json') || names.some((n) => n.startsWith('diffusion_pytorch_model.'))) {
     const weights = names.filter((n) => n.startsWith('diffusion_pytorch_model.'));
     const chosen = weights.includes('diffusion_pytorch_model.safetensors') ? ['diffusion_pytorch_model.safetensors'] : weights.filter((n) => n.endsWith('.bin'));
     return [...names.filter((n) => n === 'config.json' || n === 'scheduler_config.json'), ...chosen];

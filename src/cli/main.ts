@@ -14,7 +14,7 @@ const USAGE = `usage:
                      --precond edm|vp|ve]
   pid-studio denoise --model <model> --x <x file> --sigma <sigma file> [--labels <labels file>] [--precond edm|vp|ve] [--backend ...] --out <D file>
   pid-studio convert <model> --out <teacher.safetensors> [--precond edm|vp|ve] [--name NAME]
-  pid-studio export  <student> --format pytorch --out <file.pt> [--keys original|pid]
+  pid-studio export  <student> --format pytorch --out <file.pt> [--keys original|pid]   (or --format diffusers --out <folder>)
   pid-studio eval    --model <model> [--n 1000] [--steps 18] [--seed 0]   # MNIST models: prints FD <value> (NFE <k>, n <n>)
 A <model> is a .safetensors file, a PyTorch state dict (.pt, .pth, .bin, .ckpt: EDM's SongUNet or DhariwalUNet), a folder
 with config.json + one .safetensors file (or with one model file), or builtin:NAME.`;

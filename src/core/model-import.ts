@@ -9,6 +9,7 @@ import { ModelFileError } from '../formats/errors';
 import { type InputFile, type ModelFile, type ModelOrigin, readModelFile, sha256Hex } from '../formats/model-file';
 import { readSafetensors } from '../formats/safetensors';
 import { isTorchZip, readTorchStateDict } from '../formats/torch-file';
+import { isDiffusersFolder, readDiffusersFolder } from './diffusers-folder';
 import { validateModel } from './models';
 import { inferNetwork } from './nets/infer';
 import { clippedSigmaRange, precondOf } from './precond';
@@ -37,6 +38,9 @@ export async function readAnyModel(files: InputFile[], options: ReadOptions = {}
   } else if (single && lower(single.name).endsWith('.safetensors') && !hasConfig(single)) {
     const { tensors } = readSafetensors(single.bytes, single.name);
     model = await fromStateDict(single, tensors, { format: 'safetensors', taken: 'state dict', prefix: '' }, options);
+  } else if (isDiffusersFolder(files)) {
+    if (options.precond) throw new ModelFileError(files[0].name, 'a diffusers folder says its preconditioning itself (ddpm-eps, from its scheduler)', 'leave out --precond');
+    model = await readDiffusersFolder(files);
   } else {
     model = await readModelFile(files);
     const own = model.config.precond?.type ?? 'edm';

@@ -19,4 +19,9 @@ def betas(p):
     return torch.tensor([min(1 - alpha_bar((i + 1) / T) / alpha_bar(i / T), 0.999) for i in range(T)], dtype=torch.float32)
 
 
-print(json.dumps([torch.cumprod(1.0 - betas(p), dim=0).tolist() for p in json.loads(sys.argv[1])]))
+def alphas_cumprod(p):
+    return torch.cumprod(1.0 - betas(p), dim=0)
+
+
+if __name__ == '__main__':
+    print(json.dumps([alphas_cumprod(p).tolist() for p in json.loads(sys.argv[1])]))

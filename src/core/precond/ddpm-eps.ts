@@ -21,12 +21,16 @@ export function ddpmBetas(p: DdpmParams): Float32Array {
   return Float32Array.from({ length: T }, (_, i) => Math.min(1 - alphaBar((i + 1) / T) / alphaBar(i / T), 0.999));
 }
 
-/** abar_t = prod_{s <= t} (1 - beta_s), accumulated in float32 as torch.cumprod does. */
+/**
+ * abar_t = prod_{s <= t} (1 - beta_s) of the float32 alphas, accumulated in double and stored as float32, as
+ * torch.cumprod does on a CPU (bit for bit, given the same betas; torch.linspace's own rounding of the betas differs
+ * from ours by an ulp here and there, which moves sigma_t by up to about 2e-5 relative near t = 10).
+ */
 export function alphasCumprod(p: DdpmParams): Float32Array {
   const betas = ddpmBetas(p);
   const out = new Float32Array(betas.length);
   let acc = 1;
-  betas.forEach((b, i) => { acc = Math.fround(acc * Math.fround(1 - b)); out[i] = acc; });
+  betas.forEach((b, i) => { acc *= Math.fround(1 - b); out[i] = acc; });
   return out;
 }
 
@@ -58,11 +62,11 @@ export function ddpmEpsPreconditioning(p: DdpmParams): Precond {
   const cNoise = (sigma: tf.Tensor1D): tf.Tensor1D => {
     const table = tf.tensor1d(logTable);
     const l = tf.log(sigma);
-    const below = tf.sum(tf.cast(tf.less(tf.reshape(table, [1, T]), tf.reshape(l, [-1, 1])), 'int32'), 1);
-    const hi = tf.cast(tf.clipByValue(below, 1, T - 1), 'int32');
-    const lo = tf.sub(hi, tf.scalar(1, 'int32'));
-    const [lLo, lHi] = [tf.gather(table, lo), tf.gather(table, hi)];
-    const t = tf.add(tf.cast(lo, 'float32'), tf.div(tf.sub(l, lLo), tf.sub(lHi, lLo)));
+    // counted and clipped as float32 (tfjs-wasm's ClipByValue of an int32 tensor returns float bits), then cast
+    const hi = tf.clipByValue(tf.sum(tf.cast(tf.less(tf.reshape(table, [1, T]), tf.reshape(l, [-1, 1])), 'float32'), 1), 1, T - 1);
+    const lo = tf.sub(hi, 1);
+    const [lLo, lHi] = [tf.gather(table, tf.cast(lo, 'int32')), tf.gather(table, tf.cast(hi, 'int32'))];
+    const t = tf.add(lo, tf.div(tf.sub(l, lLo), tf.sub(lHi, lLo)));
     return tf.clipByValue(t, 0, T - 1) as tf.Tensor1D;
   };
   return {
