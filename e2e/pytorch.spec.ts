@@ -11,7 +11,10 @@ import { join } from 'node:path';
 import { expect, test } from '@playwright/test';
 import { initParams } from '../src/core/nets';
 import { Rng } from '../src/core/rng';
+import { DEFAULT_DIFFUSERS_UNET2D, type DiffusersUnet2dSpec } from '../src/core/nets/diffusers-unet2d';
+import { specToDiffusersConfig } from '../src/formats/diffusers-network';
 import type { EdmSongUnetNetwork } from '../src/formats/edm-networks';
+import { writeSafetensors } from '../src/formats/safetensors';
 import { writeTorchStateDict } from '../src/formats/torch-file';
 import { REPO, cli, downloadBytes, dropFiles, stepOf, watchPage } from './helpers';
 
@@ -71,4 +74,31 @@ test('a dropped EDM .pt teacher is named, re-preconditioned, distilled and downl
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('the files of a diffusers UNet2DModel folder dropped together load as a DDPM teacher and distil', async ({ page, baseURL }) => {
+  const spec: DiffusersUnet2dSpec = {
+    ...DEFAULT_DIFFUSERS_UNET2D, sample_size: 8, in_channels: 3, out_channels: 3, block_out_channels: [8, 16], layers_per_block: 1,
+    down_block_types: ['DownBlock2D', 'AttnDownBlock2D'], up_block_types: ['AttnUpBlock2D', 'UpBlock2D'], norm_num_groups: 4, attention_head_dim: 8,
+  };
+  const encode = (v: unknown) => Array.from(new TextEncoder().encode(JSON.stringify(v)));
+  const seen = watchPage(page, baseURL!);
+  await page.goto('?backend=wasm&batch=2&steps=2&evalEvery=2&heunSteps=2');
+  await expect(page.getByTestId('backend-badge')).toHaveAttribute('data-backend', 'wasm', { timeout: 60_000 });
+  await dropFiles(page, 'teacher-dropzone', [
+    { name: 'config.json', bytes: encode(specToDiffusersConfig(spec)) },
+    { name: 'diffusion_pytorch_model.safetensors', bytes: Array.from(writeSafetensors(initParams(spec, [8, 8, 3], new Rng(1)), { format: 'pt' })) },
+    { name: 'scheduler_config.json', bytes: encode({ _class_name: 'DDPMScheduler', num_train_timesteps: 1000, beta_schedule: 'squaredcos_cap_v2' }) },
+  ]);
+  await expect(page.getByTestId('teacher-architecture')).toHaveText('diffusers UNet2DModel', { timeout: 120_000 });
+  const card = page.getByTestId('teacher-card');
+  await expect(card).toContainText('DDPM ε-prediction');
+  await expect(card).toContainText('sampling is clipped to it');
+  await expect(page.getByLabel('Preconditioning of the dropped state dict')).toHaveCount(0);
+  await page.getByRole('button', { name: 'Start' }).click();
+  await expect(page.getByTestId('run-phase')).toHaveAttribute('data-phase', /done|failed/, { timeout: 240_000 });
+  if (await page.getByTestId('run-phase').getAttribute('data-phase') === 'failed') throw new Error(await page.getByTestId('training-error').innerText());
+  expect(await stepOf(page)).toBe(2);
+  expect(seen.errors).toEqual([]);
+  expect(seen.foreign).toEqual([]);
 });
