@@ -9,14 +9,15 @@ const USAGE = `usage:
   pid-studio inspect <model> [--precond edm|vp|ve]
   pid-studio sample  --model <model> (--n K [--seed S] | --noise <noise file>) --out <samples file> [--solver heun|euler] [--steps 18]
                      [--labels <labels file> | --class K] [--precond edm|vp|ve] [--backend wasm|cpu|webgpu]
-  pid-studio distill --teacher <model | builtin:NAME> --out <student file> [--steps --batch --lr --N --loss l2|l1|pseudo-huber
-                     --optimizer radam|adam --ema --seed --student-network <json> --backend wasm|cpu|webgpu --log <metrics.jsonl> --name
-                     --precond edm|vp|ve]
+  pid-studio distill --teacher <model | builtin:NAME> --out <student file> [--steps --batch --lr --lr-final --N
+                     --loss l2|l1|pseudo-huber --optimizer radam|adam --ema --seed --student-network <json> --backend wasm|cpu|webgpu
+                     --log <metrics.jsonl> --name --checkpoint <file> --checkpoint-every <seconds> --resume --precond edm|vp|ve]
   pid-studio denoise --model <model> --x <x file> --sigma <sigma file> [--labels <labels file>] [--precond edm|vp|ve] [--backend ...] --out <D file>
   pid-studio convert <model> --out <teacher.safetensors> [--precond edm|vp|ve] [--name NAME]
   pid-studio export  <student> --format pytorch --out <file.pt> [--keys original|pid]   (or --format diffusers --out <folder>)
   pid-studio eval    --model <model> [--n 1000] [--steps 18] [--seed 0]   # MNIST models: prints FD <value> (NFE <k>, n <n>)
-A <model> is a .safetensors file, a PyTorch state dict (.pt, .pth, .bin, .ckpt: EDM's SongUNet or DhariwalUNet), a folder
+A <model> is a .safetensors file, a PyTorch state dict (.pt, .pth, .bin, .ckpt: EDM's SongUNet or DhariwalUNet), a diffusers
+UNet2DModel folder (config.json, diffusion_pytorch_model.safetensors, scheduler_config.json) or saved pipeline, a folder
 with config.json + one .safetensors file (or with one model file), or builtin:NAME.`;
 
 type Command = (argv: string[], out: (line: string) => void) => Promise<number>;
