@@ -6,10 +6,11 @@
  */
 import { build } from 'esbuild';
 import { expect, test } from '@playwright/test';
-import { EDM_FD, PID_VS_CPU_TOLERANCE, UNET_FD } from '../scripts/webgpu-checks';
+import { DIFFUSERS_GRAD_NET, EDM_FD, PID_VS_CPU_TOLERANCE, UNET_FD } from '../scripts/webgpu-checks';
 import { REPO } from './helpers';
 
 test('the unet backpropagates correctly and PID gradients match cpu on the browser\'s GPU backend', async ({ page, baseURL }, info) => {
+  test.setTimeout(900_000); // four networks' finite differences on a software GPU: about 6 minutes here
   const backend = info.project.name === 'webgpu' ? 'webgpu' : 'webgl';
   const bundle = await build({
     entryPoints: [`${REPO}/e2e/gradcheck/entry.ts`], bundle: true, format: 'esm', platform: 'browser', write: false, logLevel: 'silent',
@@ -28,6 +29,7 @@ test('the unet backpropagates correctly and PID gradients match cpu on the brows
   const r = await page.evaluate((b) => (globalThis as unknown as { runChecks(b: string): Promise<never> }).runChecks(b), backend) as {
     got: string; unet: { name: string; index: number; autodiff: number; finiteDifference: number; error: number }[];
     edm: Record<string, { name: string; index: number; autodiff: number; finiteDifference: number; error: number }[]>;
+    diffusers: { name: string; index: number; autodiff: number; finiteDifference: number; error: number }[];
     pid: { lossCpu: number; lossGpu: number; maxDifference: number; largest: number; worst: string };
     tensors: { numTensors: number[]; losses: number[]; msPerStep: number };
   };
@@ -45,6 +47,10 @@ test('the unet backpropagates correctly and PID gradients match cpu on the brows
     for (const p of probes) expect(p.error, `${which} ${p.name}[${p.index}]: autodiff ${p.autodiff}, fd ${p.finiteDifference}`).toBeLessThan(EDM_FD.tolerance);
     expect(probes.filter((p) => Math.abs(p.autodiff) > 1e-3).length).toBeGreaterThan(18);
   }
+  console.log(`${backend}: diffusers UNet2DModel finite differences, worst of ${r.diffusers.length} probes ${Math.max(...r.diffusers.map((p) => p.error)).toExponential(2)}`);
+  expect(r.diffusers).toHaveLength(3 * DIFFUSERS_GRAD_NET.names.length);
+  for (const p of r.diffusers) expect(p.error, `diffusers ${p.name}[${p.index}]: autodiff ${p.autodiff}, fd ${p.finiteDifference}`).toBeLessThan(EDM_FD.tolerance);
+  expect(r.diffusers.filter((p) => Math.abs(p.autodiff) > 1e-3).length).toBeGreaterThan(r.diffusers.length / 2); // not vacuous
   expect(Math.abs(r.pid.lossGpu - r.pid.lossCpu)).toBeLessThan(1e-4 * Math.abs(r.pid.lossCpu));
   expect(r.pid.maxDifference, r.pid.worst).toBeLessThan(PID_VS_CPU_TOLERANCE * r.pid.largest);
   expect(r.tensors.losses.every(Number.isFinite)).toBe(true);

@@ -10,13 +10,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DEFAULT_DIFFUSERS_UNET2D, type DiffusersUnet2dSpec } from '../../src/core/nets/diffusers-unet2d';
-import { initParams } from '../../src/core/nets';
 import { ddpmSigmas } from '../../src/core/precond/ddpm-eps';
 import { Rng } from '../../src/core/rng';
 import { DDPM_DEFAULTS } from '../../src/formats/config';
 import { diffusersConfigToSpec, specToDiffusersConfig } from '../../src/formats/diffusers-network';
 import { readSafetensors, writeSafetensors } from '../../src/formats/safetensors';
 import { writeTorchStateDict } from '../../src/formats/torch-file';
+import { randomHost } from '../helpers/random-weights';
 import { runCli } from './run-cli';
 
 const dir = mkdtempSync(join(tmpdir(), 'pid-cli-diffusers-'));
@@ -31,8 +31,7 @@ const SPEC: DiffusersUnet2dSpec = {
 const SCHEDULER = { _class_name: 'DDPMScheduler', num_train_timesteps: 1000, beta_start: 0.0001, beta_end: 0.02, beta_schedule: 'linear', prediction_type: 'epsilon' };
 
 const rng = new Rng(5);
-const weights = initParams(SPEC, [8, 8, 3], new Rng(4));
-for (const t of weights.values()) for (let i = 0; i < t.data.length; i++) t.data[i] = (t.shape.length > 1 ? 1 / Math.sqrt(t.shape.slice(1).reduce((a, b) => a * b, 1)) : 0.2) * rng.normal();
+const weights = randomHost(SPEC, [8, 8, 3], 4);
 const json = (v: unknown) => new TextEncoder().encode(JSON.stringify(v, null, 2));
 const tutorial = join(dir, 'ddpm-tutorial');
 mkdirSync(tutorial);

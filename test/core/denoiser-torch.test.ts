@@ -12,11 +12,12 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type PrecondType, readAnyModel } from '../../src/core/model-import';
 import { loadTeacher } from '../../src/core/models';
-import { type LearnedNetworkSpec, bufferNames, initParams } from '../../src/core/nets';
+import type { LearnedNetworkSpec } from '../../src/core/nets';
 import { Rng } from '../../src/core/rng';
 import type { EdmDhariwalUnetNetwork, EdmSongUnetNetwork } from '../../src/formats/edm-networks';
 import { writeTorchStateDict } from '../../src/formats/torch-file';
 import { useBackend } from '../helpers/backend';
+import { randomHost } from '../helpers/random-weights';
 
 const SIGMAS = [0.002, 0.07, 2.5, 80];
 const PRECONDS: PrecondType[] = ['edm', 'vp', 've'];
@@ -32,19 +33,8 @@ const TOLERANCE = 2e-5;
 const dir = mkdtempSync(join(tmpdir(), 'pid-denoise-torch-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** Random weights on a trained network's scale (std 1/sqrt(fan_in), norms near 1), buffers as EDM makes them. */
-function randomWeights(spec: LearnedNetworkSpec, seed: number) {
-  const host = initParams(spec, [8, 8, 3], new Rng(seed));
-  const fixed = new Set(bufferNames(spec, [8, 8, 3]));
-  const rng = new Rng(seed + 1);
-  for (const [name, t] of host) {
-    if (fixed.has(name)) continue;
-    const fanIn = t.shape.length > 1 ? t.shape.slice(1).reduce((a, b) => a * b, 1) : 0;
-    const norm = /norm\d?\.weight$/.test(name);
-    for (let i = 0; i < t.data.length; i++) t.data[i] = norm ? 1 + 0.2 * rng.normal() : fanIn ? rng.normal() / Math.sqrt(fanIn) : 0.2 * rng.normal();
-  }
-  return new Map([...host].map(([name, t]) => [`model.${name}`, t]));
-}
+/** Random weights on a trained network's scale as EDMPrecond's state dict ("model." keys). */
+const randomWeights = (spec: LearnedNetworkSpec, seed: number) => new Map([...randomHost(spec, [8, 8, 3], seed)].map(([name, t]) => [`model.${name}`, t]));
 
 const rng = new Rng(7);
 const x = SIGMAS.map((s) => Array.from({ length: 8 * 8 * 3 }, () => rng.normal() * Math.sqrt(0.25 + s * s)));

@@ -13,7 +13,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type LearnedNetworkSpec, Network, bufferNames, initParams, parameterCount, paramShapes } from '../../src/core/nets';
+import { Network, bufferNames, initParams, parameterCount, paramShapes } from '../../src/core/nets';
 import { DEFAULT_DIFFUSERS_UNET2D, type DiffusersUnet2dSpec, diffusersUnet2dTrace, renameLegacyAttention } from '../../src/core/nets/diffusers-unet2d';
 import { describeNetwork } from '../../src/core/nets/infer';
 import type { HostTensor } from '../../src/core/nets/params';
@@ -21,6 +21,7 @@ import { Rng } from '../../src/core/rng';
 import { parseConfig } from '../../src/formats/config';
 import { diffusersConfigToSpec, specToDiffusersConfig } from '../../src/formats/diffusers-network';
 import { useBackend } from '../helpers/backend';
+import { expectNoLeak, randomHost, toNchw } from '../helpers/random-weights';
 import { DIFFUSERS_GRAD_NET, EDM_FD, diffusersGradientCheck } from '../../scripts/webgpu-checks';
 
 const PYTHON = '/usr/bin/python3';
@@ -77,30 +78,6 @@ const DDPM_CIFAR10_CONFIG = {
 
 const shapeOf = (s: DiffusersUnet2dSpec) => [s.sample_size, s.sample_size, s.in_channels];
 
-/** Random weights on the scale of a trained network (std 1/sqrt(fan_in), GroupNorm near 1), buffers kept. */
-function randomHost(spec: LearnedNetworkSpec, shape: number[], seed: number): Map<string, HostTensor> {
-  const host = initParams(spec, shape, new Rng(seed));
-  const fixed = new Set(bufferNames(spec, shape));
-  const rng = new Rng(seed + 1);
-  for (const [name, t] of host) {
-    if (fixed.has(name)) continue;
-    const fanIn = t.shape.length > 1 ? t.shape.slice(1).reduce((a, b) => a * b, 1) : 0;
-    const norm = /norm\d?\.weight$|norm_out\.weight$/.test(name);
-    for (let i = 0; i < t.data.length; i++) {
-      t.data[i] = norm ? 1 + 0.2 * rng.normal() : fanIn ? rng.normal() / Math.sqrt(fanIn) : 0.2 * rng.normal();
-    }
-  }
-  return host;
-}
-
-function toNchw(data: Float32Array, shape: number[]): Float32Array {
-  const [b, h, w, c] = shape as [number, number, number, number];
-  const out = new Float32Array(data.length);
-  for (let n = 0; n < b; n++) for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) for (let k = 0; k < c; k++) {
-    out[((n * c + k) * h + y) * w + x] = data[((n * h + y) * w + x) * c + k];
-  }
-  return out;
-}
 const hostOf = (t: tf.Tensor): HostTensor => (t.rank === 4
   ? { shape: [t.shape[0], t.shape[3]!, t.shape[1]!, t.shape[2]!], data: toNchw(t.dataSync() as Float32Array, t.shape) }
   : { shape: t.shape.slice(), data: (t.dataSync() as Float32Array).slice() });
@@ -336,15 +313,7 @@ describe('diffusers-unet2d configs and names', () => {
       const x = tf.randomNormal([2, ...shape]);
       const c = tf.tensor1d([0.3, 2.8]);
       const labels = spec.num_class_embeds ? tf.oneHot([1, 3], spec.num_class_embeds).toFloat() as tf.Tensor2D : undefined;
-      const step = () => {
-        const { value, grads } = tf.variableGrads(() => tf.sum(tf.square(n.apply(x, c, labels))) as tf.Scalar, [...n.params.values()].filter((v) => (v as tf.Variable).trainable) as tf.Variable[]);
-        tf.dispose([value, ...Object.values(grads)]);
-      };
-      step();
-      const before = tf.memory().numTensors;
-      step();
-      step();
-      expect(tf.memory().numTensors).toBe(before);
+      expectNoLeak(n, x, c, labels);
       tf.dispose([x, c, ...(labels ? [labels] : [])]);
       n.dispose();
     }

@@ -22,6 +22,7 @@ import { Rng } from '../../src/core/rng';
 import { parseConfig } from '../../src/formats/config';
 import type { EdmBlock } from '../../src/formats/edm-networks';
 import { useBackend } from '../helpers/backend';
+import { expectNoLeak, randomHost, toNchw } from '../helpers/random-weights';
 import { EDM_FD, EDM_GRAD_NETS, edmGradientCheck } from '../../scripts/webgpu-checks';
 
 const PYTHON = '/usr/bin/python3';
@@ -54,31 +55,6 @@ const NETS: [string, EdmSongUnetSpec | EdmDhariwalUnetSpec][] = [
 ];
 
 const shapeOf = (s: { img_resolution: number; in_channels: number }) => [s.img_resolution, s.img_resolution, s.in_channels];
-
-/** Random weights on the scale of a trained network (std 1/sqrt(fan_in), GroupNorm near 1), buffers kept. */
-function randomHost(spec: LearnedNetworkSpec, shape: number[], seed: number): Map<string, HostTensor> {
-  const host = initParams(spec, shape, new Rng(seed));
-  const fixed = new Set(bufferNames(spec, shape));
-  const rng = new Rng(seed + 1);
-  for (const [name, t] of host) {
-    if (fixed.has(name)) continue;
-    const fanIn = t.shape.length > 1 ? t.shape.slice(1).reduce((a, b) => a * b, 1) : 0;
-    const norm = /norm\d?\.weight$|_norm\.weight$/.test(name);
-    for (let i = 0; i < t.data.length; i++) {
-      t.data[i] = norm ? 1 + 0.2 * rng.normal() : fanIn ? rng.normal() / Math.sqrt(fanIn) : 0.2 * rng.normal();
-    }
-  }
-  return host;
-}
-
-/** NHWC <-> NCHW of host data. */
-function toNchw(data: Float32Array, [b, h, w, c]: number[]): Float32Array {
-  const out = new Float32Array(data.length);
-  for (let n = 0; n < b; n++) for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) for (let k = 0; k < c; k++) {
-    out[((n * c + k) * h + y) * w + x] = data[((n * h + y) * w + x) * c + k];
-  }
-  return out;
-}
 
 /** One case for the Python side and the TS output to compare with its result. */
 interface Case { name: string; kind: 'songunet' | 'dhariwalunet' | 'layer'; args: unknown; tensors: Map<string, HostTensor>; inputs: Map<string, HostTensor>; ours: HostTensor }
@@ -375,15 +351,7 @@ describe('EDM network types', () => {
       const x = tf.randomNormal([2, ...shape]);
       const c = tf.tensor1d([0.3, -0.8]);
       const labels = spec.label_dim ? tf.oneHot([1, 3], spec.label_dim).toFloat() as tf.Tensor2D : undefined;
-      const step = () => {
-        const { value, grads } = tf.variableGrads(() => tf.sum(tf.square(net.apply(x, c, labels))) as tf.Scalar, [...net.params.values()].filter((v) => (v as tf.Variable).trainable) as tf.Variable[]);
-        tf.dispose([value, ...Object.values(grads)]);
-      };
-      step();
-      const before = tf.memory().numTensors;
-      step();
-      step();
-      expect(tf.memory().numTensors).toBe(before);
+      expectNoLeak(net, x, c, labels);
       tf.dispose([x, c, ...(labels ? [labels] : [])]);
       net.dispose();
     }
