@@ -51,7 +51,8 @@ export async function main(argv: string[], out = (l: string) => console.log(l), 
       return 2;
     }
     // Anything else (a diverged run, a backend failure) is not bad input: exit 1, still one line.
-    err(`pid-studio ${command}: failed: ${oneLine(e instanceof Error ? e.message : String(e))}`);
+    const { explainBackendError } = await import('../core/backend'); // loaded here: most commands never fail this way
+    err(`pid-studio ${command}: failed: ${oneLine(explainBackendError(e instanceof Error ? e.message : String(e)))}`);
     return 1;
   }
 }

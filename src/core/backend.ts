@@ -78,3 +78,14 @@ export async function startBackend(
   }
   throw new Error(`no tfjs backend started (${reasons.join('; ')})`);
 }
+
+/**
+ * A backend failure in words a user can act on: tfjs-wasm reports running out of its memory (at most 4 GB, the
+ * wasm32 address space) as "memory access out of bounds"; anything else is passed through.
+ */
+export function explainBackendError(message: string): string {
+  if (/memory access out of bounds|out of memory|Aborted\(OOM\)|Cannot enlarge memory/i.test(message) && tf.getBackend() === 'wasm') {
+    return `the wasm backend ran out of memory (${message}; wasm has at most 4 GB, and a distillation holds the teacher, the student, its gradient, two optimiser moments, the EMA and a snapshot of them): use a smaller batch or network, or the webgpu backend`;
+  }
+  return message;
+}

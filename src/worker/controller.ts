@@ -12,6 +12,7 @@
  * dead device: a step that never returns, or returns an error, is ignored once the generation has moved on.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { explainBackendError } from '../core/backend';
 import { ModelFileError } from '../formats/errors';
 import type { InputFile } from '../formats/model-file';
 import { adapterLabel } from './adapter';
@@ -61,7 +62,7 @@ export class Lock {
 
 export function errorMessage(e: unknown): string {
   if (e instanceof ModelFileError) return e.message;
-  const msg = e instanceof Error ? e.message : String(e);
+  const msg = explainBackendError(e instanceof Error ? e.message : String(e));
   return msg.replace(/\s+/g, ' ').trim() || 'unknown error';
 }
 
