@@ -96,18 +96,27 @@ describe('pid-studio on diffusers UNet2DModel folders', () => {
     }
     const torch = JSON.parse(stdout) as { sigma: number[]; D: number[][][][] };
     torch.sigma.forEach((s, i) => expect(Math.abs(s - sigmas[TIMESTEPS[i]]) / s).toBeLessThan(5e-5)); // the betas' float32 rounding (ddpm-eps.ts)
-    const worst = TIMESTEPS.map((_, i) => {
-      let diff = 0;
-      let scale = 0;
-      for (let k = 0; k < 192; k++) {
-        const t = torch.D[i][k % 3][Math.floor(k / 24)][Math.floor(k / 3) % 8];
-        diff = Math.max(diff, Math.abs(ours[i * 192 + k] - t));
-        scale = Math.max(scale, Math.abs(t));
-      }
-      return { diff, scale };
-    });
-    console.log(`diffusers UNet2DModel D vs PyTorch at timesteps ${TIMESTEPS.join(' / ')} (wasm): max |D - D_torch| ${worst.map((w) => w.diff.toExponential(1)).join(' / ')} (max |D| ${worst.map((w) => w.scale.toFixed(2)).join(' / ')})`);
-    worst.forEach((w, i) => expect(w.diff, `timestep ${TIMESTEPS[i]}`).toBeLessThan(2e-5 * Math.max(1, w.scale)));
+    // the same D on cpu, and on webgpu through Dawn (lavapipe here, as test/cli/webgpu-node.test.ts; PID_SKIP_WEBGPU_NODE=1 skips it)
+    const backends = ['wasm', 'cpu', ...(process.env.PID_SKIP_WEBGPU_NODE === '1' ? [] : ['webgpu'])];
+    for (const b of backends.slice(1)) {
+      const r = await runCli(['denoise', '--model', 'ddpm-tutorial', '--x', 'x.safetensors', '--sigma', 'sigma.safetensors', '--labels', 'labels.safetensors', '--backend', b, '--out', `D-${b}.safetensors`], dir, 120_000);
+      expect(r.code, r.stderr).toBe(0);
+    }
+    for (const b of backends) {
+      const d = b === 'wasm' ? ours : read(`D-${b}.safetensors`);
+      const worst = TIMESTEPS.map((_, i) => {
+        let diff = 0;
+        let scale = 0;
+        for (let k = 0; k < 192; k++) {
+          const t = torch.D[i][k % 3][Math.floor(k / 24)][Math.floor(k / 3) % 8];
+          diff = Math.max(diff, Math.abs(d[i * 192 + k] - t));
+          scale = Math.max(scale, Math.abs(t));
+        }
+        return { diff, scale };
+      });
+      console.log(`diffusers UNet2DModel D vs PyTorch at timesteps ${TIMESTEPS.join(' / ')} (${b}): max |D - D_torch| ${worst.map((w) => w.diff.toExponential(1)).join(' / ')} (max |D| ${worst.map((w) => w.scale.toFixed(2)).join(' / ')})`);
+      worst.forEach((w, i) => expect(w.diff, `${b}, timestep ${TIMESTEPS[i]}`).toBeLessThan(2e-5 * Math.max(1, w.scale)));
+    }
   });
 
   it('distills a folder and exports the student as a state dict and as a diffusers folder', async () => {
