@@ -16,7 +16,7 @@ import { DDPM_DEFAULTS } from '../../src/formats/config';
 import { diffusersConfigToSpec, specToDiffusersConfig } from '../../src/formats/diffusers-network';
 import { readSafetensors, writeSafetensors } from '../../src/formats/safetensors';
 import { writeTorchStateDict } from '../../src/formats/torch-file';
-import { randomHost } from '../helpers/random-weights';
+import { nestedNchw, randomHost, worstPerSample } from '../helpers/random-weights';
 import { runCli } from './run-cli';
 
 const dir = mkdtempSync(join(tmpdir(), 'pid-cli-diffusers-'));
@@ -85,9 +85,8 @@ describe('pid-studio on diffusers UNet2DModel folders', () => {
     const read = (name: string) => readSafetensors(new Uint8Array(readFileSync(join(dir, name))), name).tensors.get('D')!.data;
     const ours = read('D.safetensors');
     expect(read('D-legacy.safetensors')).toEqual(ours);
-    const nchw = (hwc: number[]) => [0, 1, 2].map((c) => Array.from({ length: 8 }, (_, h) => Array.from({ length: 8 }, (_, w) => hwc[(h * 8 + w) * 3 + c])));
     const caseFile = join(dir, 'case.json');
-    writeFileSync(caseFile, JSON.stringify({ bin: join(dir, 'weights.bin'), config: diffusersConfigToSpec(specToDiffusersConfig(SPEC), 'c').spec, scheduler: SCHEDULER, x: x.map(nchw), timesteps: TIMESTEPS, labels }));
+    writeFileSync(caseFile, JSON.stringify({ bin: join(dir, 'weights.bin'), config: diffusersConfigToSpec(specToDiffusersConfig(SPEC), 'c').spec, scheduler: SCHEDULER, x: x.map((s) => nestedNchw(s, [8, 8, 3])), timesteps: TIMESTEPS, labels }));
     let stdout: string;
     try {
       stdout = execFileSync('/usr/bin/python3', [join(import.meta.dirname, '..', 'torch', 'diffusers_denoise.py'), caseFile], { encoding: 'utf8', env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' } });
@@ -104,16 +103,7 @@ describe('pid-studio on diffusers UNet2DModel folders', () => {
     }
     for (const b of backends) {
       const d = b === 'wasm' ? ours : read(`D-${b}.safetensors`);
-      const worst = TIMESTEPS.map((_, i) => {
-        let diff = 0;
-        let scale = 0;
-        for (let k = 0; k < 192; k++) {
-          const t = torch.D[i][k % 3][Math.floor(k / 24)][Math.floor(k / 3) % 8];
-          diff = Math.max(diff, Math.abs(d[i * 192 + k] - t));
-          scale = Math.max(scale, Math.abs(t));
-        }
-        return { diff, scale };
-      });
+      const worst = worstPerSample(d, torch.D, [8, 8, 3]);
       console.log(`diffusers UNet2DModel D vs PyTorch at timesteps ${TIMESTEPS.join(' / ')} (${b}): max |D - D_torch| ${worst.map((w) => w.diff.toExponential(1)).join(' / ')} (max |D| ${worst.map((w) => w.scale.toFixed(2)).join(' / ')})`);
       worst.forEach((w, i) => expect(w.diff, `${b}, timestep ${TIMESTEPS[i]}`).toBeLessThan(2e-5 * Math.max(1, w.scale)));
     }

@@ -17,7 +17,7 @@ import { Rng } from '../../src/core/rng';
 import type { EdmDhariwalUnetNetwork, EdmSongUnetNetwork } from '../../src/formats/edm-networks';
 import { writeTorchStateDict } from '../../src/formats/torch-file';
 import { useBackend } from '../helpers/backend';
-import { randomHost } from '../helpers/random-weights';
+import { nestedNchw, randomHost, worstPerSample } from '../helpers/random-weights';
 
 const SIGMAS = [0.002, 0.07, 2.5, 80];
 const PRECONDS: PrecondType[] = ['edm', 'vp', 've'];
@@ -38,7 +38,6 @@ const randomWeights = (spec: LearnedNetworkSpec, seed: number) => new Map([...ra
 
 const rng = new Rng(7);
 const x = SIGMAS.map((s) => Array.from({ length: 8 * 8 * 3 }, () => rng.normal() * Math.sqrt(0.25 + s * s)));
-const nchw = (hwc: number[]) => [0, 1, 2].map((c) => Array.from({ length: 8 }, (_, h) => Array.from({ length: 8 }, (_, w) => hwc[(h * 8 + w) * 3 + c])));
 const oneHot = (dim: number) => SIGMAS.map((_, i) => Array.from({ length: dim }, (_, k) => (k === (2 * i + 1) % dim ? 1 : 0)));
 
 interface Result { name: string; file: string; spec: LearnedNetworkSpec; precond: PrecondType; labelDim: number; torch: number[][][][] }
@@ -54,7 +53,7 @@ beforeAll(() => {
   writeFileSync(join(dir, 'cases.json'), JSON.stringify({
     cases: cases.map((c) => ({
       name: c.name, pt: c.file, kind: c.spec.type, spec: c.spec, precond: precondArgs[c.precond],
-      x: x.map(nchw), sigma: SIGMAS, labels: c.labelDim ? oneHot(c.labelDim) : null,
+      x: x.map((s) => nestedNchw(s, [8, 8, 3])), sigma: SIGMAS, labels: c.labelDim ? oneHot(c.labelDim) : null,
     })),
   }));
   const r = spawnSync('/usr/bin/python3', [join(import.meta.dirname, '..', 'torch', 'denoiser_reference.py'), dir], { encoding: 'utf8', timeout: 300_000, env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' } });
@@ -82,16 +81,7 @@ describe.each(['cpu', 'wasm'] as const)('D(x, sigma) of .pt teachers against PyT
       const ours = (await d.data()) as Float32Array;
       d.dispose();
       teacher.dispose();
-      const worst = SIGMAS.map((_, i) => {
-        let diff = 0;
-        let scale = 0;
-        for (let k = 0; k < 192; k++) {
-          const t = c.torch[i][k % 3][Math.floor(k / 24)][Math.floor(k / 3) % 8];
-          diff = Math.max(diff, Math.abs(ours[i * 192 + k] - t));
-          scale = Math.max(scale, Math.abs(t));
-        }
-        return { diff, scale };
-      });
+      const worst = worstPerSample(ours, c.torch, [8, 8, 3]);
       lines.push(`${c.name}: max |D - D_torch| ${worst.map((w) => w.diff.toExponential(1)).join(' / ')} (max |D| ${worst.map((w) => w.scale.toFixed(2)).join(' / ')})`);
       checks.push(...worst.map((w, i) => [`${c.name} at sigma ${SIGMAS[i]}`, w.diff, TOLERANCE * Math.max(1, w.scale)] as const));
     }

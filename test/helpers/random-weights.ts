@@ -43,3 +43,23 @@ export function expectNoLeak(net: Network, x: tf.Tensor, c: tf.Tensor1D, labels?
   step();
   expect(tf.memory().numTensors).toBe(before);
 }
+
+/** One HWC sample as nested NCHW lists, as the Python references take it. */
+export function nestedNchw(hwc: ArrayLike<number>, [h, w, c]: number[]): number[][][] {
+  return Array.from({ length: c }, (_, k) => Array.from({ length: h }, (_, y) => Array.from({ length: w }, (_, x) => hwc[(y * w + x) * c + k])));
+}
+
+/** Per sample: the largest |ours - torch| and the largest |torch|, ours HWC rows [n, h, w, c], torch nested NCHW. */
+export function worstPerSample(ours: ArrayLike<number>, torch: number[][][][], [h, w, c]: number[]): { diff: number; scale: number }[] {
+  const size = h * w * c;
+  return torch.map((sample, i) => {
+    let diff = 0;
+    let scale = 0;
+    for (let k = 0; k < size; k++) {
+      const t = sample[k % c][Math.floor(k / (w * c))][Math.floor(k / c) % w];
+      diff = Math.max(diff, Math.abs(ours[i * size + k] - t));
+      scale = Math.max(scale, Math.abs(t));
+    }
+    return { diff, scale };
+  });
+}
