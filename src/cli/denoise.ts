@@ -1,20 +1,26 @@
 /** `pid-studio denoise`: D(x, sigma) of a teacher, EDM's convention (x a noisy input at level sigma), for checks against PyTorch. */
 import * as tf from '@tensorflow/tfjs-core';
 import { loadTeacher } from '../core/models';
-import { UsageError, parseOptions } from './args';
+import { type OptionKind, UsageError, parseOptions } from './args';
 import { startCliBackend } from './backend';
 import { readModelArg, readTensorFile, writeTensorFile } from './io';
 import { labelsOption } from './labels-option';
+import { checkWritableOutputs } from './output-paths';
 import { precondOption } from './precond-option';
+
+export const DENOISE_OPTIONS = {
+  model: 'string', x: 'string', sigma: 'string', labels: 'string', precond: 'string', backend: 'string', out: 'string',
+} as const satisfies Record<string, OptionKind>;
 
 /** Rows per network call: keeps the activations of a large U-Net within wasm's memory. */
 const ROWS_PER_CALL = 16;
 
 export async function denoise(argv: string[], out: (line: string) => void): Promise<number> {
-  const o = parseOptions(argv, { model: 'string', x: 'string', sigma: 'string', labels: 'string', precond: 'string', backend: 'string', out: 'string' }, 'denoise');
+  const o = parseOptions(argv, DENOISE_OPTIONS, 'denoise');
   for (const key of ['model', 'x', 'sigma', 'out'] as const) {
     if (typeof o[key] !== 'string') throw new UsageError(`denoise: --${key} <file> is required`);
   }
+  checkWritableOutputs([{ flag: '--out', path: o.out as string }], 'denoise');
   const model = await readModelArg(o.model as string, { precond: precondOption(o.precond, 'denoise') });
   const { config } = model;
   if (config.role !== 'teacher') throw new UsageError(`denoise: ${model.fileName} is a student; D(x, sigma) is a teacher's denoiser (a student samples in one step: use sample)`);
@@ -42,7 +48,7 @@ export async function denoise(argv: string[], out: (line: string) => void): Prom
     d.dispose();
   }
   teacher.dispose();
-  writeTensorFile(o.out as string, 'D', [n, ...shape], result);
+  writeTensorFile(o.out as string, 'D', [n, ...shape], result, `pid-studio denoise of teacher "${config.name}" (sha256 ${model.sha256.slice(0, 12)}...), precond ${teacher.precond.type}, x ${o.x}, sigma ${o.sigma}`);
   out(`wrote ${o.out}: D(x, sigma) of ${n} inputs [${shape.join(', ')}]${labels ? ` (${labels.describe})` : ''}, precond ${teacher.precond.type}, ${((performance.now() - start) / 1000).toFixed(2)} s on ${backend}`);
   return 0;
 }

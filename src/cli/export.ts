@@ -13,19 +13,24 @@ import { specToDiffusersConfig } from '../formats/diffusers-network';
 import { ModelFileError } from '../formats/errors';
 import { writeSafetensors } from '../formats/safetensors';
 import { writeTorchStateDict } from '../formats/torch-file';
-import { UsageError, parseOptions } from './args';
+import { type OptionKind, UsageError, parseOptions } from './args';
 import { readModelArg, writeFile } from './io';
+import { checkWritableOutputs } from './output-paths';
+
+export const EXPORT_OPTIONS = { format: 'string', out: 'string', keys: 'string' } as const satisfies Record<string, OptionKind>;
 
 const FORMATS = ['pytorch', 'diffusers'];
 
 export async function exportModel(argv: string[], out: (line: string) => void): Promise<number> {
   const [input, ...rest] = argv;
   if (!input || input.startsWith('--')) throw new UsageError('usage: pid-studio export <student> --format pytorch|diffusers --out <file.pt | folder>');
-  const o = parseOptions(rest, { format: 'string', out: 'string', keys: 'string' }, 'export');
+  const o = parseOptions(rest, EXPORT_OPTIONS, 'export');
   const keys = o.keys ?? 'original';
   if (keys !== 'original' && keys !== 'pid') throw new UsageError(`export: --keys must be original or pid (got '${String(keys)}')`);
   if (!FORMATS.includes(o.format as string)) throw new UsageError(`export: --format must be pytorch or diffusers (got ${o.format === undefined ? 'nothing' : `'${String(o.format)}'`})`);
   if (typeof o.out !== 'string') throw new UsageError(`export: --out <${o.format === 'diffusers' ? 'folder' : 'file.pt'}> is required`);
+  // A diffusers folder is made (with its parents) further down; a PyTorch file needs its folder now.
+  if (o.format === 'pytorch') checkWritableOutputs([{ flag: '--out', path: o.out }], 'export');
   const model = await readModelArg(input);
   const { config } = model;
   if (model.tensors.size === 0) throw new UsageError(`export: ${model.fileName} is an analytic ${config.network.type} model: it has no weights to export`);

@@ -1,15 +1,23 @@
-/** `pid-studio inspect <model>`: validate and print a summary. */
+/** `pid-studio inspect <model>`: validate and print a summary; a samples, noise or other tensor file is described. */
 import { isLearnedNetwork, parameterCount } from '../core/nets';
 import { describeNetwork } from '../core/nets/infer';
 import { precondOf } from '../core/precond';
-import { UsageError, parseOptions } from './args';
+import { type OptionKind, UsageError, parseOptions } from './args';
 import { readModelArg } from './io';
 import { precondOption } from './precond-option';
+import { describeTensorFile, tensorFileKind } from './tensor-files';
+
+export const INSPECT_OPTIONS = { precond: 'string' } as const satisfies Record<string, OptionKind>;
 
 export async function inspect(argv: string[], out: (line: string) => void): Promise<number> {
   const [input, ...rest] = argv;
-  if (!input || input.startsWith('--')) throw new UsageError('usage: pid-studio inspect <model> [--precond edm|vp|ve]');
-  const o = parseOptions(rest, { precond: 'string' }, 'inspect');
+  if (!input || input.startsWith('--')) throw new UsageError('usage: pid-studio inspect <model | samples file | noise file> [--precond edm|vp|ve]');
+  const o = parseOptions(rest, INSPECT_OPTIONS, 'inspect');
+  const tensorName = tensorFileKind(input);
+  if (tensorName) {
+    for (const line of describeTensorFile(input, tensorName)) out(line);
+    return 0;
+  }
   const model = await readModelArg(input, { precond: precondOption(o.precond, 'inspect') });
   const { config, origin } = model;
   const net = config.network;

@@ -72,7 +72,8 @@ function folderModelFiles(folder: string): string[] {
     throw new ModelFileError(folder, `folder holds no model file (${MODEL_EXTENSIONS.join(', ')})`, 'give a model file, or a folder with config.json and its .safetensors');
   }
   if (weights.length > 1) {
-    throw new ModelFileError(folder, `folder holds ${weights.length} model files (${weights.slice(0, 4).join(', ')}${weights.length > 4 ? ', ...' : ''})`, 'give the path of the one to use');
+    const list = `${weights.slice(0, 6).join(', ')}${weights.length > 6 ? `, and ${weights.length - 6} more` : ''}`;
+    throw new ModelFileError(folder, `folder holds ${weights.length} model files (${list}), not one`, `pick one: give its path, e.g. ${join(folder, weights[0])}`);
   }
   return [...config, ...weights];
 }
@@ -118,8 +119,12 @@ export function readNoise(path: string, dataShape: number[]): { z: Float32Array;
   return { z: z.data, n: z.shape[0] };
 }
 
-export function writeTensorFile(path: string, name: string, shape: number[], data: Float32Array): void {
-  writeFile(path, writeSafetensors(new Map([[name, { shape, data }]])));
+/** The metadata key under which a command's tensor file says where it came from (inspect prints it). */
+export const MADE_BY_KEY = 'pid_studio_made_by';
+
+/** A one-tensor file (formats.md); `madeBy` ("pid-studio sample: ...") goes into its metadata. */
+export function writeTensorFile(path: string, name: string, shape: number[], data: Float32Array, madeBy?: string): void {
+  writeFile(path, writeSafetensors(new Map([[name, { shape, data }]]), madeBy ? { [MADE_BY_KEY]: madeBy } : undefined));
 }
 
 export function writeFile(path: string, bytes: Uint8Array): void {

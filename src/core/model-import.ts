@@ -42,6 +42,11 @@ export async function readAnyModel(files: InputFile[], options: ReadOptions = {}
     if (options.precond) throw new ModelFileError(files[0].name, 'a diffusers folder says its preconditioning itself (ddpm-eps, from its scheduler)', 'leave out --precond');
     model = await readDiffusersFolder(files);
   } else {
+    const models = files.filter((f) => MODEL_EXTENSIONS.some((e) => lower(f.name).endsWith(e)));
+    if (models.length > 1) {
+      const list = models.map((f) => f.name.replace(/^.*[\\/]/, ''));
+      throw new ModelFileError(list.join(', '), `${models.length} model files given, a model is one of them`, 'pick one: give only the file of the model you mean (with its config.json, if it has one)');
+    }
     model = await readModelFile(files);
     const own = model.config.precond?.type ?? 'edm';
     if (options.precond && options.precond !== own) {
@@ -66,7 +71,7 @@ async function fromStateDict(
   if ('problems' in inferred) {
     const what = origin.format === 'safetensors' ? 'no pid-studio config in __metadata__.pid_studio, and as a bare state dict its network' : 'the network';
     const fix = origin.format === 'safetensors'
-      ? 'add the config, drop a config.json alongside, or give a state dict of an EDM SongUNet or DhariwalUNet (NVlabs/edm training/networks.py)'
+      ? 'add the config, give a config.json together with it (both files at once, or a folder of both), or give a state dict of an EDM SongUNet or DhariwalUNet (NVlabs/edm training/networks.py)'
       : 'give a state dict of an EDM SongUNet or DhariwalUNet (NVlabs/edm training/networks.py), or a pid-studio file';
     throw new ModelFileError(file.name, `${what} could not be recognised: ${inferred.problems}`, fix);
   }

@@ -56,7 +56,7 @@ export async function readModelFile(files: InputFile[]): Promise<ModelFile> {
   } else {
     const text = contents.metadata.pid_studio;
     if (text === undefined) {
-      throw new ModelFileError(file.name, 'no pid-studio config in __metadata__.pid_studio', 'add it, or drop a config.json alongside');
+      throw new ModelFileError(file.name, 'no pid-studio config in __metadata__.pid_studio', 'add it, or give a config.json together with it (both files at once, or a folder of both)');
     }
     config = parseConfig(parseJson(text, file.name, '__metadata__.pid_studio is not valid JSON', 'store the config as a JSON string'), file.name);
   }

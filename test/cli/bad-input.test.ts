@@ -63,7 +63,7 @@ describe('pid-studio refuses bad arguments and mismatched files', () => {
     ['unknown loss', ['distill', '--teacher', 'teacher.safetensors', '--out', 's.safetensors', '--loss', 'lpips'], /--loss must be one of l2, l1, pseudo-huber/],
     ['bad student network', ['distill', '--teacher', 'teacher.safetensors', '--out', 's.safetensors', '--student-network', '{"type":"mlp","hidden":-3}'], /--student-network.*hidden/],
     ['student network not JSON', ['distill', '--teacher', 'teacher.safetensors', '--out', 's.safetensors', '--student-network', '{mlp'], /--student-network is not valid JSON/],
-    ['unwritable output', ['sample', '--model', 'teacher.safetensors', '--n', '2', '--out', 'no/such/dir/x.safetensors'], /no\/such\/dir\/x\.safetensors: cannot be written/],
+    ['unwritable output', ['sample', '--model', 'teacher.safetensors', '--n', '2', '--out', 'no/such/dir/x.safetensors'], /^pid-studio sample: --out no\/such\/dir\/x\.safetensors cannot be written: the folder no\/such\/dir does not exist$/],
     ['unknown command', ['train'], /unknown command 'train'/],
   ];
   it(`${cases.length} cases: exit 2, one clear line each`, async () => {

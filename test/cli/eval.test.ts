@@ -7,6 +7,8 @@ import { Rng } from '../../src/core/rng';
 import { loadMnist } from '../../src/cli/mnist';
 import { DEFAULT_EDM, type PidStudioConfig } from '../../src/formats/config';
 import { writeModelFile } from '../../src/formats/model-file';
+import { fdMinimumSamples, fdSampleWarning } from '../../src/cli/eval';
+import { runInProcess } from './in-process';
 import { runCli } from './run-cli';
 
 const dir = mkdtempSync(join(tmpdir(), 'pid-eval-'));
@@ -51,6 +53,19 @@ describe('pid-studio eval', () => {
     const [digits, noise] = [await fdOf('digits.safetensors'), await fdOf('blobs.safetensors')];
     console.log(`FD: class-mean mixture ${digits}, random-blob mixture ${noise}`);
     expect(digits).toBeLessThan(noise / 3);
+  });
+
+  it('warns on stderr when n is too small for a stable FD, and says how many are needed', async () => {
+    expect(fdMinimumSamples(128)).toBe(500);
+    expect(fdMinimumSamples(300)).toBe(600);
+    expect(fdSampleWarning(499)).toBe('warning: n 499 is too few for a stable FD over 128 classifier features; use --n 500 or more');
+    expect(fdSampleWarning(500)).toBeNull();
+    writeFileSync(join(dir, 'one-blob.safetensors'), mixtureFile('one blob', [new Array(196).fill(0)]));
+    const small = await runInProcess(['eval', '--model', 'one-blob.safetensors', '--n', '200', '--steps', '2'], dir);
+    expect(small.code, small.err.join('\n')).toBe(0);
+    expect(small.err).toEqual(['pid-studio eval: warning: n 200 is too few for a stable FD over 128 classifier features; use --n 500 or more']);
+    expect(small.out).toHaveLength(1);
+    expect(small.out[0]).toMatch(/^FD \d+\.\d+ \(NFE 3, n 200\)$/);
   });
 
   it('refuses models that are not digits', async () => {

@@ -184,6 +184,6 @@ describe('pid-studio on PyTorch state dicts', () => {
     mkdirSync(join(dir, 'two'));
     writeFileSync(join(dir, 'two', 'a.pt'), good);
     writeFileSync(join(dir, 'two', 'b.pt'), good);
-    expectOneLineError(await runCli(['inspect', 'two'], dir), /two: folder holds 2 model files \(a\.pt, b\.pt\)\. Fix: give the path of the one to use/);
+    expectOneLineError(await runCli(['inspect', 'two'], dir), /two: folder holds 2 model files \(a\.pt, b\.pt\), not one\. Fix: pick one: give its path, e\.g\. two\/a\.pt/);
   });
 });

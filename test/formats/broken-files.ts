@@ -65,7 +65,7 @@ export function brokenModelFiles(): BrokenFile[] {
     { name: 'header-not-utf8.safetensors', bytes: withByte(rawSafetensors('{"?": 1}'), 10, 0xff), expect: /header is not valid UTF-8/ },
     { name: 'header-array.safetensors', bytes: rawSafetensors('[]'), expect: /header must be a JSON object \(got an array\)/ },
     { name: 'metadata-not-string.safetensors', bytes: rawSafetensors(JSON.stringify({ __metadata__: { pid_studio: good } })), expect: /__metadata__ value 'pid_studio' must be a string \(got object\)/ },
-    { name: 'no-pid-studio.safetensors', bytes: rawSafetensors(JSON.stringify({ w }), wData), expect: /no pid-studio config in __metadata__\.pid_studio, and as a bare state dict its network could not be recognised: .*found 'w'\. Fix: add the config, drop a config\.json alongside/ },
+    { name: 'no-pid-studio.safetensors', bytes: rawSafetensors(JSON.stringify({ w }), wData), expect: /no pid-studio config in __metadata__\.pid_studio, and as a bare state dict its network could not be recognised: .*found 'w'\. Fix: add the config, give a config\.json together with it/ },
     { name: 'config-not-json.safetensors', bytes: model('{"format": "pid-studio/1", ', { w }, wData), expect: /__metadata__\.pid_studio is not valid JSON/ },
     { name: 'wrong-format.safetensors', bytes: model({ ...good, format: 'pid-studio/2' }), expect: /config field "format" must be "pid-studio\/1" \(got "pid-studio\/2"\)/ },
     { name: 'unknown-network.safetensors', bytes: model({ ...good, network: { type: 'transformer' } }), expect: new RegExp(`"network\\.type" is "transformer", not a known network type \\(known: ${NETWORK_TYPES.join(', ')}\\)`) },
