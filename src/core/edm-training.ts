@@ -10,7 +10,7 @@ import type { Network } from './nets';
 import type { HostTensor } from './nets/params';
 import { MomentOptimizer, WeightEma } from './optim';
 import { Rng, type RngState } from './rng';
-import { assignState, stateTensors, toHost } from './train-state';
+import { TrainState } from './train-state';
 
 export const EDM_P_MEAN = -1.2;
 export const EDM_P_STD = 1.2;
@@ -76,12 +76,12 @@ export class EdmTeacherTrainer {
       optimizerStep: this.optimizer.step,
       emaUpdates: this.ema?.updates ?? 0,
       rng: this.rng.state(),
-      tensors: await toHost(stateTensors(this.variables, this.optimizer, this.ema)),
+      tensors: await new TrainState(this.variables, this.optimizer, this.ema).toHost(),
     };
   }
 
   loadState(state: TeacherTrainingState): void {
-    assignState(stateTensors(this.variables, this.optimizer, this.ema), state.tensors);
+    new TrainState(this.variables, this.optimizer, this.ema).load(state.tensors);
     this.step = state.step;
     this.optimizer.step = state.optimizerStep;
     if (this.ema) this.ema.updates = state.emaUpdates;

@@ -17,11 +17,11 @@ import { pidStudentX } from './student';
 export { pidOneStep, pidStudentX } from './student';
 export { LOSS_NAMES, OPTIMIZER_NAMES, PID_DEFAULTS, type LossName, type OptimizerName, type PidSettings } from './pid-settings';
 import { type Network, bufferNames } from './nets';
-import { MomentOptimizer, WeightEma } from './optim';
+import { FACTOR_NAMES, IDENTITY_FACTORS, MomentOptimizer, type UpdateFactors, WeightEma } from './optim';
 import type { LossName, PidSettings } from './pid-settings';
 import type { HostTensor } from './nets/params';
 import { Rng, type RngState } from './rng';
-import { assignState, stateTensors, toHost } from './train-state';
+import { type FlatState, TrainState, disposeFlatState } from './train-state';
 
 /**
  * Learning rate at `step` (1-based) of `steps`: exponential decay from lr to lrFinal (an extension: the paper keeps
@@ -77,8 +77,9 @@ export function pidLoss(
   precond?: Precond,
 ): tf.Scalar {
   return tf.tidy(() => {
-    const y = pidStudentX(F, edm, z, t, precond);
-    const yNext = pidStudentX(F, edm, z, tNext, precond);
+    // one student call over the 2B batch [(z, t); (z, t')]: half the launches of two calls, the same rows
+    const both = pidStudentX(F, edm, tf.concat([z, z]), tf.concat([t, tNext]) as tf.Tensor1D, precond);
+    const [y, yNext] = tf.split(both, 2);
     const tB = perSample(t, z.rank);
     const dydt = tf.div(tf.sub(y, yNext), perSample(tf.sub(t, tNext) as tf.Tensor1D, z.rank));
     const residual = tf.sub(tf.sub(y, tf.mul(tB, dydt)), teacherTarget(y, t));
@@ -133,17 +134,22 @@ export interface TrainerState {
   tensors: Map<string, HostTensor>;
 }
 
+
 interface Snapshot {
   step: number;
   optimizerStep: number;
   emaUpdates: number;
-  tensors: Map<string, tf.Tensor>;
+  state: FlatState;
 }
 
+/** One row of a chunk's factor table: the optimiser's UpdateFactors, then the EMA's rate r and 1 - r. */
+const ROW = FACTOR_NAMES.length + 2;
+const factorRow = (f: UpdateFactors, emaRate: number): number[] => [...FACTOR_NAMES.map((k) => f[k]), emaRate, 1 - emaRate];
+
 /**
- * Owns the optimiser, the EMA and the RNG of one distillation; `trainStep()` is the API the CLI and the worker
- * share. A step whose loss or gradient is not finite changes nothing (it is skipped and counted); repeated faults
- * restore the last good state at half the learning rate, and too many end in TrainingDiverged.
+ * Owns the optimiser, the EMA and the RNG of one distillation; `trainStep()` and `trainSteps()` are the API the CLI
+ * and the worker share. A step whose loss or gradient is not finite changes nothing (it is skipped and counted);
+ * repeated faults restore the last good state at half the learning rate, and too many end in TrainingDiverged.
  */
 export class PidTrainer {
   readonly settings: PidSettings;
@@ -153,6 +159,8 @@ export class PidTrainer {
   readonly ema: WeightEma | null;
   private readonly variables: Map<string, tf.Variable>;
   private readonly target: (y: tf.Tensor, t: tf.Tensor1D, labels?: tf.Tensor2D) => tf.Tensor;
+  private readonly state: TrainState;
+  /** Steps taken (good steps: skipped ones do not count; a restore sets it back to the snapshot's). */
   step = 0;
   skippedSteps = 0;
   restores = 0;
@@ -176,6 +184,7 @@ export class PidTrainer {
     }
     this.optimizer = new MomentOptimizer(optimizer, this.variables, { lr });
     this.ema = ema > 0 ? new WeightEma(ema, this.variables) : null;
+    this.state = new TrainState(this.variables, this.optimizer, this.ema);
     this.target = stopGradDenoiser(o.teacher);
     this.takeSnapshot(); // the state a restore goes back to before the first periodic snapshot
   }
@@ -201,41 +210,137 @@ export class PidTrainer {
 
   /** One optimisation step (or a skipped one, when the loss or the gradient is not finite). Returns plain numbers. */
   async trainStep(): Promise<StepMetrics> {
+    return (await this.trainSteps(1))[0];
+  }
+
+  /**
+   * `count` optimisation steps encoded back to back, with one readback of their losses and gradient norms per chunk
+   * (a chunk ends at the next periodic snapshot, so at most FAULT_POLICY.snapshotEvery steps), so the device runs
+   * step k while the CPU encodes step k + 1. The result is the same as `count` calls of trainStep(), fault policy
+   * included: the finiteness guard runs on the device (a faulty step leaves weights, moments, EMA and counters as
+   * they were), and once the faults in a row reach the restore count, the device leaves the rest of the chunk
+   * alone; the host then restores the snapshot at half the lr, rewinds the RNG to after the faulty step's draws, and
+   * runs the steps still owed.
+   *
+   * `lrAt(step)` gives the base learning rate (times lrFactor) of the step about to be taken, 1-based: a step that is
+   * skipped is tried again under the same number. Without it, every step uses optimizer.lr; with it, optimizer.lr
+   * is left at the lr of the last step tried.
+   *
+   * One StepMetrics per step, in order. Its `step` is this.step after that step: the number of the step when it was
+   * taken, the previous number (unchanged) when it was skipped, and the snapshot's number when it triggered a
+   * restore; `stepMs` is the chunk's wall time divided by its steps.
+   */
+  async trainSteps(count: number, lrAt?: (step: number) => number): Promise<StepMetrics[]> {
+    if (!Number.isInteger(count) || count < 1) throw new Error(`trainSteps needs a whole number of steps, at least 1 (got ${count})`);
+    const out: StepMetrics[] = [];
+    while (out.length < count) {
+      const toSnapshot = FAULT_POLICY.snapshotEvery - (this.step % FAULT_POLICY.snapshotEvery);
+      out.push(...(await this.runChunk(Math.min(count - out.length, toSnapshot), lrAt)));
+    }
+    return out;
+  }
+
+  /**
+   * Up to k steps with one readback; fewer when a restore ends the chunk early. Row i of the factor table holds
+   * the factors of the chunk's (i + 1)-th good step, row k those of a step that changes nothing; the device counts
+   * the good steps (applied) and the faults in a row, and picks the row.
+   */
+  private async runChunk(k: number, lrAt?: (step: number) => number): Promise<StepMetrics[]> {
     const start = performance.now();
+    const lrs: number[] = [];
+    const rows: number[] = [];
+    for (let i = 0; i < k; i++) {
+      lrs.push(lrAt ? lrAt(this.step + i + 1) * this.lrFactor : this.optimizer.lr);
+      rows.push(...factorRow(this.optimizer.updateFactors(this.optimizer.step + i + 1, lrs[i]), this.ema?.rateAfter(this.ema.updates + i) ?? 0));
+    }
+    rows.push(...factorRow(IDENTITY_FACTORS, 1));
+    const table = tf.tensor2d(rows, [k + 1, ROW]);
+    let applied = tf.scalar(0, 'int32');
+    let faults = tf.scalar(this.consecutiveFaults, 'int32');
+    const records: tf.Tensor[] = [];
+    const rngStates: RngState[] = [];
+    let data: Float32Array;
+    try {
+      for (let i = 0; i < k; i++) {
+        const [record, nextApplied, nextFaults] = this.encodeStep(table, k, applied, faults);
+        rngStates.push(this.rng.state());
+        tf.dispose([applied, faults]);
+        [applied, faults] = [nextApplied, nextFaults];
+        records.push(record);
+      }
+      const all = tf.stack(records);
+      data = (await all.data()) as Float32Array;
+      all.dispose();
+    } finally {
+      tf.dispose([table, applied, faults, ...records]);
+    }
+    const stepMs = (performance.now() - start) / k;
+    const out: StepMetrics[] = [];
+    let good = 0;
+    for (let j = 0; j < k; j++) {
+      const [loss, gradNorm] = [data[2 * j], data[2 * j + 1]];
+      if (lrAt) this.optimizer.lr = lrs[good];
+      if (Number.isFinite(loss) && Number.isFinite(gradNorm)) {
+        good += 1;
+        this.step += 1;
+        this.optimizer.step += 1;
+        if (this.ema) this.ema.updates += 1;
+        this.consecutiveFaults = 0;
+        out.push({ step: this.step, loss, gradNorm, stepMs, skipped: false });
+        continue;
+      }
+      const restored = this.onFault(loss, gradNorm);
+      out.push({ step: this.step, loss, gradNorm, stepMs, skipped: true });
+      if (restored) {
+        this.rng = new Rng(rngStates[j]); // as if the chunk had ended at the faulty step
+        return out;
+      }
+    }
+    if (good > 0 && this.step % FAULT_POLICY.snapshotEvery === 0) this.takeSnapshot();
+    return out;
+  }
+
+  /**
+   * Encodes one step: loss and gradient, the flat gradient norm, the guard (finite loss and norm, and fewer faults
+   * in a row than a restore takes), the update with the chosen factor row. Returns kept tensors: [loss, norm], and
+   * the next counts of good steps and of faults in a row.
+   */
+  private encodeStep(table: tf.Tensor2D, k: number, applied: tf.Scalar, faults: tf.Scalar): [tf.Tensor, tf.Scalar, tf.Scalar] {
     const F = this.o.student.apply;
-    const names = [...this.variables.keys()];
-    const [value, norm, ...gradList] = tf.tidy(() => {
+    const layout = this.optimizer.layout;
+    const variables = [...this.variables.values()];
+    return tf.tidy(() => {
       const { z, t, tNext, labels } = this.drawBatch();
       const target = labels ? (y: tf.Tensor, tt: tf.Tensor1D) => this.target(y, tt, labels) : this.target;
       const { value, grads } = tf.variableGrads(
         () => pidLoss(networkWithLabels(F, labels), target, this.o.edm, this.settings.loss, z, t, tNext, this.o.precond),
-        [...this.variables.values()],
+        variables,
       );
       // A weight the loss does not reach (EDM's map_augment: no augmentation labels in PID) gets a zero gradient.
-      const list = names.map((name) => { const v = this.variables.get(name)!; return grads[v.name] ?? tf.zerosLike(v); });
-      // pairwise adds, not tf.addN: tfjs-webgpu 4.22 puts all AddN inputs in one shader and drops the work past 7
-      const norm = tf.sqrt(list.map((g) => tf.sum(tf.square(g))).reduce((acc, x) => tf.add(acc, x)));
-      return [value, norm, ...list];
+      const g = layout.concat(variables.map((v) => grads[v.name] ?? tf.zerosLike(v)));
+      const squared = tf.square(g);
+      const norm = tf.sqrt(tf.sum(squared));
+      const live = tf.less(faults, FAULT_POLICY.consecutiveBeforeRestore);
+      const apply = tf.logicalAnd(tf.logicalAnd(tf.isFinite(value), tf.isFinite(norm)), live);
+      const row = tf.unstack(tf.gather(table, tf.where(apply, applied, tf.scalar(k, 'int32'))));
+      const f = Object.fromEntries(FACTOR_NAMES.map((name, i) => [name, row[i]])) as Record<keyof UpdateFactors, tf.Scalar>;
+      // Under the identity row the update is exact only for finite inputs: entries whose square overflows become 0.
+      const finite = tf.isFinite(squared);
+      const zeros = tf.zerosLike(g);
+      const next = this.optimizer.updateFlat(layout.concat(variables), tf.where(finite, g, zeros), tf.where(finite, squared, zeros), f);
+      this.optimizer.assignParams(next);
+      this.ema?.updateFlat(next, row[ROW - 2], row[ROW - 1]);
+      const nextApplied = tf.add(applied, tf.cast(apply, 'int32')) as tf.Scalar;
+      const nextFaults = tf.where(apply, tf.zerosLike(faults), tf.add(faults, tf.cast(live, 'int32'))) as tf.Scalar;
+      return [tf.stack([value, norm]), nextApplied, nextFaults];
     });
-    const grads = new Map(names.map((name, i) => [name, gradList[i]]));
-    const [loss, gradNorm] = (await Promise.all([value.data(), norm.data()])).map((d) => d[0]);
-    const finite = Number.isFinite(loss) && Number.isFinite(gradNorm);
-    if (finite) {
-      this.optimizer.apply(grads);
-      this.ema?.update();
-      this.step += 1;
-      this.consecutiveFaults = 0;
-      if (this.step % FAULT_POLICY.snapshotEvery === 0) this.takeSnapshot();
-    }
-    tf.dispose([value, norm, ...grads.values()]);
-    if (!finite) this.onFault(loss, gradNorm);
-    return { step: this.step, loss, gradNorm, stepMs: performance.now() - start, skipped: !finite };
   }
 
-  private onFault(loss: number, gradNorm: number): void {
+  /** Counts a faulty step; true when it triggered a restore. */
+  private onFault(loss: number, gradNorm: number): boolean {
     this.skippedSteps += 1;
     this.consecutiveFaults += 1;
-    if (this.consecutiveFaults < FAULT_POLICY.consecutiveBeforeRestore) return;
+    if (this.consecutiveFaults < FAULT_POLICY.consecutiveBeforeRestore) return false;
     if (this.restores >= FAULT_POLICY.maxRestores) {
       throw new TrainingDiverged(
         `training diverged: loss ${loss}, gradient norm ${gradNorm} at step ${this.step + 1} after ${this.restores} restores at ever lower learning rates; lower the learning rate or check the teacher`,
@@ -246,21 +351,17 @@ export class PidTrainer {
     this.lrFactor /= 2;
     this.optimizer.lr /= 2;
     this.consecutiveFaults = 0;
-  }
-
-  private stateTensors(): Map<string, tf.Tensor> {
-    return stateTensors(this.variables, this.optimizer, this.ema);
+    return true;
   }
 
   private takeSnapshot(): void {
-    if (this.snapshot) tf.dispose([...this.snapshot.tensors.values()]);
-    const tensors = new Map([...this.stateTensors()].map(([k, t]) => [k, tf.keep(tf.clone(t))]));
-    this.snapshot = { step: this.step, optimizerStep: this.optimizer.step, emaUpdates: this.ema?.updates ?? 0, tensors };
+    if (this.snapshot) disposeFlatState(this.snapshot.state);
+    this.snapshot = { step: this.step, optimizerStep: this.optimizer.step, emaUpdates: this.ema?.updates ?? 0, state: this.state.snapshot() };
   }
 
   /** Back to the last snapshot (the initial state before the first periodic one). */
   private restoreSnapshot(): void {
-    assignState(this.stateTensors(), this.snapshot.tensors);
+    this.state.assignFlat(this.snapshot.state);
     this.step = this.snapshot.step;
     this.optimizer.step = this.snapshot.optimizerStep;
     if (this.ema) this.ema.updates = this.snapshot.emaUpdates;
@@ -268,7 +369,7 @@ export class PidTrainer {
 
   /** The whole state as host data (for a checkpoint). */
   async saveState(): Promise<TrainerState> {
-    const tensors = await toHost(this.stateTensors());
+    const tensors = await this.state.toHost();
     return {
       step: this.step,
       optimizerStep: this.optimizer.step,
@@ -283,7 +384,7 @@ export class PidTrainer {
 
   /** Continues from a saved state: same weights, moments, EMA, RNG and counters. */
   loadState(state: TrainerState): void {
-    assignState(this.stateTensors(), state.tensors);
+    this.state.load(state.tensors);
     this.step = state.step;
     this.optimizer.step = state.optimizerStep;
     if (this.ema) this.ema.updates = state.emaUpdates;
@@ -291,6 +392,7 @@ export class PidTrainer {
     this.lrFactor = state.lrFactor;
     this.skippedSteps = state.skippedSteps;
     this.restores = state.restores;
+    this.consecutiveFaults = 0;
     this.takeSnapshot();
   }
 
@@ -304,6 +406,6 @@ export class PidTrainer {
   dispose(): void {
     this.optimizer.dispose();
     this.ema?.dispose();
-    tf.dispose([...this.snapshot.tensors.values()]);
+    disposeFlatState(this.snapshot.state);
   }
 }

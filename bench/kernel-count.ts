@@ -1,0 +1,40 @@
+/**
+ * Counts the tfjs kernels an async piece of work dispatches through the engine (every tf op, including those of
+ * gradients and of the engine's clones of saved tensors), by wrapping the engine's runKernelFunc while it runs.
+ * customGrad scopes are not kernels and are not counted; kernels that a custom kernel calls directly on its backend
+ * (kernels/wasm-conv-grads.ts) are inside the one launch that called them.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+
+export interface KernelCount<T> {
+  result: T;
+  total: number;
+  byName: Map<string, number>;
+}
+
+type RunKernelFunc = (params: { kernelName?: string }) => unknown;
+
+export async function countKernels<T>(work: () => Promise<T>): Promise<KernelCount<T>> {
+  const engine = tf.engine() as unknown as { runKernelFunc: RunKernelFunc };
+  const original = engine.runKernelFunc;
+  const byName = new Map<string, number>();
+  let total = 0;
+  engine.runKernelFunc = function (this: unknown, params) {
+    if (params.kernelName != null) {
+      total += 1;
+      byName.set(params.kernelName, (byName.get(params.kernelName) ?? 0) + 1);
+    }
+    return original.call(this, params);
+  };
+  try {
+    const result = await work();
+    return { result, total, byName };
+  } finally {
+    engine.runKernelFunc = original;
+  }
+}
+
+/** The most frequent kernels as "Name count, ..." (for a line under a table). */
+export function topKernels(byName: Map<string, number>, n = 8): string {
+  return [...byName].sort((a, b) => b[1] - a[1]).slice(0, n).map(([k, c]) => `${k} ${c}`).join(', ');
+}
