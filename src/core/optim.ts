@@ -10,6 +10,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 
+import { flatConcat, flatSplit } from './kernels/flat';
 import type { OptimizerName } from './pid-settings';
 
 export type { OptimizerName };
@@ -45,15 +46,12 @@ export class FlatLayout {
 
   /** The tensors, in layout order, flattened and concatenated. */
   concat(tensors: tf.Tensor[]): tf.Tensor1D {
-    return tf.tidy(() => tf.concat(tensors.map((t) => tf.reshape(t, [-1]))) as tf.Tensor1D);
+    return flatConcat(tensors);
   }
 
   /** The inverse of concat: one tensor per name, in layout order. */
   split(flat: tf.Tensor1D): tf.Tensor[] {
-    return tf.tidy(() => {
-      const parts = this.names.length === 1 ? [flat] : tf.split(flat, this.sizes);
-      return parts.map((p, i) => tf.reshape(p, this.shapes[i]));
-    });
+    return flatSplit(flat, this.shapes);
   }
 
   /** Host data of one name out of a flat host vector (a copy). */

@@ -11,7 +11,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import './gradients';
 import { type Denoiser, type EdmSchedule, type NetworkFn, karrasSigmas, networkWithLabels, perSample } from './edm';
 import { oneHotLabels } from './labels';
-import type { Precond } from './precond';
+import { type Precond, edmPreconditioning } from './precond';
 import { pidStudentX } from './student';
 
 export { pidOneStep, pidStudentX } from './student';
@@ -87,6 +87,64 @@ export function pidLoss(
   });
 }
 
+/**
+ * The same PID loss as pidLoss with the teacher under stop-gradient, its gradient written out, for the trainer. With
+ * x = a z + (1 - a) f over the 2B batch (a = t / T, f the student network's output), r the residual and d the
+ * per-sample distance, the loss L = mean_b d(r_b) has
+ *   dL/df_b = (1 - a_b) (1 - t_b / (t_b - t'_b)) dL/dr_b,   dL/df'_b = (1 - a'_b) (t_b / (t_b - t'_b)) dL/dr_b,
+ *   dL/dr = 2 r / (B D) (l2), sign(r) / (B D) (l1), r / (B sqrt(|r|^2 + c^2)) (pseudo-huber),
+ * so the taped graph is the student's network alone. What depends only on the batch is computed here, before the
+ * tape: call this and the returned function inside one tf.tidy, the function inside tf.variableGrads.
+ */
+export function pidLossOfStudent(
+  F: NetworkFn,
+  teacher: (y: tf.Tensor, t: tf.Tensor1D) => tf.Tensor,
+  edm: EdmSchedule,
+  loss: LossName,
+  z: tf.Tensor,
+  t: tf.Tensor1D,
+  tNext: tf.Tensor1D,
+  precond: Precond = edmPreconditioning(edm.sigma_data),
+): () => tf.Scalar {
+  const b = z.shape[0];
+  const dim = z.size / b;
+  const T = edm.sigma_max;
+  const both = tf.concat([t, tNext]) as tf.Tensor1D;
+  const zz = tf.concat([z, z]);
+  const xIn = tf.mul(zz, precond.at(T).cIn);
+  const cNoise = precond.cNoise(both);
+  const a = perSample(tf.div(both, T) as tf.Tensor1D, z.rank);
+  const az = tf.mul(a, zz);
+  const oneMinusA = tf.sub(1, a);
+  const tB = perSample(t, z.rank);
+  const gap = perSample(tf.sub(t, tNext) as tf.Tensor1D, z.rank);
+  const ratio = tf.div(tB, gap); // t / (t - t')
+  const [ca, cb] = tf.split(oneMinusA, 2);
+  const coef = tf.concat([tf.mul(ca, tf.sub(1, ratio)), tf.mul(cb, ratio)]);
+  const c = 0.00054 * Math.sqrt(dim);
+  const op = tf.customGrad(((f: tf.Tensor, save: tf.GradSaveFunc) => {
+    const [y, yNext] = tf.split(tf.add(az, tf.mul(oneMinusA, f)), 2);
+    const r = tf.sub(tf.sub(y, tf.mul(tB, tf.div(tf.sub(y, yNext), gap))), teacher(y, t));
+    const flat = tf.reshape(r, [b, dim]);
+    let value: tf.Tensor;
+    let dr: tf.Tensor;
+    if (loss === 'l2') {
+      value = tf.mean(tf.square(flat));
+      dr = tf.mul(r, 2 / (b * dim));
+    } else if (loss === 'l1') {
+      value = tf.mean(tf.abs(flat));
+      dr = tf.mul(tf.sign(r), 1 / (b * dim));
+    } else {
+      const norm = tf.sqrt(tf.add(tf.sum(tf.square(flat), 1, true), c * c)); // [B, 1]
+      value = tf.mean(tf.sub(norm, c));
+      dr = tf.reshape(tf.div(flat, tf.mul(norm, b)), r.shape);
+    }
+    save([dr]);
+    return { value, gradFunc: (dy: tf.Tensor, [drs]: tf.Tensor[]) => tf.mul(tf.mul(tf.concat([drs, drs]), coef), dy) };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]);
+  return () => op(F(xIn, cNoise)) as tf.Scalar;
+}
+
 /** Grid index pairs (n, n'), n uniform in {0..N-1}, n' = n + 1, or N - 2 at the end of the grid. */
 export function drawGridPairs(rng: Rng, N: number, batch: number): [Int32Array, Int32Array] {
   const n = new Int32Array(batch);
@@ -158,7 +216,6 @@ export class PidTrainer {
   readonly optimizer: MomentOptimizer;
   readonly ema: WeightEma | null;
   private readonly variables: Map<string, tf.Variable>;
-  private readonly target: (y: tf.Tensor, t: tf.Tensor1D, labels?: tf.Tensor2D) => tf.Tensor;
   private readonly state: TrainState;
   /** Steps taken (good steps: skipped ones do not count; a restore sets it back to the snapshot's). */
   step = 0;
@@ -185,7 +242,6 @@ export class PidTrainer {
     this.optimizer = new MomentOptimizer(optimizer, this.variables, { lr });
     this.ema = ema > 0 ? new WeightEma(ema, this.variables) : null;
     this.state = new TrainState(this.variables, this.optimizer, this.ema);
-    this.target = stopGradDenoiser(o.teacher);
     this.takeSnapshot(); // the state a restore goes back to before the first periodic snapshot
   }
 
@@ -311,11 +367,9 @@ export class PidTrainer {
     const variables = [...this.variables.values()];
     return tf.tidy(() => {
       const { z, t, tNext, labels } = this.drawBatch();
-      const target = labels ? (y: tf.Tensor, tt: tf.Tensor1D) => this.target(y, tt, labels) : this.target;
-      const { value, grads } = tf.variableGrads(
-        () => pidLoss(networkWithLabels(F, labels), target, this.o.edm, this.settings.loss, z, t, tNext, this.o.precond),
-        variables,
-      );
+      const teacher = (y: tf.Tensor, tt: tf.Tensor1D) => this.o.teacher.denoise(y, tt, labels); // untaped: inside the loss kernel
+      const lossOf = pidLossOfStudent(networkWithLabels(F, labels), teacher, this.o.edm, this.settings.loss, z, t, tNext, this.o.precond);
+      const { value, grads } = tf.variableGrads(lossOf, variables);
       // A weight the loss does not reach (EDM's map_augment: no augmentation labels in PID) gets a zero gradient.
       const g = layout.concat(variables.map((v) => grads[v.name] ?? tf.zerosLike(v)));
       const squared = tf.square(g);
