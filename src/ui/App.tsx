@@ -20,17 +20,18 @@ export function App() {
           <BackendSelect />
         </div>
       </header>
+      {/* On a narrow screen the columns become one, in slot order: the run controls first, near the top. */}
       <main className="layout">
         <aside className="side">
-          <TeacherPanel />
-          <SettingsPanel />
+          <div className="slot slot-teacher"><TeacherPanel /></div>
+          <div className="slot slot-settings"><SettingsPanel /></div>
         </aside>
         <div className="content">
-          <SavedRunBanner />
-          <RunPanel />
-          <LiveCharts />
-          <SampleView />
-          <StudentPanel />
+          <div className="slot slot-saved"><SavedRunBanner /></div>
+          <div className="slot slot-run"><RunPanel /></div>
+          <div className="slot slot-live"><LiveCharts /></div>
+          <div className="slot slot-samples"><SampleView /></div>
+          <div className="slot slot-student"><StudentPanel /></div>
         </div>
       </main>
       <footer className="foot">

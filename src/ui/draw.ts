@@ -1,28 +1,41 @@
-/** Draws a Scene (scene.ts) onto a 2D canvas context: scatter panels, trajectory panels, image grids, messages. */
-import { type Rect, gridShape, linearScale, logScale, niceTicks, splitColumns, toByte } from './plot';
+/**
+ * Draws a Scene (scene.ts) onto a 2D canvas context: scatter panels, trajectory panels, image grids, messages. One
+ * unit is one CSS pixel (the caller scales the context by devicePixelRatio), so 12 px text is 12 px on the screen.
+ */
+import { type Rect, type SceneLayout, gridShape, linearScale, logScale, niceTicks, sceneLayout, toByte, wrapText } from './plot';
 import type { Panel, Scene } from './scene';
 import { PATH_COLORS, TEACHER_COLOR } from './scene';
 import { formatNumber } from './series';
 
-const FONT = '12px system-ui, -apple-system, "Segoe UI", sans-serif';
+const FONT_PX = 12;
+const FONT = `${FONT_PX}px system-ui, -apple-system, "Segoe UI", sans-serif`;
 const TITLE_FONT = '600 13px system-ui, -apple-system, "Segoe UI", sans-serif';
 const INK = '#1d2733';
 const MUTED = '#5b6776';
 const GRID = '#e3e8ee';
 
-export function drawScene(ctx: CanvasRenderingContext2D, width: number, height: number, scene: Scene): void {
+const CAPTION_LINE = 15;
+
+/** The layout of `scene` on a canvas `width` CSS pixels wide (the caption wrapped as `ctx` measures it). */
+export function layoutScene(ctx: CanvasRenderingContext2D, width: number, scene: Scene): SceneLayout & { captionLines: string[] } {
+  ctx.save();
+  ctx.font = FONT;
+  const lines = scene.caption ? wrapText(scene.caption, Math.max(40, width - 16), (t) => ctx.measureText(t).width) : [];
+  ctx.restore();
+  return { ...sceneLayout(width, scene.panels.length, lines.length * CAPTION_LINE), captionLines: lines };
+}
+
+export function drawScene(ctx: CanvasRenderingContext2D, layout: SceneLayout & { captionLines: string[] }, scene: Scene): void {
   ctx.save();
   ctx.fillStyle = '#ffffff';
-  ctx.fillRect(0, 0, width, height);
-  const captionH = scene.caption ? 20 : 0;
-  const rects = splitColumns({ x: 8, y: 8, w: width - 16, h: height - 16 - captionH }, scene.panels.length, 16);
-  scene.panels.forEach((p, i) => drawPanel(ctx, rects[i], p));
-  if (scene.caption) {
+  ctx.fillRect(0, 0, layout.width, layout.height);
+  scene.panels.forEach((p, i) => drawPanel(ctx, layout.panels[i], p));
+  if (layout.caption) {
     ctx.font = FONT;
     ctx.fillStyle = MUTED;
     ctx.textAlign = 'center';
-    ctx.textBaseline = 'bottom';
-    ctx.fillText(scene.caption, width / 2, height - 4);
+    ctx.textBaseline = 'top';
+    layout.captionLines.forEach((line, i) => ctx.fillText(line, layout.width / 2, layout.caption!.y + i * CAPTION_LINE));
   }
   ctx.restore();
 }
@@ -66,6 +79,10 @@ function plotArea(r: Rect, square: boolean): Rect {
   return { x: r.x + left, y: r.y + 2, w: s, h: s };
 }
 
+/**
+ * Grid lines and tick labels. A label that would overlap the one before it is left out (its grid line stays), and
+ * so is a y label whose text would reach down onto the x axis and its labels.
+ */
 function axes(ctx: CanvasRenderingContext2D, a: Rect, xTicks: number[], sx: (v: number) => number, yTicks: number[], sy: (v: number) => number, fmtX = (v: number) => formatNumber(v, 2)): void {
   ctx.strokeStyle = GRID;
   ctx.lineWidth = 1;
@@ -73,17 +90,26 @@ function axes(ctx: CanvasRenderingContext2D, a: Rect, xTicks: number[], sx: (v: 
   ctx.fillStyle = MUTED;
   ctx.textAlign = 'center';
   ctx.textBaseline = 'top';
-  for (const t of xTicks) {
+  let lastRight = -Infinity;
+  for (const t of [...xTicks].sort((p, q) => sx(p) - sx(q))) {
     const x = Math.round(sx(t)) + 0.5;
     ctx.beginPath(); ctx.moveTo(x, a.y); ctx.lineTo(x, a.y + a.h); ctx.stroke();
-    ctx.fillText(fmtX(t), x, a.y + a.h + 4);
+    const label = fmtX(t);
+    const half = ctx.measureText(label).width / 2;
+    if (x - half < lastRight + 6) continue;
+    ctx.fillText(label, x, a.y + a.h + 4);
+    lastRight = x + half;
   }
   ctx.textAlign = 'right';
   ctx.textBaseline = 'middle';
-  for (const t of yTicks) {
+  const half = FONT_PX / 2 + 1;
+  let lastTop = Infinity;
+  for (const t of [...yTicks].sort((p, q) => sy(q) - sy(p))) {
     const y = Math.round(sy(t)) + 0.5;
     ctx.beginPath(); ctx.moveTo(a.x, y); ctx.lineTo(a.x + a.w, y); ctx.stroke();
+    if (y + half > a.y + a.h - 2 || y + half > lastTop - 2) continue;
     ctx.fillText(formatNumber(t, 2), a.x - 5, y);
+    lastTop = y - half;
   }
   ctx.strokeStyle = '#b8c2cc';
   ctx.strokeRect(a.x + 0.5, a.y + 0.5, a.w - 1, a.h - 1);

@@ -29,6 +29,40 @@ export function niceTicks(lo: number, hi: number, count = 5): number[] {
   return out;
 }
 
+/**
+ * Ticks of a log axis inside [lo, hi] (never outside, where a chart would draw them over the other axis): powers of
+ * ten, every other one past six decades; 1-2-5 steps when fewer than two powers fall inside; 1..9 steps when even
+ * those give fewer than two. `clearBottom` drops ticks within that fraction of the axis from `lo`, so the lowest label
+ * does not sit on the x axis and its labels (kept when it would leave fewer than two).
+ */
+export function logTicks(lo: number, hi: number, clearBottom = 0): number[] {
+  if (!(lo > 0) || !(hi > lo) || !Number.isFinite(hi)) return [];
+  const l0 = Math.log10(lo);
+  const l1 = Math.log10(hi);
+  const inside = (v: number) => v >= lo * (1 - 1e-12) && v <= hi * (1 + 1e-12);
+  const round = (v: number) => Number(v.toPrecision(12));
+  const multiples = (ms: number[]) => {
+    const out: number[] = [];
+    for (let e = Math.floor(l0); e <= Math.ceil(l1); e++) for (const m of ms) if (inside(m * 10 ** e)) out.push(round(m * 10 ** e));
+    return out;
+  };
+  let ticks = multiples([1]);
+  if (ticks.length > 6) {
+    const stride = Math.ceil(ticks.length / 6);
+    ticks = ticks.filter((_, i) => i % stride === 0);
+  }
+  if (ticks.length < 2) ticks = multiples([1, 2, 5]);
+  if (ticks.length < 2) ticks = multiples([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  const cleared = ticks.filter((v) => (Math.log10(v) - l0) / (l1 - l0) >= clearBottom);
+  return cleared.length >= 2 ? cleared : ticks;
+}
+
+/** Round ticks of a linear axis from 0 (a step count) to `max`: 0, 250, 500 rather than 1, 251, 501. */
+export function stepTicks(max: number, count = 5): number[] {
+  if (!(max > 0) || !Number.isFinite(max)) return [0];
+  return niceTicks(0, max, count).filter((v) => Number.isInteger(v));
+}
+
 /** The data range, widened by `pad` of its span on each side. */
 export function padRange(r: Range, pad: number): Range {
   const span = r.hi - r.lo || 1;
@@ -89,4 +123,44 @@ export function gridShape(n: number): { cols: number; rows: number } {
 export function splitColumns(r: Rect, n: number, gap: number): Rect[] {
   const w = (r.w - gap * (n - 1)) / n;
   return Array.from({ length: n }, (_, i) => ({ x: r.x + i * (w + gap), y: r.y, w, h: r.h }));
+}
+
+/** Where the panels of the sample view go on a canvas `width` CSS pixels wide: side by side when they fit, else stacked. */
+export interface SceneLayout { width: number; height: number; panels: Rect[]; caption: Rect | null }
+
+export const SCENE_PAD = 8;
+const SCENE_GAP = 16;
+const MIN_PANEL_WIDTH = 260;
+
+export function sceneLayout(width: number, panelCount: number, captionHeight: number): SceneLayout {
+  const inner = Math.max(1, width - 2 * SCENE_PAD);
+  const n = Math.max(1, panelCount);
+  const cols = Math.max(1, Math.min(n, Math.floor((inner + SCENE_GAP) / (MIN_PANEL_WIDTH + SCENE_GAP))));
+  const rows = Math.ceil(n / cols);
+  const w = (inner - SCENE_GAP * (cols - 1)) / cols;
+  // a square plot area plus the panel's title lines and tick labels
+  const h = Math.round(Math.min(440, Math.max(240, w + 24)));
+  const panels = Array.from({ length: n }, (_, i) => ({
+    x: SCENE_PAD + (i % cols) * (w + SCENE_GAP), y: SCENE_PAD + Math.floor(i / cols) * (h + SCENE_GAP), w, h,
+  }));
+  const bodyBottom = SCENE_PAD + rows * h + (rows - 1) * SCENE_GAP;
+  const caption = captionHeight > 0 ? { x: SCENE_PAD, y: bodyBottom + 4, w: inner, h: captionHeight } : null;
+  return { width, height: Math.ceil(bodyBottom + (caption ? captionHeight + 4 : 0) + SCENE_PAD), panels, caption };
+}
+
+/** Greedy word wrap of `text` into lines no wider than `maxWidth` by `measure` (a word longer than a line stays whole). */
+export function wrapText(text: string, maxWidth: number, measure: (s: string) => number): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(/\s+/).filter(Boolean)) {
+    const next = line ? `${line} ${word}` : word;
+    if (line && measure(next) > maxWidth) {
+      lines.push(line);
+      line = word;
+    } else {
+      line = next;
+    }
+  }
+  if (line) lines.push(line);
+  return lines;
 }

@@ -6,9 +6,10 @@ import type { BuiltinIndex } from '../core/teachers/builtin';
 import type { InputFile } from '../formats/model-file';
 import type { PrecondType } from '../core/model-import';
 import { StudioClient, type WorkerPort } from '../worker/client';
-import type { BackendChoice } from '../worker/protocol';
+import type { BackendChoice, WorkerEvent } from '../worker/protocol';
+import { BACKEND_SETTLE_MS, BACKEND_START_LIMIT_MS, SettlingChoice, fallbackFor } from './backend-switch';
 import { lossCsv } from './csv';
-import { type StudioStore, isRunning } from './store';
+import { type StudioStore, isRunning, openedStudent } from './store';
 import { encodeUrlState } from './url-state';
 
 export const LOSS_SMOOTHING = 0.9;
@@ -22,6 +23,8 @@ export interface RuntimeDeps {
   download(fileName: string, blob: Blob): void;
   /** Writes the query string into the address bar (history.replaceState). */
   writeUrl?(query: string): void;
+  /** How long a backend may take to start (default BACKEND_START_LIMIT_MS). */
+  backendStartLimitMs?: number;
 }
 
 export class StudioRuntime {
@@ -32,6 +35,9 @@ export class StudioRuntime {
   private droppedPrecond: PrecondType | undefined;
   private configureTimer: ReturnType<typeof setTimeout> | null = null;
   private lastHeun: number;
+  /** Running while a backend starts: past the limit the worker is restarted on the fallback backend. */
+  private startTimer: ReturnType<typeof setTimeout> | null = null;
+  private readonly backendSwitch = new SettlingChoice<BackendChoice>((choice) => this.setBackend(choice), BACKEND_SETTLE_MS);
   canvas: HTMLCanvasElement | null = null;
 
   constructor(private readonly deps: RuntimeDeps) {
@@ -50,8 +56,39 @@ export class StudioRuntime {
 
   private connect(): { client: StudioClient; unsubscribe: () => void } {
     const client = new StudioClient(this.deps.makeWorker());
-    const unsubscribe = client.on((e) => this.deps.store.getState().apply(e));
+    const unsubscribe = client.on((e) => {
+      this.watchEvent(e);
+      this.deps.store.getState().apply(e);
+    });
     return { client, unsubscribe };
+  }
+
+  /** A backend report, or an error that ends the start, stops the start's clock. */
+  private watchEvent(e: WorkerEvent): void {
+    if (e.type === 'backend' || (e.type === 'error' && (e.scope === 'backend' || e.scope === 'protocol'))) this.clearStartTimer();
+  }
+
+  private clearStartTimer(): void {
+    if (this.startTimer !== null) clearTimeout(this.startTimer);
+    this.startTimer = null;
+  }
+
+  /** A backend start that never ends (seen: over 9 minutes on "starting the backend…") gives way to the next one. */
+  private watchStart(choice: BackendChoice): void {
+    this.clearStartTimer();
+    const limit = this.deps.backendStartLimitMs ?? BACKEND_START_LIMIT_MS;
+    this.startTimer = setTimeout(() => {
+      this.startTimer = null;
+      const seconds = Math.round(limit / 1000);
+      const what = choice === 'auto' ? 'The backend chosen automatically' : `The ${choice} backend`;
+      const next = fallbackFor(choice);
+      if (!next) {
+        this.store.getState().set({ backendError: `${what.toLowerCase()} did not start within ${seconds} s. Fix: reload the page` });
+        return;
+      }
+      this.setBackend(next);
+      this.store.getState().set({ notice: `${what} did not start within ${seconds} s, so the worker was restarted on ${next}.` });
+    }, limit);
   }
 
   get store(): StudioStore {
@@ -82,7 +119,8 @@ export class StudioRuntime {
     const entry = index?.teachers.find((t) => t.id === id);
     if (!entry) return;
     this.droppedTeacher = null;
-    this.store.getState().set({ teacherId: id, teacherError: null });
+    // loading from now (the worker says so too once it gets to it): the card and Start wait
+    this.store.getState().set({ teacherId: id, teacherError: null, teacherLoading: { kind: 'builtin', id } });
     this.client.send({ type: 'load-teacher', source: { kind: 'builtin', id, url: this.deps.siteUrl(`teachers/${entry.file}`) } });
   }
 
@@ -90,6 +128,7 @@ export class StudioRuntime {
   dropTeacher(files: InputFile[], precond?: PrecondType): void {
     this.droppedTeacher = files.map((f) => ({ name: f.name, bytes: f.bytes.slice() }));
     this.droppedPrecond = precond;
+    this.store.getState().set({ teacherError: null, teacherLoading: { kind: 'files', names: files.map((f) => f.name), ...(precond ? { precond } : {}) } });
     this.client.send({ type: 'load-teacher', source: { kind: 'files', files, ...(precond ? { precond } : {}) } });
   }
 
@@ -119,6 +158,7 @@ export class StudioRuntime {
   private sendInit(backend: BackendChoice): void {
     const seconds = this.store.getState().checkpointSeconds;
     this.client.send({ type: 'init', backend, ...(seconds ? { checkpointSeconds: seconds } : {}) });
+    this.watchStart(backend);
   }
 
   /** Continues the run saved in this browser (a built-in teacher is fetched again from this site). */
@@ -184,16 +224,29 @@ export class StudioRuntime {
     this.store.getState().set({ openError: null });
     try {
       const { student, view } = await this.client.openStudent(files);
-      this.store.getState().set({ opened: { info: student, view }, shown: 'opened', openError: null });
+      this.store.getState().set(openedStudent(this.store.getState(), student, view));
     } catch (e) {
       this.store.getState().set({ openError: e instanceof Error ? e.message : String(e) });
     }
+  }
+
+  /**
+   * The Backend select: `how` 'now' for a pick with the mouse, 'settle' for a keyboard step (ArrowDown), which
+   * applies once the changes stop (or on commitBackend: blur, Enter), so the worker restarts once, not per step.
+   */
+  chooseBackend(choice: BackendChoice, how: 'now' | 'settle'): void {
+    this.backendSwitch.change(choice, how);
+  }
+
+  commitBackend(): void {
+    this.backendSwitch.flush();
   }
 
   /** A new backend needs a new worker: the old one (and its run) goes, the teacher is loaded again. */
   setBackend(choice: BackendChoice): void {
     const s = this.store.getState();
     if (choice === s.backendChoice) return;
+    this.clearStartTimer();
     this.unsubscribeClient();
     this.client.close();
     s.setBackendChoice(choice);
@@ -227,6 +280,9 @@ export class StudioRuntime {
   }
 
   dispose(): void {
+    this.clearStartTimer();
+    this.backendSwitch.cancel();
+    if (this.configureTimer) clearTimeout(this.configureTimer);
     this.unsubscribeClient();
     this.client.close();
   }

@@ -28,8 +28,14 @@ export function studentSubtitle(v: StudentView, name?: string): string {
   return `step ${v.step} · ${weights} · 1 NFE`;
 }
 
-export function buildScene(loadedTeacher: TeacherView | null, student: StudentView | null, opts: { coord?: number; studentName?: string } = {}): Scene {
-  if (!loadedTeacher && !student) return { panels: [{ kind: 'message', title: 'Samples', text: 'No teacher loaded yet.' }], caption: '' };
+/**
+ * `waiting`: what the page is waiting for before there is a teacher view (loading the teacher, solving its ODE), said
+ * in place of "No teacher loaded yet."; while it is set an opened student is not drawn against a view that is going.
+ */
+export function buildScene(loadedTeacher: TeacherView | null, student: StudentView | null, opts: { coord?: number; studentName?: string; waiting?: string | null } = {}): Scene {
+  if (!loadedTeacher && (!student || opts.waiting)) {
+    return { panels: [{ kind: 'message', title: 'Samples', text: opts.waiting ? `${opts.waiting}…` : 'No teacher loaded yet.' }], caption: '' };
+  }
   // A student of another data shape is shown alone.
   const teacher = loadedTeacher && student && loadedTeacher.dataShape.join(',') !== student.dataShape.join(',') ? null : loadedTeacher;
   const kind = viewKindOf(teacher?.dataShape ?? student!.dataShape);
@@ -79,8 +85,8 @@ export function buildScene(loadedTeacher: TeacherView | null, student: StudentVi
     const yRange = padRange(extent(t.flat()), 0.12);
     panels.push({
       kind: 'paths',
-      title: `Trajectories: student x_θ(z, t) vs teacher ODE`,
-      subtitle: `${teacher.pathCount} noises z, coordinate x${coord === 0 ? '₁' : '₂'}; teacher dashed`,
+      title: 'Trajectories: student x_θ(z, t) vs teacher ODE',
+      subtitle: `${teacher.pathCount} fixed noises z, a line each · x${coord === 0 ? '₁' : '₂'} · teacher dashed`,
       times: teacher.times,
       yRange,
       yLabel: `x${coord === 0 ? '₁' : '₂'}(t) / √(σ_d² + t²)`,

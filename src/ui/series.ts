@@ -1,4 +1,5 @@
-/** What the live panel computes from the metric stream: smoothing, thinning for the charts, speed, ETA. */
+/** What the live panel computes from the metric stream: smoothing, thinning for the charts, and labels (pace.ts: speed and ETA). */
+import { viewKindOf } from '../worker/protocol';
 
 /**
  * Exponential smoothing with bias correction (TensorBoard's "smoothing"): s_i = sum_j w^(i-j) (1-w) y_j / (1 - w^(i+1)).
@@ -46,24 +47,6 @@ export function thinIndices(values: ArrayLike<number>, max: number): number[] {
   return out;
 }
 
-/** Steps per second over the last `windowMs` of (time, step) pairs; null until two points span some time. */
-export function stepsPerSecond(times: ArrayLike<number>, steps: ArrayLike<number>, windowMs = 3000): number | null {
-  const n = times.length;
-  if (n < 2) return null;
-  const tEnd = times[n - 1];
-  let i = n - 2;
-  while (i > 0 && tEnd - times[i - 1] <= windowMs) i--;
-  const dt = tEnd - times[i];
-  if (!(dt > 0)) return null;
-  return ((steps[n - 1] - steps[i]) * 1000) / dt;
-}
-
-/** Seconds left at a given speed; null when it cannot be known. */
-export function etaSeconds(step: number, total: number, rate: number | null): number | null {
-  if (rate === null || !(rate > 0) || total <= 0) return null;
-  return Math.max(0, total - step) / rate;
-}
-
 export function formatDuration(seconds: number | null): string {
   if (seconds === null || !Number.isFinite(seconds)) return '—';
   const s = Math.round(seconds);
@@ -79,14 +62,6 @@ export function formatNumber(v: number | null | undefined, digits = 3): string {
   const a = Math.abs(v);
   if (a !== 0 && (a < 1e-3 || a >= 1e5)) return v.toExponential(digits - 1);
   return Number(v.toPrecision(digits)).toString();
-}
-
-/** Powers of ten that cover [lo, hi] (ticks of a log axis). */
-export function logTicks(lo: number, hi: number): number[] {
-  if (!(lo > 0) || !(hi > 0) || !Number.isFinite(lo) || !Number.isFinite(hi)) return [];
-  const out: number[] = [];
-  for (let e = Math.floor(Math.log10(Math.min(lo, hi))); e <= Math.ceil(Math.log10(Math.max(lo, hi))); e++) out.push(10 ** e);
-  return out;
 }
 
 /** Bytes for a label: B, kB, MB, GB (powers of 1000), 3 significant digits. */
@@ -107,4 +82,11 @@ export function formatAgo(then: number, now: number): string {
   const s = Math.max(0, (now - then) / 1000);
   if (s < 1) return 'just now';
   return `${formatDuration(s)} ago`;
+}
+
+/** "16 images", "512 points": a count of samples of this data shape. */
+export function sampleCount(count: number, dataShape: number[]): string {
+  const kind = viewKindOf(dataShape).kind;
+  const noun = kind === 'images' ? 'image' : kind === 'points2d' ? 'point' : 'sample';
+  return `${count} ${noun}${count === 1 ? '' : 's'}`;
 }

@@ -53,7 +53,8 @@ export interface StudioState {
   notice: string | null;
   evals: EvalPoint[];
   liveView: StudentView | null;
-  opened: { info: OpenedStudentInfo; view: StudentView } | null;
+  /** An opened student file, sampled against the teacher with sha256 `against` (the one loaded then). */
+  opened: OpenedStudent | null;
   openError: string | null;
   exportError: string | null;
   trainingError: string | null;
@@ -64,6 +65,8 @@ export interface StudioState {
   /** Settings fields whose text does not parse; Start waits until there are none. */
   fieldErrors: Partial<Record<SettingKey, string>>;
 }
+
+export interface OpenedStudent { info: OpenedStudentInfo; view: StudentView; against: string | null }
 
 export const idleRun = (): RunStatus => ({ phase: 'idle', step: 0, totalSteps: 0, settings: null });
 
@@ -146,13 +149,20 @@ export function reduceEvent(s: StudioState, e: WorkerEvent): Partial<StudioState
       return { backend: e.backend, backendError: null, settings: resizeForBackend(s.settings, s.explicit, e.backend) };
     case 'teacher-loading':
       return { teacherLoading: e.source, teacherError: null };
-    case 'teacher':
+    case 'teacher': {
+      // An opened student was sampled against the teacher loaded then: its paths, path RMSE and "(the loaded
+      // teacher)" only hold for that same file (loaded again on a new backend or device).
+      const keepOpened = s.opened !== null && s.opened.against === e.teacher.sha256;
+      const sameTeacher = s.teacher?.sha256 === e.teacher.sha256;
       return {
         teacher: e.teacher, teacherLoading: null, teacherError: null, teacherView: null, liveView: null, sampleClass: null,
         teacherId: e.teacher.source.kind === 'builtin' ? e.teacher.source.id : null,
         run: idleRun(), metrics: emptyMetrics(), evals: [], trainingError: null, exportError: null, checkpoint: null,
-        shown: s.opened ? s.shown : 'training',
+        opened: keepOpened ? s.opened : null,
+        openError: sameTeacher ? s.openError : null,
+        shown: keepOpened ? s.shown : 'training',
       };
+    }
     case 'teacher-view':
       return { teacherView: e.view };
     case 'run': {
@@ -184,11 +194,13 @@ export function reduceEvent(s: StudioState, e: WorkerEvent): Partial<StudioState
         // an evaluation at a step already shown (a restored run) replaces it
         evals: restart ? [e.point] : s.evals.filter((v) => v.step < e.point.step).concat([e.point]),
         liveView: e.view,
+        // an earlier failed evaluation is old news once one succeeds (a failed run keeps its reason)
+        ...(s.trainingError && s.run.phase !== 'failed' ? { trainingError: null } : {}),
         ...(restart ? { metrics: emptyMetrics(), exportError: null, shown: 'training' as const } : {}),
       };
     }
     case 'opened-student':
-      return { opened: { info: e.student, view: e.view }, openError: null, shown: 'opened' };
+      return openedStudent(s, e.student, e.view);
     case 'student-file':
       return { exportError: null };
     case 'busy':
@@ -200,11 +212,44 @@ export function reduceEvent(s: StudioState, e: WorkerEvent): Partial<StudioState
         case 'export': return { exportError: e.message };
         case 'backend': return { backendError: e.message };
         case 'saved-run': return { savedRunError: e.message };
-        // A worker that never came up leaves no backend: say so where the backend is shown too.
-        case 'protocol': return s.backend ? { trainingError: e.message } : { trainingError: e.message, backendError: e.message };
+        // A worker that never came up leaves no backend: say so where the backend is shown too. A crashed worker
+        // finishes nothing it was busy with (one that lives on sends its own busy and teacher events again).
+        case 'protocol': return { trainingError: e.message, busy: null, teacherLoading: null, ...(s.backend ? {} : { backendError: e.message }) };
         default: return { trainingError: e.message };
       }
   }
+}
+
+/** The state after a student file was opened and sampled against the loaded teacher. */
+export function openedStudent(s: Pick<StudioState, 'teacher'>, info: OpenedStudentInfo, view: StudentView): Partial<StudioState> {
+  return { opened: { info, view, against: s.teacher?.sha256 ?? null }, openError: null, shown: 'opened' };
+}
+
+/** The name a teacher being loaded goes by: the built-in list's name, else the id or the file names. */
+export function loadingName(s: Pick<StudioState, 'builtins'>, source: TeacherSource): string {
+  if (source.kind === 'files') return source.names.join(' + ');
+  return s.builtins?.teachers.find((t) => t.id === source.id)?.name ?? source.id;
+}
+
+/**
+ * What the page waits for before a run can start, in words ("loading the teacher Two moons"), or null: the backend
+ * starting, a teacher loading, or the worker busy (solving the teacher's ODE for the views). Start waits for it.
+ */
+export function waitingFor(s: Pick<StudioState, 'backend' | 'backendError' | 'teacherLoading' | 'busy' | 'builtins'>): string | null {
+  if (!s.backend) return s.backendError ? null : 'starting the backend';
+  if (s.teacherLoading) return `loading the teacher ${loadingName(s, s.teacherLoading)}`;
+  return s.busy;
+}
+
+/**
+ * What the sample view waits for instead of drawing, or null: a teacher loading (the view shown would be the old
+ * teacher's), or a loaded teacher whose view is being computed.
+ */
+export function viewWaiting(s: Pick<StudioState, 'backend' | 'backendError' | 'teacherLoading' | 'busy' | 'builtins' | 'teacher' | 'teacherView'>): string | null {
+  if (s.teacherLoading) return `Loading the teacher ${loadingName(s, s.teacherLoading)}`;
+  if (!s.backend && !s.backendError) return 'Starting the backend';
+  if (s.teacher && !s.teacherView && s.busy) return "Solving the teacher's ODE for the sample view";
+  return null;
 }
 
 export interface StudioActions {

@@ -1,8 +1,9 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { StudioRuntime, parseIndex } from '../../src/ui/runtime';
 import { createStudioStore } from '../../src/ui/store';
 import type { WorkerPort } from '../../src/worker/client';
-import type { WorkerCommand, WorkerEvent } from '../../src/worker/protocol';
+import type { OpenedStudentInfo, StudentView, TeacherInfo, WorkerCommand, WorkerEvent } from '../../src/worker/protocol';
+import { BACKEND_SETTLE_MS, fallbackFor } from '../../src/ui/backend-switch';
 
 const INDEX = { default: 'moons-mlp', teachers: [{ id: 'moons-mlp', file: 'moons-mlp.safetensors', name: 'Moons', description: '' }, { id: 'ring8', file: 'ring8.safetensors', name: 'Ring', description: '' }] };
 
@@ -16,7 +17,7 @@ class FakePort implements WorkerPort {
   emit(e: WorkerEvent) { for (const l of this.listeners) l({ data: e } as MessageEvent); }
 }
 
-function setup(init?: Parameters<typeof createStudioStore>[0], index: unknown = INDEX) {
+function setup(init?: Parameters<typeof createStudioStore>[0], index: unknown = INDEX, backendStartLimitMs?: number) {
   const ports: FakePort[] = [];
   const urls: string[] = [];
   const downloads: { name: string; blob: Blob }[] = [];
@@ -28,6 +29,7 @@ function setup(init?: Parameters<typeof createStudioStore>[0], index: unknown = 
     fetchJson: async () => index,
     download: (name, blob) => downloads.push({ name, blob }),
     writeUrl: (q) => urls.push(q),
+    backendStartLimitMs,
   });
   return { store, runtime, ports, urls, downloads };
 }
@@ -95,7 +97,7 @@ describe('the page runtime', () => {
     ports[0].emit({ type: 'error', scope: 'export', message: 'there is no student yet', requestId: (ports[0].sent.at(-1) as { requestId: number }).requestId });
     await q;
     expect(store.getState().exportError).toBe('there is no student yet');
-    store.getState().apply({ type: 'metrics', points: [{ step: 1, loss: 0.5, gradNorm: 1, stepMs: 2, time: 3 }], memory: { numTensors: 1, numBytes: 4 * 1 } });
+    store.getState().apply({ type: 'metrics', points: [{ step: 1, loss: 0.5, gradNorm: 1, stepMs: 2, time: 3, lr: 0.01 }], memory: { numTensors: 1, numBytes: 4 * 1 } });
     runtime.downloadCsv();
     expect(downloads[1].name).toBe('moons-mlp-pid-loss-0steps.csv');
     expect(await downloads[1].blob.text()).toContain('\n1,0.5,0.5,1,2,3');
@@ -117,7 +119,7 @@ describe('the page runtime', () => {
     runtime.resumeSaved();
     expect(ports[0].sent.at(-1)).toEqual({ type: 'resume-saved', teacherUrl: 'http://host/app/teachers/ring8.safetensors' });
     // the worker restores the curves, then says the offer is taken
-    ports[0].emit({ type: 'history', metrics: [1, 2].map((step) => ({ step, loss: 1, gradNorm: 1, stepMs: 1, time: step })), evals: [] });
+    ports[0].emit({ type: 'history', metrics: [1, 2].map((step) => ({ step, loss: 1, gradNorm: 1, stepMs: 1, time: step, lr: 0.01 })), evals: [] });
     ports[0].emit({ type: 'saved-run', saved: null });
     expect(store.getState().metrics.step).toEqual([1, 2]);
     expect(store.getState().savedRun).toBeNull();
@@ -132,3 +134,109 @@ describe('the page runtime', () => {
     expect(urls.at(-1)).toMatch(/checkpoint=5/);
   });
 });
+
+describe('switching the backend', () => {
+  afterEach(() => { vi.useRealTimers(); });
+  const inits = (ports: FakePort[]) => ports.map((p) => p.sent.find((c) => c.type === 'init'));
+
+  it('keyboard steps through the list restart the worker once, when they settle', async () => {
+    vi.useFakeTimers();
+    const { runtime, ports, store } = setup();
+    await runtime.boot();
+    for (const c of ['webgpu', 'webgl', 'wasm'] as const) {
+      runtime.chooseBackend(c, 'settle');
+      await vi.advanceTimersByTimeAsync(BACKEND_SETTLE_MS - 100);
+    }
+    expect(ports).toHaveLength(1); // nothing restarted while the keys go on
+    await vi.advanceTimersByTimeAsync(100);
+    expect(ports).toHaveLength(2);
+    expect(inits(ports)[1]).toEqual({ type: 'init', backend: 'wasm' });
+    expect(ports[0].terminated).toBe(true);
+    expect(store.getState().backendChoice).toBe('wasm');
+    await vi.advanceTimersByTimeAsync(5 * BACKEND_SETTLE_MS);
+    expect(ports).toHaveLength(2);
+    runtime.dispose();
+  });
+
+  it('a click applies at once; blur or Enter applies a pending step; stepping back to the current one restarts nothing', async () => {
+    vi.useFakeTimers();
+    const { runtime, ports } = setup();
+    await runtime.boot();
+    runtime.chooseBackend('cpu', 'now');
+    expect(ports).toHaveLength(2);
+    runtime.chooseBackend('wasm', 'settle');
+    runtime.commitBackend(); // blur
+    expect(ports).toHaveLength(3);
+    expect(inits(ports)[2]).toEqual({ type: 'init', backend: 'wasm' });
+    runtime.chooseBackend('webgl', 'settle');
+    runtime.chooseBackend('wasm', 'settle');
+    await vi.advanceTimersByTimeAsync(BACKEND_SETTLE_MS);
+    runtime.commitBackend();
+    expect(ports).toHaveLength(3);
+    runtime.dispose();
+  });
+
+  it('a backend that does not start in time gives way to wasm, and the page says so', async () => {
+    vi.useFakeTimers();
+    const { runtime, ports, store } = setup(undefined, INDEX, 60_000);
+    await runtime.boot();
+    ports[0].emit({ type: 'teacher-loading', source: { kind: 'builtin', id: 'moons-mlp' } });
+    await vi.advanceTimersByTimeAsync(59_000);
+    expect(ports).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(ports[0].terminated).toBe(true);
+    expect(ports[1].sent.map((c) => c.type)).toEqual(['init', 'configure', 'load-teacher']);
+    expect(inits(ports)[1]).toEqual({ type: 'init', backend: 'wasm' });
+    expect(store.getState()).toMatchObject({ backendChoice: 'wasm', notice: 'The backend chosen automatically did not start within 60 s, so the worker was restarted on wasm.' });
+    // wasm reports in time: no more restarts
+    ports[1].emit({ type: 'backend', backend: { asked: 'wasm', got: 'wasm', adapter: null } });
+    await vi.advanceTimersByTimeAsync(120_000);
+    expect(ports).toHaveLength(2);
+    runtime.dispose();
+  });
+
+  it('wasm falls back to cpu; cpu that hangs is an error in the badge, not a spinner forever', async () => {
+    vi.useFakeTimers();
+    const { runtime, ports, store } = setup({ backendChoice: 'wasm' }, INDEX, 1_000);
+    await runtime.boot();
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(inits(ports)[1]).toEqual({ type: 'init', backend: 'cpu' });
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(ports).toHaveLength(2);
+    expect(store.getState().backendError).toBe('the cpu backend did not start within 1 s. Fix: reload the page');
+    expect(fallbackFor('webgpu')).toBe('wasm');
+    runtime.dispose();
+  });
+
+  it('an error from the start also ends the wait (the badge shows it)', async () => {
+    vi.useFakeTimers();
+    const { runtime, ports, store } = setup(undefined, INDEX, 1_000);
+    await runtime.boot();
+    ports[0].emit({ type: 'error', scope: 'backend', message: 'no backend started' });
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(ports).toHaveLength(1);
+    expect(store.getState().backendError).toBe('no backend started');
+    runtime.dispose();
+  });
+});
+
+describe('loading and opened students, page side', () => {
+  it('a teacher counts as loading from the moment it is asked for; an opened student remembers the teacher it was sampled against', async () => {
+    const { runtime, ports, store } = setup();
+    await runtime.boot();
+    expect(store.getState().teacherLoading).toEqual({ kind: 'builtin', id: 'moons-mlp' });
+    runtime.dropTeacher([{ name: 't.safetensors', bytes: new Uint8Array([1]) }]);
+    expect(store.getState().teacherLoading).toEqual({ kind: 'files', names: ['t.safetensors'] });
+    const teacher = { sha256: 'c'.repeat(64), source: { kind: 'files', names: ['t.safetensors'] } } as TeacherInfo;
+    ports[0].emit({ type: 'teacher', teacher });
+    expect(store.getState().teacherLoading).toBeNull();
+    const p = runtime.openStudent([{ name: 's.safetensors', bytes: new Uint8Array([2]) }]);
+    const req = ports[0].sent.at(-1) as { requestId: number };
+    const view: StudentView = { source: 'opened', step: 1, weights: 'ema', dataShape: [2], dataRange: [-1, 1], samples: new Float32Array(2), count: 1, paths: null, error: null };
+    ports[0].emit({ type: 'opened-student', requestId: req.requestId, student: {} as OpenedStudentInfo, view });
+    await p;
+    expect(store.getState().opened?.against).toBe(teacher.sha256);
+    expect(store.getState().shown).toBe('opened');
+  });
+});
+

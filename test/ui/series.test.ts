@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { etaSeconds, formatDuration, formatNumber, logTicks, smooth, stepsPerSecond, thinIndices } from '../../src/ui/series';
+import { formatDuration, formatNumber, sampleCount, smooth, thinIndices } from '../../src/ui/series';
 
 describe('series', () => {
   it('smooths with bias correction, skipping non-finite values', () => {
@@ -25,20 +25,6 @@ describe('series', () => {
     expect([...idx].sort((a, b) => a - b)).toEqual(idx);
   });
 
-  it('measures steps per second over a recent window and the ETA', () => {
-    expect(stepsPerSecond([], [])).toBeNull();
-    expect(stepsPerSecond([100], [1])).toBeNull();
-    const times = Array.from({ length: 100 }, (_, i) => i * 100); // a step every 100 ms
-    const steps = times.map((_, i) => i + 1);
-    expect(stepsPerSecond(times, steps)).toBeCloseTo(10);
-    // only the last 3 s count: a slow start does not drag the rate
-    const slow = [0, 10_000, ...Array.from({ length: 50 }, (_, i) => 10_100 + i * 50)];
-    expect(stepsPerSecond(slow, slow.map((_, i) => i + 1))).toBeCloseTo(20, 0);
-    expect(etaSeconds(50, 100, 10)).toBe(5);
-    expect(etaSeconds(50, 100, null)).toBeNull();
-    expect(etaSeconds(120, 100, 10)).toBe(0);
-  });
-
   it('formats durations and numbers', () => {
     expect(formatDuration(null)).toBe('—');
     expect(formatDuration(42.4)).toBe('42 s');
@@ -50,8 +36,10 @@ describe('series', () => {
     expect(formatNumber(1234567)).toBe('1.23e+6');
   });
 
-  it('log ticks cover the range with powers of ten', () => {
-    expect(logTicks(0.03, 5)).toEqual([0.01, 0.1, 1, 10]);
-    expect(logTicks(0, 1)).toEqual([]);
+  it('counts samples by what they are', () => {
+    expect(sampleCount(16, [14, 14, 1])).toBe('16 images');
+    expect(sampleCount(512, [2])).toBe('512 points');
+    expect(sampleCount(1, [8, 8, 3])).toBe('1 image');
+    expect(sampleCount(4, [5])).toBe('4 samples');
   });
 });

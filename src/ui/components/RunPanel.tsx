@@ -1,8 +1,9 @@
 import { useRuntime, useStudio } from '../context';
 import { LOSS_SMOOTHING } from '../runtime';
 import type { CheckpointStatus, MemoryReport } from '../../worker/protocol';
-import { etaSeconds, formatAgo, formatBytes, formatDuration, formatNumber, smooth, stepsPerSecond } from '../series';
-import { isRunning } from '../store';
+import { etaSeconds, evalInterval, runPace } from '../pace';
+import { formatAgo, formatBytes, formatDuration, formatNumber, smooth } from '../series';
+import { isRunning, waitingFor } from '../store';
 
 const PHASE_TEXT = {
   idle: 'ready',
@@ -27,9 +28,12 @@ export function RunPanel() {
   const exportError = useStudio((s) => s.exportError);
   const notice = useStudio((s) => s.notice);
   const checkpoint = useStudio((s) => s.checkpoint);
+  const waiting = useStudio(waitingFor);
+  const backendError = useStudio((s) => s.backendError);
   const invalid = Object.keys(fieldErrors).length > 0;
-  const canStart = Boolean(teacher && backend) && !running && !invalid;
-  const startWhy = !backend ? 'the backend is starting' : !teacher ? 'load a teacher first' : invalid ? 'fix the settings marked in red' : running ? 'a run is going on' : '';
+  const canStart = Boolean(teacher && backend) && !running && !invalid && !waiting;
+  const startWhy = running ? 'a run is going on' : waiting ? `wait: ${waiting}` : !backend ? (backendError ? 'no backend started' : 'the backend is starting')
+    : !teacher ? 'load a teacher first' : invalid ? 'fix the settings marked in red' : '';
   return (
     <section className="panel" aria-labelledby="run-heading">
       <h2 id="run-heading">Distillation</h2>
@@ -48,8 +52,9 @@ export function RunPanel() {
         </button>
         <button type="button" onClick={() => runtime.downloadCsv()} disabled={!hasMetrics}>Download loss CSV</button>
       </div>
-      {!canStart && !running && startWhy ? <p className="hint">{startWhy}</p> : null}
-      {busy ? <p className="hint" role="status">Worker: {busy}… (a run you start now begins when this is done)</p> : null}
+      {!canStart && !running && startWhy && !waiting ? <p className="hint">{startWhy}</p> : null}
+      {waiting && !running ? <p className="hint" role="status" data-testid="waiting">Wait: {waiting}… Start is enabled when this is done.</p> : null}
+      {busy && running ? <p className="hint" role="status">Worker: {busy}…</p> : null}
       <Progress />
       {run.faults ? (
         <p className="warn" role="status" data-testid="run-faults">
@@ -67,7 +72,9 @@ export function RunPanel() {
       {trainingError ? <p className="error" role="alert" data-testid="training-error">{trainingError}</p> : null}
       {checkpoint && run.phase !== 'idle' ? <CheckpointLine checkpoint={checkpoint} /> : null}
       {exportError ? <p className="error" role="alert">{exportError}</p> : null}
-      <p className="hint phase" data-testid="run-phase" data-phase={run.phase}>Run: {PHASE_TEXT[run.phase]}</p>
+      <p className="hint phase" data-testid="run-phase" data-phase={run.phase} data-waiting={waiting ? 'true' : 'false'}>
+        Run: {run.phase === 'idle' && waiting ? `waiting (${waiting})` : PHASE_TEXT[run.phase]}
+      </p>
     </section>
   );
 }
@@ -76,10 +83,17 @@ function Progress() {
   const run = useStudio((s) => s.run);
   const metrics = useStudio((s) => s.metrics);
   const memory = useStudio((s) => s.memory);
+  const evals = useStudio((s) => s.evals);
   const total = run.totalSteps;
   const step = metrics.step.length ? metrics.step[metrics.step.length - 1] : run.step;
-  const rate = stepsPerSecond(metrics.time, metrics.step);
-  const eta = run.phase === 'training' ? etaSeconds(step, total, rate) : null;
+  const evalSteps = evals.map((e) => e.step);
+  const every = evalInterval(run.settings?.evalEvery, evalSteps);
+  const pace = runPace(metrics.step, metrics.time, evalSteps, every);
+  const rate = pace?.stepsPerSecond ?? null;
+  const eta = run.phase === 'training' ? etaSeconds(pace, step, total, every, evalSteps.at(-1) ?? -1) : null;
+  const paceTitle = pace
+    ? `over the last steps: ${formatNumber(pace.stepMs)} ms a step${pace.evalMs !== null ? `, and each evaluation ${formatNumber(pace.evalMs / 1000)} s${every ? ` every ${every} steps` : ''}` : ''}; the ETA counts the evaluations to come`
+    : undefined;
   const elapsed = metrics.time.length ? metrics.time[metrics.time.length - 1] / 1000 : null;
   const n = metrics.loss.length;
   const lastLoss = n ? metrics.loss[n - 1] : null;
@@ -94,8 +108,8 @@ function Progress() {
       </div>
       <div className="stats" aria-live="off">
         <span data-testid="step-count" data-step={step}>step <strong>{step}</strong> / {total || '—'}</span>
-        <span data-testid="steps-per-second">{rate === null ? '—' : formatNumber(rate)} steps/s</span>
-        <span>ETA {run.phase === 'training' ? formatDuration(eta) : '—'}</span>
+        <span data-testid="steps-per-second" title={paceTitle}>{rate === null ? '—' : formatNumber(rate)} steps/s</span>
+        <span data-testid="eta" title={paceTitle}>ETA {run.phase === 'training' ? formatDuration(eta) : '—'}</span>
         <span>elapsed {formatDuration(elapsed)}</span>
         <span>loss {formatNumber(lastLoss)} (smoothed {formatNumber(smoothed)})</span>
         <span>{lastMs === null ? '—' : `${formatNumber(lastMs)} ms/step`}</span>

@@ -1,10 +1,11 @@
 import { useEffect, useMemo, useRef, useState } from 'react';
-import { drawScene } from '../draw';
+import { drawScene, layoutScene } from '../draw';
 import { useRuntime, useStudio } from '../context';
 import { buildScene } from '../scene';
+import { viewWaiting } from '../store';
 
-const WIDTH = 1080;
-const HEIGHT = 400;
+/** Until the canvas has been measured (and where ResizeObserver is missing). */
+const FALLBACK_WIDTH = 1080;
 
 /** Teacher ODE samples vs the student's one-step samples from the same noise, and the trajectories; one canvas. */
 export function SampleView() {
@@ -13,35 +14,58 @@ export function SampleView() {
   const liveView = useStudio((s) => s.liveView);
   const opened = useStudio((s) => s.opened);
   const shown = useStudio((s) => s.shown);
+  const waiting = useStudio(viewWaiting);
   const [coord, setCoord] = useState(0);
+  const [width, setWidth] = useState(0);
   const canvas = useRef<HTMLCanvasElement>(null);
 
-  const student = shown === 'opened' && opened ? opened.view : liveView;
+  // While a teacher loads, what is in the store is the previous teacher's view: show neither it nor a student.
+  const loadingOther = waiting !== null;
+  const student = loadingOther ? null : shown === 'opened' && opened ? opened.view : liveView;
+  const teacher = loadingOther ? null : teacherView;
   const scene = useMemo(
-    () => buildScene(teacherView, student, { coord, studentName: shown === 'opened' ? opened?.info.name : undefined }),
-    [teacherView, student, coord, shown, opened],
+    () => buildScene(teacher, student, { coord, studentName: shown === 'opened' ? opened?.info.name : undefined, waiting }),
+    [teacher, student, coord, shown, opened, waiting],
   );
   const hasPaths = scene.panels.some((p) => p.kind === 'paths');
+  const images = scene.panels.some((p) => p.kind === 'images');
+
+  // Draw at the canvas's CSS width, one unit per CSS pixel, so its text is as large as the page's.
+  useEffect(() => {
+    const c = canvas.current;
+    if (!c || typeof ResizeObserver === 'undefined') return;
+    const ro = new ResizeObserver((entries) => {
+      const w = Math.floor(entries[0].contentRect.width);
+      if (w > 0) setWidth(w);
+    });
+    ro.observe(c);
+    return () => ro.disconnect();
+  }, []);
 
   useEffect(() => {
     const c = canvas.current;
     if (!c) return;
     runtime.canvas = c;
-    const dpr = Math.min(2, globalThis.devicePixelRatio || 1);
-    c.width = WIDTH * dpr;
-    c.height = HEIGHT * dpr;
     const ctx = c.getContext('2d');
     if (!ctx) return;
+    const cssWidth = width || FALLBACK_WIDTH;
+    const layout = layoutScene(ctx, cssWidth, scene);
+    const dpr = Math.min(3, globalThis.devicePixelRatio || 1);
+    c.width = Math.round(cssWidth * dpr);
+    c.height = Math.round(layout.height * dpr);
+    // border-box: the CSS height holds the borders too (as many as the width's)
+    c.style.height = `${layout.height + (c.offsetWidth - c.clientWidth)}px`;
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    drawScene(ctx, WIDTH, HEIGHT, scene);
-  }, [scene, runtime]);
+    drawScene(ctx, layout, scene);
+    c.dataset.cssWidth = String(cssWidth);
+  }, [scene, runtime, width]);
 
   const description = scene.panels.map((p) => p.title + ('subtitle' in p && p.subtitle ? ` (${p.subtitle})` : '')).join('; ');
   return (
     <section className="panel" aria-labelledby="samples-heading">
       <h2 id="samples-heading">Samples</h2>
       <div className="buttons">
-        {opened ? (
+        {opened && !loadingOther ? (
           <fieldset className="toggle">
             <legend>Student shown</legend>
             <label><input type="radio" name="shown" checked={shown === 'training'} onChange={() => runtime.store.getState().set({ shown: 'training' })} /> live run</label>
@@ -56,10 +80,23 @@ export function SampleView() {
           </fieldset>
         ) : null}
         <span className="spacer" />
-        <button type="button" onClick={() => runtime.downloadPng()} disabled={!teacherView && !student}>Download PNG</button>
+        <button type="button" onClick={() => runtime.downloadPng()} disabled={!teacher && !student}>Download PNG</button>
       </div>
       <canvas ref={canvas} className="sample-canvas" data-testid="sample-canvas" data-student-step={student?.step ?? ''}
-        data-student-source={student?.source ?? ''} role="img" aria-label={description} style={{ aspectRatio: `${WIDTH} / ${HEIGHT}` }} />
+        data-student-source={student?.source ?? ''} data-waiting={waiting ?? ''} role="img" aria-label={description} />
+      {teacher || student ? (
+        <p className="hint chart-note" data-testid="samples-note">
+          The teacher's samples come from solving its ODE with Heun's method; the student's from one network
+          evaluation (1 NFE), from the same noises z. {images ? 'The closer the two grids, image by image, the better the student.' : 'The closer the two clouds, the better the student.'}
+          {hasPaths ? (
+            <>
+              {' '}Trajectories: each line follows one of a few fixed noises z from t = σ_max (left) to σ_min (right), the
+              teacher's ODE solution dashed, the student's x_θ(z, t) solid. The y axis is one coordinate divided by
+              √(σ_d² + t²), so the noise at the start (about N(0, 1)) and the data at the end fit on one scale.
+            </>
+          ) : null}
+        </p>
+      ) : null}
     </section>
   );
 }

@@ -1,7 +1,8 @@
 import { useRef } from 'react';
 import { readFiles } from '../download';
 import { useRuntime, useStudio } from '../context';
-import { formatNumber } from '../series';
+import { formatNumber, sampleCount } from '../series';
+import { waitingFor } from '../store';
 
 /** "Open a student": reads a downloaded student file and samples it in one step, next to the teacher. */
 export function StudentPanel() {
@@ -9,6 +10,7 @@ export function StudentPanel() {
   const opened = useStudio((s) => s.opened);
   const error = useStudio((s) => s.openError);
   const backend = useStudio((s) => s.backend);
+  const waiting = useStudio(waitingFor);
   const input = useRef<HTMLInputElement>(null);
   const take = async (files: FileList | null) => {
     if (!files || files.length === 0) return;
@@ -24,7 +26,8 @@ export function StudentPanel() {
     <section className="panel" aria-labelledby="student-heading">
       <h2 id="student-heading">Student file</h2>
       <div className="buttons">
-        <button type="button" onClick={() => input.current?.click()} disabled={!backend}>Open a student</button>
+        <button type="button" onClick={() => input.current?.click()} disabled={!backend || waiting !== null}
+          title={waiting ? `wait: ${waiting}` : 'read a student file and sample it against the loaded teacher'}>Open a student</button>
         <input ref={input} type="file" multiple accept=".safetensors,.json" hidden
           onChange={(e) => { void take(e.target.files); e.target.value = ''; }} />
         <span className="hint">A downloaded student (or config.json + .safetensors) is read and sampled in one step from the same noise as the teacher.</span>
@@ -42,7 +45,7 @@ export function StudentPanel() {
             <dd>N {info.pid.N}, {info.pid.loss}, {info.pid.optimizer}, lr {info.pid.lr}, batch {info.pid.batch}, {info.pid.steps} steps, EMA {info.pid.ema}, seed {info.pid.seed}</dd>
             {err ? (<><dt>Trajectory error</dt><dd data-testid="opened-error">path RMSE {formatNumber(err.rmsePath)}, one-step RMSE {formatNumber(err.rmseEnd)} against the loaded teacher</dd></>) : null}
           </dl>
-          <p className="hint" role="status" data-testid="opened-status">Sampled {opened!.view.count} points in one step (1 NFE).</p>
+          <p className="hint" role="status" data-testid="opened-status">Sampled {sampleCount(opened!.view.count, opened!.view.dataShape)} in one step (1 NFE).</p>
         </div>
       ) : null}
     </section>

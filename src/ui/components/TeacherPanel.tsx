@@ -2,7 +2,7 @@ import { type DragEvent, useId, useRef, useState } from 'react';
 import { readFiles } from '../download';
 import { useRuntime, useStudio } from '../context';
 import { formatNumber } from '../series';
-import { isRunning } from '../store';
+import { isRunning, loadingName, waitingFor } from '../store';
 import type { PrecondType } from '../../core/model-import';
 import type { PrecondSpec } from '../../formats/config';
 
@@ -35,6 +35,7 @@ function DropZone({ disabled }: { disabled: boolean }) {
   const runtime = useRuntime();
   const error = useStudio((s) => s.teacherError);
   const loading = useStudio((s) => s.teacherLoading);
+  const builtins = useStudio((s) => s.builtins);
   const [over, setOver] = useState(false);
   const input = useRef<HTMLInputElement>(null);
   const errorId = useId();
@@ -72,17 +73,36 @@ function DropZone({ disabled }: { disabled: boolean }) {
         <button type="button" onClick={() => input.current?.click()} disabled={disabled}>Choose teacher files</button>
         <input ref={input} type="file" multiple accept=".safetensors,.json,.pt,.pth,.bin,.ckpt" hidden
           onChange={(e) => { void take(e.target.files); e.target.value = ''; }} />
-        {loading ? <p className="hint" role="status">Loading {loading.kind === 'builtin' ? loading.id : loading.names.join(' + ')}…</p> : null}
+        {loading && loading.kind === 'files' ? <p className="hint" role="status">Loading {loadingName({ builtins }, loading)}…</p> : null}
       </div>
       {error ? <p id={errorId} className="error" role="alert" data-testid="teacher-error">{error}</p> : null}
     </div>
   );
 }
 
+/** A hyper-parameter's value for the card: lists as their values ("[1, 2]"), an empty one as "none". */
+export function detailText(value: unknown): string {
+  if (Array.isArray(value)) return value.length ? `[${value.join(', ')}]` : 'none';
+  if (value === '[]') return 'none';
+  return String(value);
+}
+
 function TeacherCard() {
   const t = useStudio((s) => s.teacher);
   const busy = useStudio((s) => s.busy);
-  if (!t) return <p className="hint">{busy ?? 'No teacher loaded yet.'}</p>;
+  const loading = useStudio((s) => s.teacherLoading);
+  const builtins = useStudio((s) => s.builtins);
+  const waiting = useStudio(waitingFor);
+  // While another teacher loads, the card of the previous one would say the wrong thing: say what is coming.
+  if (loading) {
+    return (
+      <div className="card card-loading" data-testid="teacher-loading" role="status">
+        <h3>Loading {loadingName({ builtins }, loading)}…</h3>
+        <p className="hint">Reading the file, then solving the teacher's ODE for the sample view; Start is enabled when it is done.{t ? ` (${t.name} stays loaded if this fails.)` : ''}</p>
+      </div>
+    );
+  }
+  if (!t) return <p className="hint" data-testid="teacher-none">{waiting ? `Wait: ${waiting}…` : 'No teacher loaded yet.'}</p>;
   return (
     <div className="card" data-testid="teacher-card" aria-label="Teacher card">
       <h3>{t.name}</h3>
@@ -90,7 +110,7 @@ function TeacherCard() {
         <dt>Network</dt>
         <dd data-testid="teacher-architecture">{t.architecture}</dd>
         <dt>Hyper-parameters</dt>
-        <dd>{t.networkType}{t.networkDetails.length ? ` (${t.networkDetails.map(([k, v]) => `${k} ${v}`).join(', ')})` : ''}</dd>
+        <dd>{t.networkType}{t.networkDetails.length ? ` (${t.networkDetails.map(([k, v]) => `${k} ${detailText(v)}`).join(', ')})` : ''}</dd>
         <dt>Parameters</dt>
         <dd>{t.parameterCount !== null ? t.parameterCount.toLocaleString('en-US') : `none learned: analytic, ${t.components} components`}</dd>
         <dt>Data shape</dt>
