@@ -74,6 +74,21 @@ export interface UpdateFactors {
 export const IDENTITY_FACTORS: UpdateFactors = { b1: 1, c1: 0, b2: 1, c2: 0, s1: 0, s2: 1, s3: 0 };
 export const FACTOR_NAMES = ['b1', 'c1', 'b2', 'c2', 's1', 's2', 's3'] as const;
 
+/** Which terms of the update a set of factors needs: s1 m / (s2 sqrt(v) + eps) (s2 = 1: no product), s3 m. */
+export interface UpdateTerms {
+  adaptive: boolean;
+  scaledRoot: boolean;
+  momentum: boolean;
+}
+
+export function termsOf(factors: UpdateFactors[]): UpdateTerms {
+  return {
+    adaptive: factors.some((f) => f.s1 !== 0),
+    scaledRoot: factors.some((f) => f.s1 !== 0 && f.s2 !== 1),
+    momentum: factors.some((f) => f.s3 !== 0),
+  };
+}
+
 /** The factors as scalar tensors (one upload). */
 export function factorTensors(f: UpdateFactors): Record<keyof UpdateFactors, tf.Scalar> {
   return tf.tidy(() => {
@@ -130,16 +145,23 @@ export class MomentOptimizer {
 
   /**
    * One flat update: assigns the moments and returns the new flat parameters. g and gSquared are the flat gradient
-   * and its square (both finite); the factors come from updateFactors or IDENTITY_FACTORS.
+   * and its square (both finite); the factors come from updateFactors or IDENTITY_FACTORS. `terms` (termsOf) says
+   * which terms any of the possible factor sets needs: a term whose factor is 0 (or 1) in all of them is left out.
    */
-  updateFlat(params: tf.Tensor1D, g: tf.Tensor1D, gSquared: tf.Tensor1D, f: Record<keyof UpdateFactors, tf.Tensor>): tf.Tensor1D {
+  updateFlat(params: tf.Tensor1D, g: tf.Tensor1D, gSquared: tf.Tensor1D, f: Record<keyof UpdateFactors, tf.Tensor>, terms: UpdateTerms): tf.Tensor1D {
     return tf.tidy(() => {
       const m = tf.add(tf.mul(this.m, f.b1), tf.mul(g, f.c1)) as tf.Tensor1D;
       const v = tf.add(tf.mul(this.v, f.b2), tf.mul(gSquared, f.c2)) as tf.Tensor1D;
       this.m.assign(m);
       this.v.assign(v);
-      const adaptive = tf.mul(tf.div(m, tf.add(tf.mul(tf.sqrt(v), f.s2), this.eps)), f.s1);
-      return tf.sub(params, tf.add(adaptive, tf.mul(m, f.s3))) as tf.Tensor1D;
+      const parts: tf.Tensor[] = [];
+      if (terms.adaptive) {
+        const root = terms.scaledRoot ? tf.mul(tf.sqrt(v), f.s2) : tf.sqrt(v);
+        parts.push(tf.mul(tf.div(m, tf.add(root, this.eps)), f.s1));
+      }
+      if (terms.momentum) parts.push(tf.mul(m, f.s3));
+      if (parts.length === 0) return tf.clone(params);
+      return tf.sub(params, parts.length === 1 ? parts[0] : tf.add(parts[0], parts[1])) as tf.Tensor1D;
     });
   }
 
@@ -154,7 +176,7 @@ export class MomentOptimizer {
         return t;
       }));
       const params = this.layout.concat([...this.variables.values()]);
-      const next = this.updateFlat(params, g, tf.square(g), factorTensors(f));
+      const next = this.updateFlat(params, g, tf.square(g), factorTensors(f), termsOf([f]));
       this.assignParams(next);
     });
   }

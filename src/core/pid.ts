@@ -17,7 +17,7 @@ import { pidStudentX } from './student';
 export { pidOneStep, pidStudentX } from './student';
 export { LOSS_NAMES, OPTIMIZER_NAMES, PID_DEFAULTS, type LossName, type OptimizerName, type PidSettings } from './pid-settings';
 import { type Network, bufferNames } from './nets';
-import { FACTOR_NAMES, IDENTITY_FACTORS, MomentOptimizer, type UpdateFactors, WeightEma } from './optim';
+import { FACTOR_NAMES, IDENTITY_FACTORS, MomentOptimizer, type UpdateFactors, type UpdateTerms, WeightEma, termsOf } from './optim';
 import type { LossName, PidSettings } from './pid-settings';
 import type { HostTensor } from './nets/params';
 import { Rng, type RngState } from './rng';
@@ -87,63 +87,84 @@ export function pidLoss(
   });
 }
 
+/** One batch as host data: noise z [B, ...dataShape] flat, the grid times t and t' [B], one-hot labels or none. */
+export interface HostBatch {
+  z: Float32Array;
+  dataShape: number[];
+  t: number[];
+  tNext: number[];
+  labels?: tf.Tensor2D;
+}
+
 /**
  * The same PID loss as pidLoss with the teacher under stop-gradient, its gradient written out, for the trainer. With
  * x = a z + (1 - a) f over the 2B batch (a = t / T, f the student network's output), r the residual and d the
  * per-sample distance, the loss L = mean_b d(r_b) has
  *   dL/df_b = (1 - a_b) (1 - t_b / (t_b - t'_b)) dL/dr_b,   dL/df'_b = (1 - a'_b) (t_b / (t_b - t'_b)) dL/dr_b,
  *   dL/dr = 2 r / (B D) (l2), sign(r) / (B D) (l1), r / (B sqrt(|r|^2 + c^2)) (pseudo-huber),
- * so the taped graph is the student's network alone. What depends only on the batch is computed here, before the
- * tape: call this and the returned function inside one tf.tidy, the function inside tf.variableGrads.
+ * so the taped graph is the student's network alone. What depends only on the batch (c_in(T) z, a z, 1 - a, the
+ * coefficients above) is computed on the host in float64 and uploaded, before the tape: call this and the returned
+ * function inside one tf.tidy, the function inside tf.variableGrads.
  */
 export function pidLossOfStudent(
   F: NetworkFn,
   teacher: (y: tf.Tensor, t: tf.Tensor1D) => tf.Tensor,
   edm: EdmSchedule,
   loss: LossName,
-  z: tf.Tensor,
-  t: tf.Tensor1D,
-  tNext: tf.Tensor1D,
+  batch: HostBatch,
   precond: Precond = edmPreconditioning(edm.sigma_data),
 ): () => tf.Scalar {
-  const b = z.shape[0];
-  const dim = z.size / b;
+  const b = batch.t.length;
+  const dim = batch.z.length / b;
   const T = edm.sigma_max;
-  const both = tf.concat([t, tNext]) as tf.Tensor1D;
-  const zz = tf.concat([z, z]);
-  const xIn = tf.mul(zz, precond.at(T).cIn);
-  const cNoise = precond.cNoise(both);
-  const a = perSample(tf.div(both, T) as tf.Tensor1D, z.rank);
-  const az = tf.mul(a, zz);
-  const oneMinusA = tf.sub(1, a);
-  const tB = perSample(t, z.rank);
-  const gap = perSample(tf.sub(t, tNext) as tf.Tensor1D, z.rank);
-  const ratio = tf.div(tB, gap); // t / (t - t')
-  const [ca, cb] = tf.split(oneMinusA, 2);
-  const coef = tf.concat([tf.mul(ca, tf.sub(1, ratio)), tf.mul(cb, ratio)]);
+  const cIn = precond.at(T).cIn;
+  const times = [...batch.t, ...batch.tNext];
+  const xIn = new Float32Array(2 * b * dim);
+  const az = new Float32Array(2 * b * dim);
+  for (let j = 0; j < 2 * b; j++) {
+    const a = times[j] / T;
+    const row = (j % b) * dim;
+    for (let i = 0; i < dim; i++) {
+      xIn[j * dim + i] = batch.z[row + i] * cIn;
+      az[j * dim + i] = a * batch.z[row + i];
+    }
+  }
+  const ratio = batch.t.map((ti, j) => ti / (ti - batch.tNext[j])); // t / (t - t')
+  const coef = times.map((tj, j) => (1 - tj / T) * (j < b ? 1 - ratio[j] : ratio[j - b]));
+  const perRow = (v: number[]) => tf.tensor(v, [v.length, ...batch.dataShape.map(() => 1)]);
+  const shape2 = [2 * b, ...batch.dataShape];
+  const [xInT, azT, oneMinusA, tB, gap, coefT] = [
+    tf.tensor(xIn, shape2), tf.tensor(az, shape2), perRow(times.map((tj) => 1 - tj / T)),
+    perRow(batch.t), perRow(batch.t.map((ti, j) => ti - batch.tNext[j])), perRow(coef),
+  ];
+  const tTeacher = tf.tensor1d(batch.t);
+  const cNoise = precond.cNoise(tf.tensor1d(times));
   const c = 0.00054 * Math.sqrt(dim);
   const op = tf.customGrad(((f: tf.Tensor, save: tf.GradSaveFunc) => {
-    const [y, yNext] = tf.split(tf.add(az, tf.mul(oneMinusA, f)), 2);
-    const r = tf.sub(tf.sub(y, tf.mul(tB, tf.div(tf.sub(y, yNext), gap))), teacher(y, t));
-    const flat = tf.reshape(r, [b, dim]);
+    const [y, yNext] = tf.split(tf.add(azT, tf.mul(oneMinusA, f)), 2);
+    const r = tf.sub(tf.sub(y, tf.mul(tB, tf.div(tf.sub(y, yNext), gap))), teacher(y, tTeacher));
     let value: tf.Tensor;
     let dr: tf.Tensor;
     if (loss === 'l2') {
-      value = tf.mean(tf.square(flat));
+      value = tf.mean(tf.square(r)); // the mean over the batch of the per-sample means
       dr = tf.mul(r, 2 / (b * dim));
     } else if (loss === 'l1') {
-      value = tf.mean(tf.abs(flat));
+      value = tf.mean(tf.abs(r));
       dr = tf.mul(tf.sign(r), 1 / (b * dim));
     } else {
+      const flat = tf.reshape(r, [b, dim]);
       const norm = tf.sqrt(tf.add(tf.sum(tf.square(flat), 1, true), c * c)); // [B, 1]
       value = tf.mean(tf.sub(norm, c));
       dr = tf.reshape(tf.div(flat, tf.mul(norm, b)), r.shape);
     }
     save([dr]);
-    return { value, gradFunc: (dy: tf.Tensor, [drs]: tf.Tensor[]) => tf.mul(tf.mul(tf.concat([drs, drs]), coef), dy) };
+    return { value, gradFunc: (dy: tf.Tensor, [drs]: tf.Tensor[]) => tf.mul(tf.mul(tf.concat([drs, drs]), coefT), dy) };
   }) as unknown as Parameters<typeof tf.customGrad>[0]);
-  return () => op(F(xIn, cNoise)) as tf.Scalar;
+  return () => op(F(xInT, cNoise)) as tf.Scalar;
 }
+
+/** where(condition, a, b) with operands of one shape: the Select kernel alone (tf.where adds a broadcast copy of each). */
+const select = (condition: tf.Tensor, a: tf.Tensor, b: tf.Tensor): tf.Tensor => tf.engine().runKernel('Select', { condition, t: a, e: b }) as tf.Tensor;
 
 /** Grid index pairs (n, n'), n uniform in {0..N-1}, n' = n + 1, or N - 2 at the end of the grid. */
 export function drawGridPairs(rng: Rng, N: number, batch: number): [Int32Array, Int32Array] {
@@ -252,16 +273,23 @@ export class PidTrainer {
 
   /** Draws one batch of noise z ~ N(0, T^2 I), grid times (t, t') and, for a class-conditional teacher, one-hot labels. */
   drawBatch(): { z: tf.Tensor; t: tf.Tensor1D; tNext: tf.Tensor1D; labels?: tf.Tensor2D } {
+    const h = this.drawHostBatch();
+    const z = tf.tensor(h.z, [h.t.length, ...h.dataShape]);
+    return { z, t: tf.tensor1d(h.t), tNext: tf.tensor1d(h.tNext), ...(h.labels ? { labels: h.labels } : {}) };
+  }
+
+  /** The same draws as host data (the labels already a tensor). */
+  private drawHostBatch(): HostBatch {
     const { batch, N } = this.settings;
     const shape = this.o.student.dataShape;
     const size = shape.reduce((a, b) => a * b, 1);
-    const z = tf.tensor(this.rng.normals(batch * size, this.o.edm.sigma_max), [batch, ...shape]);
+    const z = this.rng.normals(batch * size, this.o.edm.sigma_max);
     const [n, nNext] = drawGridPairs(this.rng, N, batch);
-    const t = tf.tensor1d(Array.from(n, (i) => this.grid[i]));
-    const tNext = tf.tensor1d(Array.from(nNext, (i) => this.grid[i]));
+    const t = Array.from(n, (i) => this.grid[i]);
+    const tNext = Array.from(nNext, (i) => this.grid[i]);
     const classes = this.o.labelDim ?? 0;
-    if (classes === 0) return { z, t, tNext };
-    return { z, t, tNext, labels: oneHotLabels(Array.from({ length: batch }, () => this.rng.int(classes)), classes) };
+    if (classes === 0) return { z, dataShape: shape, t, tNext };
+    return { z, dataShape: shape, t, tNext, labels: oneHotLabels(Array.from({ length: batch }, () => this.rng.int(classes)), classes) };
   }
 
   /** One optimisation step (or a skipped one, when the loss or the gradient is not finite). Returns plain numbers. */
@@ -305,11 +333,14 @@ export class PidTrainer {
     const start = performance.now();
     const lrs: number[] = [];
     const rows: number[] = [];
+    const factors: UpdateFactors[] = [];
     for (let i = 0; i < k; i++) {
       lrs.push(lrAt ? lrAt(this.step + i + 1) * this.lrFactor : this.optimizer.lr);
-      rows.push(...factorRow(this.optimizer.updateFactors(this.optimizer.step + i + 1, lrs[i]), this.ema?.rateAfter(this.ema.updates + i) ?? 0));
+      factors.push(this.optimizer.updateFactors(this.optimizer.step + i + 1, lrs[i]));
+      rows.push(...factorRow(factors[i], this.ema?.rateAfter(this.ema.updates + i) ?? 0));
     }
     rows.push(...factorRow(IDENTITY_FACTORS, 1));
+    const terms = termsOf(factors);
     const table = tf.tensor2d(rows, [k + 1, ROW]);
     let applied = tf.scalar(0, 'int32');
     let faults = tf.scalar(this.consecutiveFaults, 'int32');
@@ -318,7 +349,7 @@ export class PidTrainer {
     let data: Float32Array;
     try {
       for (let i = 0; i < k; i++) {
-        const [record, nextApplied, nextFaults] = this.encodeStep(table, k, applied, faults);
+        const [record, nextApplied, nextFaults] = this.encodeStep(table, k, terms, applied, faults);
         rngStates.push(this.rng.state());
         tf.dispose([applied, faults]);
         [applied, faults] = [nextApplied, nextFaults];
@@ -361,14 +392,15 @@ export class PidTrainer {
    * in a row than a restore takes), the update with the chosen factor row. Returns kept tensors: [loss, norm], and
    * the next counts of good steps and of faults in a row.
    */
-  private encodeStep(table: tf.Tensor2D, k: number, applied: tf.Scalar, faults: tf.Scalar): [tf.Tensor, tf.Scalar, tf.Scalar] {
+  private encodeStep(table: tf.Tensor2D, k: number, terms: UpdateTerms, applied: tf.Scalar, faults: tf.Scalar): [tf.Tensor, tf.Scalar, tf.Scalar] {
     const F = this.o.student.apply;
     const layout = this.optimizer.layout;
     const variables = [...this.variables.values()];
     return tf.tidy(() => {
-      const { z, t, tNext, labels } = this.drawBatch();
+      const batch = this.drawHostBatch();
+      const labels = batch.labels;
       const teacher = (y: tf.Tensor, tt: tf.Tensor1D) => this.o.teacher.denoise(y, tt, labels); // untaped: inside the loss kernel
-      const lossOf = pidLossOfStudent(networkWithLabels(F, labels), teacher, this.o.edm, this.settings.loss, z, t, tNext, this.o.precond);
+      const lossOf = pidLossOfStudent(networkWithLabels(F, labels), teacher, this.o.edm, this.settings.loss, batch, this.o.precond);
       const { value, grads } = tf.variableGrads(lossOf, variables);
       // A weight the loss does not reach (EDM's map_augment: no augmentation labels in PID) gets a zero gradient.
       const g = layout.concat(variables.map((v) => grads[v.name] ?? tf.zerosLike(v)));
@@ -376,16 +408,16 @@ export class PidTrainer {
       const norm = tf.sqrt(tf.sum(squared));
       const live = tf.less(faults, FAULT_POLICY.consecutiveBeforeRestore);
       const apply = tf.logicalAnd(tf.logicalAnd(tf.isFinite(value), tf.isFinite(norm)), live);
-      const row = tf.unstack(tf.gather(table, tf.where(apply, applied, tf.scalar(k, 'int32'))));
+      const row = tf.unstack(tf.gather(table, select(apply, applied, tf.scalar(k, 'int32'))));
       const f = Object.fromEntries(FACTOR_NAMES.map((name, i) => [name, row[i]])) as Record<keyof UpdateFactors, tf.Scalar>;
       // Under the identity row the update is exact only for finite inputs: entries whose square overflows become 0.
       const finite = tf.isFinite(squared);
       const zeros = tf.zerosLike(g);
-      const next = this.optimizer.updateFlat(layout.concat(variables), tf.where(finite, g, zeros), tf.where(finite, squared, zeros), f);
+      const next = this.optimizer.updateFlat(layout.concat(variables), select(finite, g, zeros) as tf.Tensor1D, select(finite, squared, zeros) as tf.Tensor1D, f, terms);
       this.optimizer.assignParams(next);
       this.ema?.updateFlat(next, row[ROW - 2], row[ROW - 1]);
       const nextApplied = tf.add(applied, tf.cast(apply, 'int32')) as tf.Scalar;
-      const nextFaults = tf.where(apply, tf.zerosLike(faults), tf.add(faults, tf.cast(live, 'int32'))) as tf.Scalar;
+      const nextFaults = select(apply, tf.scalar(0, 'int32'), tf.add(faults, tf.cast(live, 'int32'))) as tf.Scalar;
       return [tf.stack([value, norm]), nextApplied, nextFaults];
     });
   }

@@ -14,7 +14,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { MLP_DEFAULTS, type MlpNetwork } from '../../formats/config';
 import type { Rng } from '../rng';
-import { type HostTensor, type ParamShapes, type Params, linear, linearInit, silu } from './params';
+import { cosSinFeatures, linear, residualAdd, silu } from './layers';
+import { type HostTensor, type ParamShapes, type Params, linearInit } from './params';
 
 export type MlpSpec = MlpNetwork;
 
@@ -57,8 +58,7 @@ export function noiseEmbedding(cNoise: tf.Tensor1D, embDim: number, maxFreq: num
   return tf.tidy(() => {
     const half = embDim / 2;
     const freqs = Array.from({ length: half }, (_, k) => 2 * Math.PI * maxFreq ** (half > 1 ? k / (half - 1) : 0));
-    const args = tf.mul(tf.expandDims(cNoise, 1), tf.tensor2d(freqs, [1, half]));
-    return tf.concat([tf.cos(args), tf.sin(args)], 1) as tf.Tensor2D;
+    return cosSinFeatures(cNoise, tf.tensor2d(freqs, [1, half]));
   });
 }
 
@@ -70,8 +70,8 @@ export function mlpForward(spec: MlpSpec, params: Params, xIn: tf.Tensor, cNoise
     const e = silu(linear(params, 'map_layer1', silu(linear(params, 'map_layer0', emb)) as tf.Tensor2D)) as tf.Tensor2D;
     let h = linear(params, 'input', x);
     for (let i = 0; i < spec.blocks; i++) {
-      const inner = tf.add(linear(params, `blocks.${i}.fc0`, silu(h) as tf.Tensor2D), linear(params, `blocks.${i}.emb`, e));
-      h = tf.add(h, linear(params, `blocks.${i}.fc1`, silu(inner) as tf.Tensor2D));
+      const inner = residualAdd(linear(params, `blocks.${i}.fc0`, silu(h) as tf.Tensor2D), linear(params, `blocks.${i}.emb`, e));
+      h = residualAdd(h, linear(params, `blocks.${i}.fc1`, silu(inner) as tf.Tensor2D));
     }
     return tf.reshape(linear(params, 'out', silu(h) as tf.Tensor2D), xIn.shape);
   });

@@ -34,8 +34,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { UNET_DEFAULTS, type UnetNetwork } from '../../formats/config';
 import type { Rng } from '../rng';
 import { noiseEmbedding } from './mlp';
-import { attention, conv1x1, conv2d, downsample2, groupNorm, upsample2 } from './layers';
-import { type HostTensor, type ParamShapes, type Params, linear, linearInit, silu } from './params';
+import { attention, conv1x1, conv2d, downsample2, groupNorm, linear, silu, upsample2 } from './layers';
+import { type HostTensor, type ParamShapes, type Params, linearInit } from './params';
 
 export type UnetSpec = UnetNetwork;
 
