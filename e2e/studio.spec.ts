@@ -55,7 +55,8 @@ test.describe.serial('PID Studio on WebGPU (software adapter)', () => {
 
   test('distils: dozens of steps, the loss falls, clicks are handled while it trains', async () => {
     const start = page.getByRole('button', { name: 'Start' });
-    await expect(start).toBeEnabled({ timeout: 60_000 });
+    // Start waits for the teacher's views: about two minutes of ODE solving on SwiftShader
+    await expect(start).toBeEnabled({ timeout: 240_000 });
     await start.click();
     await expect(page.getByTestId('run-phase')).toHaveAttribute('data-phase', 'training', { timeout: 120_000 });
     // The URL now holds the whole run, so a link reproduces it.
