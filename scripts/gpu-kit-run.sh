@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # The .gpu kit's run.sh (scripts/build-gpu-kit.sh copies it there): tfjs-webgpu through Dawn/Vulkan on a machine
 # with a GPU and no Node. From the repo root: bash .gpu/run.sh. Everything it prints lands in $OUT too:
-#   run.log (all), gradcheck.txt, bench.txt, distill.txt, m28.jsonl, m28-student.safetensors, m28-ckpt.safetensors
+#   run.log (all), gradcheck.txt, bench.txt, bench-before.txt, distill.txt, m28.jsonl, m28-student.safetensors,
+#   m28-ckpt.safetensors
 # Knobs (environment): BUDGET_S (whole run, default 450), BENCH_BACKENDS (webgpu), DISTILL_STEPS (3000),
-# DISTILL_TEACHER (builtin:mnist28-unet), SKIP_GRADCHECK=1, SKIP_BENCH=1, and bench's BENCH_UNET_STEPS/IMAGES.
+# DISTILL_TEACHER (builtin:mnist28-unet), SKIP_GRADCHECK=1, SKIP_BENCH=1, SKIP_BEFORE=1 (no bench of the commit
+# before), ONLY_BENCH=1 (the two benches alone: the step figures of both commits in about 3 minutes on an H200),
+# and bench's BENCH_UNET_STEPS/BATCHES/IMAGES, BENCH_SAMPLING, BENCH_CHUNK.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 kit=$PWD/.gpu
@@ -49,6 +52,13 @@ node --input-type=module -e "
   if (a) console.log('limits: maxStorageBufferBindingSize', a.limits.maxStorageBufferBindingSize, 'maxComputeWorkgroupStorageSize', a.limits.maxComputeWorkgroupStorageSize, 'maxStorageBuffersPerShaderStage', a.limits.maxStorageBuffersPerShaderStage);
 "
 
+if [ "${ONLY_BENCH:-}" = 1 ]; then
+  SKIP_GRADCHECK=1
+  export BENCH_UNET_BATCHES=${BENCH_UNET_BATCHES:-32,128} BENCH_SAMPLING=${BENCH_SAMPLING:-0} BENCH_UNET_STEPS=${BENCH_UNET_STEPS:-10}
+fi
+export BENCH_TORCH=0 # no PyTorch there
+cat "$kit/commits.txt" 2> /dev/null
+
 if [ "${SKIP_GRADCHECK:-}" != 1 ]; then
   step "webgpu checks (scripts/webgpu-gradcheck.ts)"
   timeout 120 node "$kit/dist/webgpu-gradcheck.mjs" 2>&1 | tee "$OUT/gradcheck.txt"
@@ -59,7 +69,13 @@ if [ "${SKIP_BENCH:-}" != 1 ]; then
   step "bench ${BENCH_BACKENDS:-webgpu}"
   timeout 150 node "$kit/dist/bench.mjs" "${BENCH_BACKENDS:-webgpu}" 2>&1 | tee "$OUT/bench.txt"
   echo "exit ${PIPESTATUS[0]}"
+  if [ "${SKIP_BEFORE:-}" != 1 ] && [ -f "$kit/dist-before/bench.mjs" ]; then
+    step "bench ${BENCH_BACKENDS:-webgpu}, the commit before ($(sed -n 's/^before: \([0-9a-f]\{10\}\).*/\1/p' "$kit/commits.txt"))"
+    timeout 150 node "$kit/dist-before/bench.mjs" "${BENCH_BACKENDS:-webgpu}" 2>&1 | tee "$OUT/bench-before.txt"
+    echo "exit ${PIPESTATUS[0]}"
+  fi
 fi
+[ "${ONLY_BENCH:-}" = 1 ] && { step "done (ONLY_BENCH)"; exit 0; }
 
 left=$((budget - SECONDS))
 [ "$left" -lt 30 ] && left=30

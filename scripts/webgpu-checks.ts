@@ -268,3 +268,34 @@ export async function tensorsOverPidSteps(steps: number): Promise<{ numTensors: 
   teacherNet.dispose();
   return { numTensors, losses, msPerStep };
 }
+
+/**
+ * The trainer on cpu and on `backend` from the same weights and seed: 6 steps in one trainSteps chunk, the teacher
+ * answering NaN at the 3rd (the device-side guard must skip it), then 4 single trainStep() calls. Returns the largest
+ * difference of the losses and of the weights relative to their largest entry, and the skip pattern on `backend`.
+ */
+export async function trainerVsCpu(backend: GpuBackend = 'webgpu'): Promise<{ lossDifference: number; weightDifference: number; skipped: boolean[] }> {
+  const run = async (name: 'cpu' | GpuBackend) => {
+    await startBackend(name);
+    const good = new GaussianMixtureDenoiser(MIXTURE);
+    let call = 0;
+    const teacher = { denoise: (x: tf.Tensor, s: tf.Tensor1D) => (++call === 3 ? tf.mul(good.denoise(x, s), NaN) : good.denoise(x, s)) };
+    const student = randomNetwork(MLP, [2], 21, true);
+    const trainer = new PidTrainer({ teacher, student, edm: DEFAULT_EDM, settings: { N: 40, loss: 'l2', optimizer: 'radam', lr: 1e-2, batch: 16, ema: 0.9, seed: 5 } });
+    const metrics = await trainer.trainSteps(6);
+    for (let i = 0; i < 4; i++) metrics.push(await trainer.trainStep());
+    const weights = await Promise.all([...student.params.values()].map(async (p) => Array.from(await p.data())));
+    trainer.dispose();
+    student.dispose();
+    good.dispose();
+    return { losses: metrics.map((m) => m.loss), skipped: metrics.map((m) => m.skipped), weights: weights.flat() };
+  };
+  const cpu = await run('cpu');
+  const gpu = await run(backend);
+  const rel = (a: number[], b: number[]) => {
+    const finite = a.map((v, i) => [v, b[i]]).filter(([v, w]) => Number.isFinite(v) || Number.isFinite(w));
+    return Math.max(...finite.map(([v, w]) => Math.abs(v - w))) / Math.max(...finite.map(([v]) => Math.abs(v)));
+  };
+  const sameSkips = cpu.skipped.every((s, i) => s === gpu.skipped[i]);
+  return { lossDifference: sameSkips ? rel(cpu.losses, gpu.losses) : Infinity, weightDifference: rel(cpu.weights, gpu.weights), skipped: gpu.skipped };
+}
