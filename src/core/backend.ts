@@ -3,6 +3,7 @@
  * assumed) and why a fallback happened. Backends load lazily, so Node never pulls in the browser-only ones.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { type WasmThreadPlan, currentThreadEnvironment, planWasmThreads, withReportedCores } from './wasm-threads';
 
 export type BackendName = 'webgpu' | 'webgl' | 'wasm' | 'cpu';
 export const BACKEND_NAMES: BackendName[] = ['webgpu', 'webgl', 'wasm', 'cpu'];
@@ -12,12 +13,20 @@ export interface BackendReport {
   got: string;
   /** Why the backend that runs is not the first one tried; absent when it is. */
   fallbackReason?: string;
+  /** When `got` is wasm: the threads XNNPACK runs on (tfjs's getThreadsCount(), read after start). */
+  wasmThreads?: number;
+  /** When wasm runs on one thread: why (e.g. the page is not cross-origin isolated). */
+  wasmThreadsReason?: string;
 }
 
 export interface BackendOptions {
   /** Where the browser finds tfjs-backend-wasm's .wasm files (file name -> URL); Node finds them itself. */
   wasmPaths?: Record<string, string>;
+  /** Threads of the wasm backend where the page is cross-origin isolated (1 to 8); default: core/wasm-threads.ts. */
+  wasmThreads?: number;
 }
+
+let wasmPlan: WasmThreadPlan = { threaded: false, threads: 1 };
 
 async function load(name: BackendName, options: BackendOptions): Promise<void> {
   switch (name) {
@@ -26,8 +35,11 @@ async function load(name: BackendName, options: BackendOptions): Promise<void> {
       return;
     case 'wasm': {
       const wasm = await import('@tensorflow/tfjs-backend-wasm');
-      // Multithreaded wasm does not start under Node and breaks in cross-origin-isolated pages (architecture.md).
-      tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
+      // Set, not probed: the threaded SIMD binary only when wasm-threads.ts plans threads (a cross-origin-isolated
+      // browser context with cores to spare), else the single-threaded one as before.
+      wasmPlan = planWasmThreads(currentThreadEnvironment(tf.env().getBool('IS_NODE')), options.wasmThreads);
+      tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', wasmPlan.threaded);
+      wasm.setThreadsCount(wasmPlan.threads);
       if (options.wasmPaths) wasm.setWasmPaths(options.wasmPaths);
       (await import('./kernels/wasm')).registerWasmKernels(); // conv gradients, zero-copy clone (architecture.md)
       return;
@@ -48,13 +60,25 @@ async function load(name: BackendName, options: BackendOptions): Promise<void> {
 async function tryBackend(name: BackendName, options: BackendOptions): Promise<string | null> {
   try {
     await load(name, options);
-    const ok = await tf.setBackend(name);
-    await tf.ready();
+    const start = async () => {
+      const ok = await tf.setBackend(name);
+      await tf.ready();
+      return ok;
+    };
+    const ok = name === 'wasm' ? await withReportedCores(wasmPlan.threads, start) : await start();
     if (!ok || tf.getBackend() !== name) return `tfjs could not start the ${name} backend`;
     return null;
   } catch (e) {
     return e instanceof Error ? e.message : String(e);
   }
+}
+
+/** What the wasm backend really runs on once started (nothing for another backend). */
+async function wasmThreadReport(): Promise<Pick<BackendReport, 'wasmThreads' | 'wasmThreadsReason'>> {
+  if (tf.getBackend() !== 'wasm') return {};
+  const threads = (await import('@tensorflow/tfjs-backend-wasm')).getThreadsCount();
+  if (threads === wasmPlan.threads && wasmPlan.threaded) return { wasmThreads: threads };
+  return { wasmThreads: threads, wasmThreadsReason: wasmPlan.reason ?? `tfjs started ${threads} of the ${wasmPlan.threads} threads asked for` };
 }
 
 /** Starts `asked`, or for 'auto' the first that works of `order`; throws if the asked backend cannot start. */
@@ -65,14 +89,15 @@ export async function startBackend(
   if (asked !== 'auto') {
     const failure = await tryBackend(asked, options);
     if (failure) throw new Error(`the ${asked} backend did not start: ${failure}`);
-    return { asked, got: tf.getBackend() };
+    return { asked, got: tf.getBackend(), ...(await wasmThreadReport()) };
   }
   const order = options.order ?? BACKEND_NAMES;
   const reasons: string[] = [];
   for (const name of order) {
     const failure = await tryBackend(name, options);
     if (!failure) {
-      return reasons.length ? { asked, got: tf.getBackend(), fallbackReason: reasons.join('; ') } : { asked, got: tf.getBackend() };
+      const threads = await wasmThreadReport();
+      return reasons.length ? { asked, got: tf.getBackend(), fallbackReason: reasons.join('; '), ...threads } : { asked, got: tf.getBackend(), ...threads };
     }
     reasons.push(`${name}: ${failure}`);
   }
