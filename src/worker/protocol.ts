@@ -56,6 +56,9 @@ export interface BackendInfo {
   adapter: AdapterReport | null;
   /** Why there is no adapter report (no navigator.gpu, requestAdapter gave null, ...). */
   adapterNote?: string;
+  /** When `got` is wasm: its threads (1 unless the page is cross-origin isolated), and why one; words: core/wasm-threads.ts wasmThreadsLabel. */
+  wasmThreads?: number;
+  wasmThreadsReason?: string;
 }
 
 /** Where the teacher came from; dropped PyTorch state dicts carry the preconditioning chosen for them (absent: the file's, or edm). */

@@ -31,7 +31,7 @@ async function pickBackend(choice: BackendChoice): Promise<BackendInfo> {
   if (choice !== 'auto') {
     try {
       const report = await startBackend(choice, { wasmPaths });
-      return { asked: choice, got: tf.getBackend(), adapter: probe.adapter, ...(probe.note ? { adapterNote: probe.note } : {}), ...(report.fallbackReason ? { fallbackReason: report.fallbackReason } : {}) };
+      return { asked: choice, got: tf.getBackend(), wasmThreads: report.wasmThreads, wasmThreadsReason: report.wasmThreadsReason, adapter: probe.adapter, ...(probe.note ? { adapterNote: probe.note } : {}), ...(report.fallbackReason ? { fallbackReason: report.fallbackReason } : {}) };
     } catch (e) {
       notes.push(`${choice} was asked for but did not start (${errorMessage(e)})`);
     }
@@ -47,6 +47,8 @@ async function pickBackend(choice: BackendChoice): Promise<BackendInfo> {
   return {
     asked: choice,
     got,
+    wasmThreads: report.wasmThreads,
+    wasmThreadsReason: report.wasmThreadsReason,
     adapter: probe.adapter,
     ...(probe.note ? { adapterNote: probe.note } : {}),
     ...(notes.length ? { fallbackReason: notes.join('; ') } : {}),
