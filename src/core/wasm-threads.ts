@@ -6,7 +6,7 @@
 
 /**
  * One thread per logical core but one, at most 4. The core left over is the page's and the browser's: on this
- * 2-core machine, with other work running, 2 threads made the PID step 3 to 4 times slower than 1 (README,
+ * 2-core machine, with other work running, 2 threads made the PID step 2.5 to 5.5 times slower than 1 (README,
  * bench/wasm-threads.mjs), since each of a step's ~1,000 kernel launches ends in a barrier that waits for every
  * thread. Earlier tfjs-backend-wasm releases capped at 4 too; the 4.22 build keeps a pool of 8 pthread workers.
  */
