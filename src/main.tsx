@@ -12,6 +12,7 @@ import './ui/styles.css';
 const url = decodeUrlState(window.location.search);
 const store = createStudioStore({
   backendChoice: url.backend, settings: url.settings, teacherId: url.teacher ?? null, urlProblems: url.problems, checkpointSeconds: url.checkpointSeconds ?? null,
+  ...(url.preset ? { preset: url.preset } : {}),
 });
 const runtime = new StudioRuntime({
   store,

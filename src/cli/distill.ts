@@ -1,84 +1,91 @@
 /** `pid-studio distill`: PID of a teacher into a one-step student, written as a student file (formats.md). */
 import { appendFileSync, writeFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
+import { checkpointRunSettings, readCheckpoint } from '../core/checkpoint';
 import { type NetworkFn, networkWithLabels, withLabels } from '../core/edm';
+import { formatRelative } from '../core/format-numbers';
 import { fixedLabels } from '../core/labels';
 import { TrajectoryReference } from '../core/metrics';
-import { createStudentNetwork, loadTeacher, studentConfig, studentFileBytes } from '../core/models';
-import { LOSS_NAMES, type LossName, PID_DEFAULTS, PidTrainer, type PidSettings, exponentialLr } from '../core/pid';
+import { loadTeacher, studentFileBytes } from '../core/models';
 import { Rng } from '../core/rng';
+import { PidRun } from '../core/run';
 import { ModelFileError } from '../formats/errors';
-import { UsageError, parseOptions } from './args';
+import {
+  PRESETS, PRESET_IDS, type PresetId, RUN_DEFAULTS, RUN_SETTING_SPECS, type RunSettingKey, type RunSettings, checkRunSetting,
+} from '../formats/run-settings';
+import { type OptionKind, UsageError, parseOptions } from './args';
 import { startCliBackend } from './backend';
 import { readBytes, readModelArg, writeFile, writeFileAtomic } from './io';
 import { parseNetworkOption } from './network-option';
+import { checkWritableOutputs } from './output-paths';
 import { precondOption } from './precond-option';
-import { checkpointMismatch, readCheckpoint, trainerCheckpoint } from '../core/checkpoint';
 
-/**
- * CLI defaults: the paper's N, loss, optimiser and EMA (PID_DEFAULTS), with steps, batch and a decaying lr that suit a
- * CPU and 2D data (measured on moons-mlp: the paper's constant 2e-4 is still 63% off after 2000 steps; README).
- */
-export const DISTILL_DEFAULTS = { ...PID_DEFAULTS, steps: 4000, batch: 256, lr: 1e-2, lr_final: 1e-4 };
+/** Every flag of `distill`: one per run setting of the settings table, and the run's files and options. */
+export const DISTILL_OPTIONS: Record<string, OptionKind> = {
+  teacher: 'string', out: 'string', preset: 'string',
+  ...Object.fromEntries(RUN_SETTING_SPECS.map((s) => [s.flag, s.kind === 'int' ? 'integer' : s.kind === 'number' ? 'number' : 'string'])),
+  'student-network': 'string', backend: 'string', log: 'string', name: 'string', checkpoint: 'string', resume: 'flag',
+  'checkpoint-every': 'number', precond: 'string',
+};
+
+/** The CLI's defaults: the Quick preset with a CPU's batch (256) and 4000 steps; evaluation every tenth of the run. */
+export function distillSettings(o: Partial<Record<string, string | number | boolean>>): RunSettings {
+  const preset = (o.preset as string | undefined) ?? 'quick';
+  if (!PRESET_IDS.includes(preset as PresetId)) throw new UsageError(`distill: --preset must be one of ${PRESET_IDS.join(', ')} (got '${preset}')`);
+  const s: Record<string, unknown> = { ...RUN_DEFAULTS, ...PRESETS[preset as PresetId].values };
+  for (const spec of RUN_SETTING_SPECS) if (o[spec.flag] !== undefined) s[spec.key] = o[spec.flag];
+  if (o['eval-every'] === undefined) s.evalEvery = Math.max(1, Math.round((s.steps as number) / 10));
+  return checkedSettings(s);
+}
+
+function checkedSettings(s: Record<string, unknown>): RunSettings {
+  for (const spec of RUN_SETTING_SPECS) {
+    const r = checkRunSetting(spec.key as RunSettingKey, s[spec.key], `--${spec.flag}`);
+    if (!r.ok) throw new UsageError(`distill: ${r.error} (got '${s[spec.key]}')`);
+  }
+  return s as unknown as RunSettings;
+}
+
+/** Milliseconds of steps between two looks at the checkpoint timer (a tick also ends at each evaluation step). */
+const CLI_TICK_MS = 2000;
 
 /** The fixed validation noise and teacher reference of the progress lines: smaller for images, whose network calls cost more. */
 const validationSize = (dataSize: number) => (dataSize <= 16 ? { points: 256, steps: 128 } : { points: 64, steps: 32 });
 
 export async function distill(argv: string[], out: (line: string) => void): Promise<number> {
-  const o = parseOptions(
-    argv,
-    { teacher: 'string', out: 'string', steps: 'integer', batch: 'integer', lr: 'number', 'lr-final': 'number', N: 'integer', loss: 'string', optimizer: 'string', ema: 'number', seed: 'integer', 'student-network': 'string', backend: 'string', log: 'string', name: 'string', checkpoint: 'string', resume: 'flag', 'checkpoint-every': 'number', precond: 'string' },
-    'distill',
-  );
+  const o = parseOptions(argv, DISTILL_OPTIONS, 'distill');
   if (typeof o.teacher !== 'string') throw new UsageError('distill: --teacher <model | builtin:NAME> is required');
   if (typeof o.out !== 'string') throw new UsageError('distill: --out <student.safetensors> is required');
   if (o.resume && typeof o.checkpoint !== 'string') throw new UsageError('distill: --resume needs --checkpoint <file> (the file to resume from)');
   const checkpointEvery = (o['checkpoint-every'] as number | undefined) ?? 30;
   if (!(checkpointEvery > 0)) throw new UsageError('distill: --checkpoint-every must be a positive number of seconds');
   const resumed = o.resume ? readCheckpoint(readBytes(o.checkpoint as string), o.checkpoint as string) : null;
-  const d = DISTILL_DEFAULTS;
-  let settings: PidSettings = {
-    N: (o.N as number) ?? d.N,
-    loss: ((o.loss as string) ?? d.loss) as LossName,
-    optimizer: ((o.optimizer as string) ?? d.optimizer) as PidSettings['optimizer'],
-    lr: (o.lr as number) ?? d.lr,
-    batch: (o.batch as number) ?? d.batch,
-    ema: (o.ema as number) ?? d.ema,
-    seed: (o.seed as number) ?? d.seed,
-  };
-  let steps = (o.steps as number) ?? d.steps;
-  let lrFinal = (o['lr-final'] as number | undefined) ?? d.lr_final;
+  let settings = distillSettings(o);
   if (resumed) {
     // A resumed run keeps its settings and lr schedule; --steps may extend it.
-    settings = resumed.info.settings;
-    lrFinal = resumed.info.lrFinal;
-    steps = (o.steps as number | undefined) ?? resumed.info.steps;
+    const saved = checkpointRunSettings(resumed.info);
+    settings = checkedSettings({ ...saved, steps: (o.steps as number | undefined) ?? saved.steps, ...(o['eval-every'] !== undefined ? { evalEvery: o['eval-every'] } : {}) });
   }
-  if (!LOSS_NAMES.includes(settings.loss)) throw new UsageError(`distill: --loss must be one of ${LOSS_NAMES.join(', ')} (got '${settings.loss}')`);
-  if (settings.optimizer !== 'radam' && settings.optimizer !== 'adam') throw new UsageError(`distill: --optimizer must be radam or adam (got '${settings.optimizer}')`);
-  if (settings.N < 2) throw new UsageError('distill: --N must be at least 2');
-  if (!(settings.lr > 0)) throw new UsageError('distill: --lr must be positive');
-  if (!(lrFinal > 0)) throw new UsageError('distill: --lr-final must be positive');
-  if (settings.batch < 1) throw new UsageError('distill: --batch must be at least 1');
-  if (steps < 0) throw new UsageError('distill: --steps must be 0 or more');
-  if (!(settings.ema >= 0 && settings.ema < 1)) throw new UsageError('distill: --ema must be in [0, 1)');
-  if (settings.seed < 0) throw new UsageError('distill: --seed must be 0 or more');
+  checkWritableOutputs([
+    { flag: '--out', path: o.out },
+    ...(typeof o.log === 'string' ? [{ flag: '--log', path: o.log, append: !!resumed }] : []),
+    ...(typeof o.checkpoint === 'string' ? [{ flag: '--checkpoint', path: o.checkpoint }] : []),
+  ], 'distill');
 
   const model = await readModelArg(o.teacher, { precond: precondOption(o.precond, 'distill') });
   const spec = typeof o['student-network'] === 'string' ? parseNetworkOption(o['student-network'], model.config.data, '--student-network', 'distill') : undefined;
   const backend = await startCliBackend(o.backend);
   const teacher = loadTeacher(model);
   const { config: tc } = teacher;
-  const { network, fromTeacher } = createStudentNetwork(teacher, spec ?? resumed?.info.network, new Rng(settings.seed + 1));
-  const trainer = new PidTrainer({ teacher: teacher.denoiser, student: network, edm: tc.edm, settings, precond: teacher.precond, labelDim: teacher.labelDim });
+  const run = new PidRun(teacher, settings, { network: spec ?? resumed?.info.network, tickMs: CLI_TICK_MS });
+  const { trainer, student } = run;
   if (resumed) {
-    const mismatch = checkpointMismatch(resumed.info, teacher.sha256, network.spec);
+    const mismatch = run.mismatch(resumed.info);
     if (mismatch) throw new ModelFileError(o.checkpoint as string, `checkpoint ${mismatch}`, 'resume with the same --teacher and --student-network, or start a new run without --resume');
-    trainer.loadState(resumed.state);
+    run.resume(resumed.state);
   }
   const saveCheckpoint = async () => {
-    if (typeof o.checkpoint !== 'string') return;
-    writeFileAtomic(o.checkpoint, await trainerCheckpoint(trainer, { teacher: { name: tc.name, sha256: teacher.sha256 }, network: network.spec, steps, lrFinal }));
+    if (typeof o.checkpoint === 'string') writeFileAtomic(o.checkpoint, await run.checkpoint());
   };
   const size = tc.data.shape.reduce((a, b) => a * b, 1);
   const validation = validationSize(size);
@@ -86,49 +93,48 @@ export async function distill(argv: string[], out: (line: string) => void): Prom
   const valLabels = fixedLabels(teacher.labelDim, validation.points);
   const reference = new TrajectoryReference(withLabels(teacher.denoiser, valLabels), tc.edm, zVal, validation.steps, teacher.precond);
   const errorOf = (F: NetworkFn) => reference.errorOf(networkWithLabels(F, valLabels));
+  // The weights a student file holds, which the progress lines and the final line both measure.
+  const exported = run.exportedNetwork();
+  const weights = trainer.ema ? 'EMA weights' : 'raw weights';
   if (typeof o.log === 'string' && !resumed) writeFileSync(o.log, '');
   const log = (record: object) => typeof o.log === 'string' && appendFileSync(o.log, JSON.stringify(record) + '\n');
 
-  out(`distilling "${tc.name}" into a ${network.spec.type} student (${network.parameterCount.toLocaleString('en-US')} parameters, ${fromTeacher ? "initialised from the teacher's weights" : 'fresh initialisation'})`);
-  out(`  ${steps} steps, batch ${settings.batch}, N ${settings.N}, ${settings.loss}, ${settings.optimizer} lr ${settings.lr}${lrFinal !== settings.lr ? ` -> ${lrFinal}` : ''}, ema ${settings.ema}, seed ${settings.seed}, backend ${backend}`);
+  const s = settings;
+  out(`distilling "${tc.name}" into a ${student.spec.type} student (${student.parameterCount.toLocaleString('en-US')} parameters, ${run.fromTeacher ? "initialised from the teacher's weights" : 'fresh initialisation'})`);
+  out(`  ${s.steps} steps, batch ${s.batch}, N ${s.N}, ${s.loss}, ${s.optimizer} lr ${s.lr}${s.lrFinal !== s.lr ? ` -> ${s.lrFinal}` : ''}, ema ${s.ema}, seed ${s.seed}, evaluation every ${s.evalEvery} steps, backend ${backend}`);
   if (resumed) out(`  resuming from ${o.checkpoint} at step ${trainer.step} (saved ${resumed.info.savedAt})`);
   const start = performance.now();
   const startStep = trainer.step;
   let lastSave = start;
   let smoothed = NaN;
-  while (trainer.step < steps) {
-    trainer.setLearningRate(exponentialLr(trainer.step + 1, steps, settings.lr, lrFinal));
-    const m = await trainer.trainStep();
-    log({ ...m, lr: trainer.optimizer.lr });
-    if (m.skipped) {
-      out(`  step ${m.step + 1}: loss ${m.loss}, gradient norm ${m.gradNorm}: skipped (${trainer.skippedSteps} so far, ${trainer.restores} restores)`);
-      continue;
+  while (!run.done) {
+    const tick = await run.tick();
+    for (const m of tick.steps) {
+      log(m);
+      if (m.skipped) out(`  step ${m.step + 1}: loss ${m.loss}, gradient norm ${m.gradNorm}: skipped (${trainer.skippedSteps} so far, ${trainer.restores} restores)`);
+      else smoothed = Number.isNaN(smoothed) ? m.loss : 0.98 * smoothed + 0.02 * m.loss;
     }
-    const i = m.step;
     if (performance.now() - lastSave > checkpointEvery * 1000) {
       await saveCheckpoint();
       lastSave = performance.now();
     }
-    smoothed = Number.isNaN(smoothed) ? m.loss : 0.98 * smoothed + 0.02 * m.loss;
-    if (i % Math.max(1, Math.round(steps / 10)) === 0 || i === steps) {
+    if (tick.evaluate) {
+      const i = trainer.step;
+      const err = await errorOf(exported);
       const elapsed = (performance.now() - start) / 1000;
-      const rate = (i - startStep) / elapsed;
-      const err = await errorOf(network.apply);
-      log({ step: i, trajectoryRmse: err.rmsePath, oneStepRmse: err.rmseEnd });
-      out(`  step ${i}/${steps}  loss ${smoothed.toExponential(3)}  trajectory rmse ${err.rmsePath.toFixed(4)}  ${rate.toFixed(1)} steps/s  ETA ${((steps - i) / rate).toFixed(0)} s`);
+      const rate = (i - startStep) / elapsed; // wall time, evaluations included, so the ETA holds
+      log({ step: i, trajectoryRmse: err.rmsePath, oneStepRmse: err.rmseEnd, oneStepRelative: err.relEnd });
+      out(`  step ${i}/${s.steps}  loss ${smoothed.toExponential(3)}  ${weights}: trajectory rmse ${err.rmsePath.toFixed(4)}, one-step ${formatRelative(err.relEnd)}  ${rate.toFixed(1)} steps/s  ETA ${((s.steps - i) / rate).toFixed(0)} s`);
     }
   }
   await saveCheckpoint();
-  const exported = trainer.exportParams();
-  const final = await errorOf(network.withWeights(exported));
-  const config = studentConfig(tc, teacher.sha256, network.spec, { ...settings, steps, ...(lrFinal !== settings.lr ? { lr_final: lrFinal } : {}) }, o.name as string | undefined);
-  writeFile(o.out, await studentFileBytes(config, exported));
-  out(`wrote ${o.out}: one-step error to the teacher's ODE (Heun, ${validation.steps} points, ${validation.points} noise draws): rmse ${final.rmseEnd.toFixed(4)}, relative ${final.relEnd.toFixed(4)}; whole-trajectory rmse ${final.rmsePath.toFixed(4)}`);
-  log({ step: steps, final: true, trajectoryRmse: final.rmsePath, oneStepRmse: final.rmseEnd, oneStepRelative: final.relEnd, seconds: (performance.now() - start) / 1000 });
+  const final = await errorOf(exported);
+  writeFile(o.out, await studentFileBytes(run.studentConfig(o.name as string | undefined), run.exportParams()));
+  out(`wrote ${o.out}: ${weights}, one-step error to the teacher's ODE (Heun, ${validation.steps} points, ${validation.points} noise draws): rmse ${final.rmseEnd.toFixed(4)}, relative ${formatRelative(final.relEnd)}; whole-trajectory rmse ${final.rmsePath.toFixed(4)}`);
+  log({ step: trainer.step, final: true, trajectoryRmse: final.rmsePath, oneStepRmse: final.rmseEnd, oneStepRelative: final.relEnd, seconds: (performance.now() - start) / 1000 });
   reference.dispose();
   tf.dispose(valLabels ? [zVal, valLabels] : [zVal]);
-  trainer.dispose();
-  network.dispose();
+  run.dispose();
   teacher.dispose();
   return 0;
 }

@@ -6,6 +6,7 @@
 import type { LearnedNetworkSpec } from './nets';
 import type { PidSettings, PidTrainer, TrainerState } from './pid';
 import { ModelFileError } from '../formats/errors';
+import { type RunSettings, runSettingsProblems } from '../formats/run-settings';
 import { readSafetensors, writeSafetensors } from '../formats/safetensors';
 
 export const CHECKPOINT_FORMAT = 'pid-studio-checkpoint/1';
@@ -18,6 +19,8 @@ export interface CheckpointInfo {
   /** The run's planned length and lr schedule end, so a resumed run continues the same schedule. */
   steps: number;
   lrFinal: number;
+  /** Steps between evaluations (absent in checkpoints of before it was a setting: steps / 10). */
+  evalEvery?: number;
   savedAt: string;
 }
 
@@ -36,7 +39,7 @@ export function checkpointBytes({ info, state }: Checkpoint): Uint8Array {
 /** A running trainer's checkpoint: its state read back from the device, with what the run belongs to. */
 export async function trainerCheckpoint(
   trainer: PidTrainer,
-  run: { teacher: CheckpointInfo['teacher']; network: LearnedNetworkSpec; steps: number; lrFinal: number },
+  run: { teacher: CheckpointInfo['teacher']; network: LearnedNetworkSpec; steps: number; lrFinal: number; evalEvery?: number },
 ): Promise<Uint8Array> {
   const info: CheckpointInfo = { format: CHECKPOINT_FORMAT, ...run, settings: { ...trainer.settings }, savedAt: new Date().toISOString() };
   return checkpointBytes({ info, state: await trainer.saveState() });
@@ -61,9 +64,19 @@ export function readCheckpoint(bytes: Uint8Array, fileName: string): Checkpoint 
     [s?.step, s?.optimizerStep, s?.emaUpdates, s?.lrFactor, s?.skippedSteps, s?.restores, parsed.steps, parsed.lrFinal].every((v) => typeof v === 'number' && Number.isFinite(v)) &&
     Array.isArray(s.rng) && s.rng.length === 4 && s.rng.every((w: unknown) => Number.isInteger(w));
   if (!ok) throw new ModelFileError(fileName, `checkpoint metadata is not of format ${CHECKPOINT_FORMAT} or misses fields`, 'delete the checkpoint and start again');
+  const problems = runSettingsProblems(checkpointRunSettings(parsed));
+  if (problems.length) throw new ModelFileError(fileName, `checkpoint settings are not valid: ${problems.join('; ')}`, 'delete the checkpoint and start again');
   const { state, ...info } = parsed;
   const tensors = new Map([...contents.tensors].map(([k, t]) => [k, { shape: t.shape, data: t.data }]));
   return { info, state: { ...state, tensors } };
+}
+
+/** The whole run settings a checkpoint holds (older ones lack evalEvery: a tenth of the run). */
+export function checkpointRunSettings(info: CheckpointInfo): RunSettings {
+  return {
+    ...info.settings, steps: info.steps, lrFinal: info.lrFinal,
+    evalEvery: info.evalEvery ?? Math.max(1, Math.round(info.steps / 10)),
+  };
 }
 
 /** Why a checkpoint cannot continue this run, or null when it can. */

@@ -119,11 +119,11 @@ export function defaultStudentSpec(teacher: PidStudioConfig): LearnedNetworkSpec
  * A trainable student F_theta. It starts from the teacher's weights when the architecture matches (§2), else
  * from a fresh initialisation of `spec`.
  */
-export function createStudentNetwork(teacher: Teacher, spec: LearnedNetworkSpec | undefined, rng: Rng): { network: Network; fromTeacher: boolean } {
+export function createStudentNetwork(teacher: Teacher, spec: LearnedNetworkSpec | undefined, rng: Rng, initial?: Map<string, HostTensor>): { network: Network; fromTeacher: boolean } {
   const chosen = spec ?? defaultStudentSpec(teacher.config);
   const shape = teacher.config.data.shape;
   const same = teacher.weights !== null && JSON.stringify(chosen) === JSON.stringify(teacher.config.network);
-  const host = same ? teacher.weights! : initParams(chosen, shape, rng);
+  const host = initial ?? (same ? teacher.weights! : initParams(chosen, shape, rng));
   return { network: new Network(chosen, shape, host, true), fromTeacher: same };
 }
 

@@ -1,25 +1,19 @@
 /**
- * PID's settings and the paper's reference values (pid-method.md §3), free of tfjs so the page thread can import
- * them without loading it.
+ * PID's settings as the trainer sees them, and the paper's reference values (pid-method.md §3), free of tfjs so the
+ * page thread can import them without loading it. The full run settings (with the schedule) are in
+ * formats/run-settings.ts, the one settings table.
  */
-export type LossName = 'l2' | 'l1' | 'pseudo-huber';
-export const LOSS_NAMES: LossName[] = ['l2', 'l1', 'pseudo-huber'];
+import { LOSS_NAMES, type LossName, OPTIMIZER_NAMES, type OptimizerName, PRESETS, type RunSettings } from '../formats/run-settings';
 
-export type OptimizerName = 'radam' | 'adam';
-export const OPTIMIZER_NAMES: OptimizerName[] = ['radam', 'adam'];
+export { LOSS_NAMES, OPTIMIZER_NAMES, type LossName, type OptimizerName };
 
-export interface PidSettings {
-  /** Points of the Karras grid the residual is taken on (N). */
-  N: number;
-  loss: LossName;
-  optimizer: OptimizerName;
-  lr: number;
-  batch: number;
-  /** EMA rate of the student weights; 0 keeps no average. */
-  ema: number;
-  seed: number;
-}
+/** What one optimisation step depends on: the grid, the loss, the optimiser and its lr, the batch, the EMA, the seed. */
+export type PidSettings = Pick<RunSettings, 'N' | 'loss' | 'optimizer' | 'lr' | 'batch' | 'ema' | 'seed'>;
 
-/** The paper's reference settings (pid-method.md §3), with a batch that suits a CPU. */
-export const PID_DEFAULTS: PidSettings = { N: 250, loss: 'l2', optimizer: 'radam', lr: 2e-4, batch: 64, ema: 0.999, seed: 0 };
+/** The paper's reference settings (the Paper preset), with a batch that suits a CPU. */
+export const PID_DEFAULTS: PidSettings = {
+  N: PRESETS.paper.values.N!, loss: PRESETS.paper.values.loss!, optimizer: PRESETS.paper.values.optimizer!,
+  lr: PRESETS.paper.values.lr!, batch: 64, ema: PRESETS.paper.values.ema!, seed: 0,
+};
 
+export const pidSettingsOf = (s: RunSettings): PidSettings => ({ N: s.N, loss: s.loss, optimizer: s.optimizer, lr: s.lr, batch: s.batch, ema: s.ema, seed: s.seed });

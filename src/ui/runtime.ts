@@ -6,7 +6,7 @@ import type { BuiltinIndex } from '../core/teachers/builtin';
 import type { InputFile } from '../formats/model-file';
 import type { PrecondType } from '../core/model-import';
 import { StudioClient, type WorkerPort } from '../worker/client';
-import type { BackendChoice, WorkerEvent } from '../worker/protocol';
+import { type BackendChoice, type WorkerEvent, runSettingsOf } from '../worker/protocol';
 import { BACKEND_SETTLE_MS, BACKEND_START_LIMIT_MS, SettlingChoice, fallbackFor } from './backend-switch';
 import { lossCsv } from './csv';
 import { type StudioStore, isRunning, openedStudent } from './store';
@@ -46,7 +46,7 @@ export class StudioRuntime {
     this.unsubscribeClient = unsubscribe;
     this.lastHeun = deps.store.getState().settings.heunSteps;
     deps.store.subscribe((s, prev) => {
-      if (s.settings !== prev.settings || s.teacherId !== prev.teacherId || s.backendChoice !== prev.backendChoice || s.explicit !== prev.explicit
+      if (s.settings !== prev.settings || s.teacherId !== prev.teacherId || s.backendChoice !== prev.backendChoice || s.explicit !== prev.explicit || s.preset !== prev.preset
       || s.checkpointSeconds !== prev.checkpointSeconds) {
         this.syncUrl();
       }
@@ -99,7 +99,7 @@ export class StudioRuntime {
   async boot(): Promise<void> {
     const s = this.store.getState();
     this.sendInit(s.backendChoice);
-    this.client.send({ type: 'configure', settings: s.settings });
+    this.client.send({ type: 'configure', view: { heunSteps: s.settings.heunSteps } });
     let index: BuiltinIndex;
     try {
       index = parseIndex(await this.deps.fetchJson(this.deps.siteUrl('teachers/index.json')));
@@ -152,7 +152,8 @@ export class StudioRuntime {
     const st = this.store.getState();
     st.pinSettings();
     this.lastHeun = st.settings.heunSteps;
-    this.client.send({ type: 'start', settings: this.store.getState().settings });
+    const chosen = this.store.getState().settings;
+    this.client.send({ type: 'start', settings: runSettingsOf(chosen), view: { heunSteps: chosen.heunSteps } });
   }
 
   private sendInit(backend: BackendChoice): void {
@@ -255,7 +256,7 @@ export class StudioRuntime {
     this.unsubscribeClient = unsubscribe;
     const now = this.store.getState();
     this.sendInit(choice);
-    this.client.send({ type: 'configure', settings: now.settings });
+    this.client.send({ type: 'configure', view: { heunSteps: now.settings.heunSteps } });
     if (this.droppedTeacher) this.dropTeacher(this.droppedTeacher, this.droppedPrecond);
     else if (now.teacherId) this.selectBuiltin(now.teacherId);
   }
@@ -267,7 +268,7 @@ export class StudioRuntime {
       const s = this.store.getState();
       if (isRunning(s)) return;
       this.lastHeun = s.settings.heunSteps;
-      this.client.send({ type: 'configure', settings: s.settings });
+      this.client.send({ type: 'configure', view: { heunSteps: s.settings.heunSteps } });
     }, 300);
   }
 
@@ -276,7 +277,7 @@ export class StudioRuntime {
     if (!this.deps.writeUrl) return;
     const s = this.store.getState();
     const settings = Object.fromEntries(s.explicit.map((k) => [k, s.settings[k]]));
-    this.deps.writeUrl(encodeUrlState({ teacher: s.teacherId, backend: s.backendChoice, settings, checkpointSeconds: s.checkpointSeconds }));
+    this.deps.writeUrl(encodeUrlState({ teacher: s.teacherId, backend: s.backendChoice, settings, checkpointSeconds: s.checkpointSeconds, preset: s.preset }));
   }
 
   dispose(): void {

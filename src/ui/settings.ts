@@ -1,41 +1,24 @@
 /**
- * The run settings the page offers: the paper's defaults (pid-method.md §3), the batch and step count that suit
- * the backend that runs, a hint for each, and validation of what the user (or a URL) typed.
+ * The settings the page offers: the run settings of the one settings table (formats/run-settings.ts) and the view's
+ * Heun steps, resolved in layers: what the user (or the URL) set, then the teacher's recommendation, then the
+ * backend's batch and step count, then the preset.
  */
-import { LOSS_NAMES, OPTIMIZER_NAMES, PID_DEFAULTS } from '../core/pid-settings';
-import type { BackendInfo, RunSettings } from '../worker/protocol';
+import {
+  PRESETS, type PresetId, RUN_DEFAULTS, RUN_SETTING_SPECS, type RunSettingSpec, type RunSettings, parseRunSetting,
+} from '../formats/run-settings';
+import type { BackendInfo, StudioSettings } from '../worker/protocol';
 
-export type SettingKey = keyof RunSettings;
+export type SettingKey = keyof StudioSettings;
 
-interface Base { key: SettingKey; label: string; hint: string }
-export type SettingSpec =
-  | (Base & { kind: 'int'; min: number; max: number })
-  | (Base & { kind: 'number'; min: number; max: number; minExclusive?: boolean; maxExclusive?: boolean })
-  | (Base & { kind: 'choice'; options: readonly string[] });
+const HEUN_SPEC = {
+  key: 'heunSteps', label: 'Teacher Heun steps', kind: 'int', min: 2, max: 1000,
+  hint: 'Steps of the teacher ODE sampler drawn for comparison (EDM: 18, i.e. 35 NFE; NFE = 2·steps − 1). The picture only, not the run.',
+} as const;
 
-export const SETTING_SPECS: SettingSpec[] = [
-  { key: 'N', label: 'Grid points N', kind: 'int', min: 2, max: 100000,
-    hint: 'Karras grid points the ODE residual is taken on; the paper uses 250, and quality improves as N grows.' },
-  { key: 'loss', label: 'Loss', kind: 'choice', options: LOSS_NAMES,
-    hint: 'Distance d between y - t·dy/dt and the teacher D(y, t). The paper uses LPIPS for images; l2 for points.' },
-  { key: 'optimizer', label: 'Optimizer', kind: 'choice', options: OPTIMIZER_NAMES,
-    hint: 'RAdam as in the reference code (no weight decay); Adam for comparison.' },
-  { key: 'lr', label: 'Learning rate', kind: 'number', min: 0, max: 1, minExclusive: true,
-    hint: 'The paper: 2e-4 (CIFAR-10), 1e-4 (ImageNet 64). Lower it if the loss diverges.' },
-  { key: 'ema', label: 'EMA rate', kind: 'number', min: 0, max: 1, maxExclusive: true,
-    hint: 'Moving average of the student weights (0.999 in the paper, warmed up); the downloaded student holds it. 0: none.' },
-  { key: 'batch', label: 'Batch', kind: 'int', min: 1, max: 65536,
-    hint: 'Noise samples z per step. The default suits the backend that runs; a real GPU takes thousands.' },
-  { key: 'steps', label: 'Steps', kind: 'int', min: 1, max: 10_000_000,
-    hint: 'Training steps of the run. The default suits the backend; pause or stop at any time.' },
-  { key: 'seed', label: 'Seed', kind: 'int', min: 0, max: 2 ** 32 - 1,
-    hint: 'Seeds the training noise and grid times: the same seed and settings give the same run.' },
-  { key: 'evalEvery', label: 'Evaluate every K steps', kind: 'int', min: 1, max: 1_000_000,
-    hint: 'How often the worker measures the trajectory error on fixed validation noise and redraws the samples.' },
-  { key: 'heunSteps', label: 'Teacher Heun steps', kind: 'int', min: 2, max: 1000,
-    hint: 'Steps of the teacher ODE sampler shown for comparison (EDM: 18, i.e. 35 NFE; NFE = 2·steps − 1).' },
-];
+type Distribute<T> = T extends RunSettingSpec ? Omit<T, 'flag' | 'fileKey'> : never;
+export type SettingSpec = Distribute<RunSettingSpec> | typeof HEUN_SPEC;
 
+export const SETTING_SPECS: SettingSpec[] = [...RUN_SETTING_SPECS, HEUN_SPEC];
 export const SETTING_KEYS: SettingKey[] = SETTING_SPECS.map((s) => s.key);
 export const specOf = (key: SettingKey): SettingSpec => SETTING_SPECS.find((s) => s.key === key)!;
 
@@ -50,67 +33,80 @@ export function sizingFor(backend: BackendInfo | null): BackendSizing {
       : { batch: 512, steps: 5000, evalEvery: 250, why: 'WebGPU on a GPU' };
   }
   if (got === 'webgl') return { batch: 256, steps: 2000, evalEvery: 100, why: 'WebGL' };
-  if (got === 'wasm') return { batch: 128, steps: 1000, evalEvery: 50, why: 'wasm (CPU, SIMD)' };
+  if (got === 'wasm') return { batch: 256, steps: 2000, evalEvery: 200, why: 'wasm (CPU, SIMD)' };
   if (got === 'cpu') return { batch: 32, steps: 200, evalEvery: 20, why: 'plain JavaScript cpu backend' };
-  return { batch: PID_DEFAULTS.batch, steps: 1000, evalEvery: 50, why: 'backend not known yet' };
+  return { batch: RUN_DEFAULTS.batch, steps: 2000, evalEvery: 200, why: 'backend not known yet' };
 }
 
-export function defaultSettings(backend: BackendInfo | null = null): RunSettings {
-  const s = sizingFor(backend);
+/** The keys the backend decides unless the user, the URL or the teacher set them. */
+export const BACKEND_SIZED: SettingKey[] = ['batch', 'steps', 'evalEvery'];
+
+/** What decides the settings the user did not set. */
+export interface SettingLayers {
+  preset: PresetId;
+  backend: BackendInfo | null;
+  /** A built-in teacher's recommended settings (its entry in public/teachers/index.json). */
+  recommended?: Partial<RunSettings> | null;
+}
+
+/** The value of every setting nobody set explicitly: the teacher's recommendation, the backend's size, the preset. */
+export function layeredDefaults({ preset, backend, recommended }: SettingLayers): StudioSettings {
+  const sizing = sizingFor(backend);
   return {
-    N: PID_DEFAULTS.N,
-    loss: PID_DEFAULTS.loss,
-    optimizer: PID_DEFAULTS.optimizer,
-    lr: PID_DEFAULTS.lr,
-    ema: PID_DEFAULTS.ema,
-    batch: s.batch,
-    steps: s.steps,
-    seed: PID_DEFAULTS.seed,
-    evalEvery: s.evalEvery,
+    ...RUN_DEFAULTS,
+    ...PRESETS[preset].values,
+    batch: sizing.batch,
+    steps: sizing.steps,
+    evalEvery: sizing.evalEvery,
+    ...(recommended ?? {}),
     heunSteps: 18,
   };
 }
 
-/** The keys the backend decides unless the user (or the URL) set them. */
-export const BACKEND_SIZED: SettingKey[] = ['batch', 'steps', 'evalEvery'];
+export function defaultSettings(backend: BackendInfo | null = null): StudioSettings {
+  return layeredDefaults({ preset: 'quick', backend });
+}
+
+/** `settings` with every key not in `explicit` taken from the layers. */
+export function resolveSettings(settings: StudioSettings, explicit: SettingKey[], layers: SettingLayers): StudioSettings {
+  const defaults = layeredDefaults(layers);
+  const next = { ...defaults };
+  for (const key of explicit) (next as Record<string, unknown>)[key] = settings[key];
+  return next;
+}
+
+/** The preset whose values the settings hold (null: changed by hand). */
+export function presetMatching(settings: StudioSettings): PresetId | null {
+  for (const p of Object.values(PRESETS)) {
+    if (Object.entries(p.values).every(([k, v]) => settings[k as SettingKey] === v)) return p.id;
+  }
+  return null;
+}
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; error: string };
 
 /** Parses one setting from text; the error says what is allowed. */
-export function parseSetting<K extends SettingKey>(key: K, raw: string): Parsed<RunSettings[K]> {
-  const spec = specOf(key);
-  const text = raw.trim();
-  if (spec.kind === 'choice') {
-    return spec.options.includes(text)
-      ? { ok: true, value: text as RunSettings[K] }
-      : { ok: false, error: `${spec.label} must be one of ${spec.options.join(', ')}` };
+export function parseSetting<K extends SettingKey>(key: K, raw: string): Parsed<StudioSettings[K]> {
+  if (key === 'heunSteps') {
+    const text = raw.trim();
+    const n = text === '' ? NaN : Number(text);
+    if (!Number.isInteger(n)) return { ok: false, error: `${HEUN_SPEC.label} must be a whole number` };
+    if (n < HEUN_SPEC.min || n > HEUN_SPEC.max) return { ok: false, error: `${HEUN_SPEC.label} must be between ${HEUN_SPEC.min} and ${HEUN_SPEC.max}` };
+    return { ok: true, value: n as StudioSettings[K] };
   }
-  const n = text === '' ? NaN : Number(text);
-  if (!Number.isFinite(n)) return { ok: false, error: `${spec.label} must be a number` };
-  if (spec.kind === 'int') {
-    if (!Number.isInteger(n)) return { ok: false, error: `${spec.label} must be a whole number` };
-    if (n < spec.min || n > spec.max) return { ok: false, error: `${spec.label} must be between ${spec.min} and ${spec.max}` };
-    return { ok: true, value: n as RunSettings[K] };
-  }
-  const lowOk = spec.minExclusive ? n > spec.min : n >= spec.min;
-  const highOk = spec.maxExclusive ? n < spec.max : n <= spec.max;
-  if (!lowOk || !highOk) {
-    const lo = spec.minExclusive ? `greater than ${spec.min}` : `at least ${spec.min}`;
-    const hi = spec.maxExclusive ? `less than ${spec.max}` : `at most ${spec.max}`;
-    return { ok: false, error: `${spec.label} must be ${lo} and ${hi}` };
-  }
-  return { ok: true, value: n as RunSettings[K] };
+  return parseRunSetting(key as keyof RunSettings, raw) as Parsed<StudioSettings[K]>;
 }
 
 /** Problems of a whole settings object that single fields cannot show. */
-export function crossCheck(s: RunSettings): string[] {
+export function crossCheck(s: StudioSettings): string[] {
   const out: string[] = [];
   if (s.evalEvery > s.steps) out.push(`Evaluate every K steps (${s.evalEvery}) is more than the run's steps (${s.steps}): the curves show only the start and the end`);
+  if (s.lrFinal > s.lr) out.push(`The final learning rate (${formatSetting('lrFinal', s.lrFinal)}) is above the first (${formatSetting('lr', s.lr)}): the learning rate grows during the run`);
   return out;
 }
 
-export function formatSetting(key: SettingKey, value: RunSettings[SettingKey]): string {
-  if (typeof value === 'number' && key === 'lr' && value !== 0 && (Math.abs(value) < 1e-3 || Math.abs(value) >= 1e4)) {
+export function formatSetting(key: SettingKey, value: StudioSettings[SettingKey]): string {
+  if (typeof value === 'number' && (key === 'lr' || key === 'lrFinal') && value !== 0 && (Math.abs(value) < 1e-3 || Math.abs(value) >= 1e4)) {
     return value.toExponential().replace('e+', 'e');
   }
   return String(value);

@@ -5,10 +5,11 @@
 import { createStore } from 'zustand/vanilla';
 import type { BuiltinIndex } from '../core/teachers/builtin';
 import type {
-  BackendChoice, BackendInfo, CheckpointStatus, EvalPoint, MemoryReport, MetricPoint, OpenedStudentInfo, RunSettings, RunStatus,
+  BackendChoice, BackendInfo, CheckpointStatus, EvalPoint, MemoryReport, MetricPoint, OpenedStudentInfo, RunStatus, StudioSettings,
   SavedRunSummary, StudentView, TeacherInfo, TeacherSource, TeacherView, WorkerEvent,
 } from '../worker/protocol';
-import { BACKEND_SIZED, type SettingKey, defaultSettings, sizingFor } from './settings';
+import { DEFAULT_PRESET, PRESETS, type PresetId, type RunSettings as TableSettings } from '../formats/run-settings';
+import { BACKEND_SIZED, type SettingKey, type SettingLayers, resolveSettings } from './settings';
 
 export interface MetricColumns {
   step: number[];
@@ -37,9 +38,11 @@ export interface StudioState {
   teacherView: TeacherView | null;
   /** The class a class-conditional teacher's sample grids show; null: every class in turn. */
   sampleClass: number | null;
-  settings: RunSettings;
-  /** Settings the user (or the URL) set; the others follow the backend. */
+  settings: StudioSettings;
+  /** Settings the user (or the URL) set; the others follow the teacher's recommendation, the backend and the preset. */
   explicit: SettingKey[];
+  /** The preset under what the user set: Quick (works in about a minute) or Paper (the reference recipe). */
+  preset: PresetId;
   run: RunStatus;
   metrics: MetricColumns;
   /** The worker's tf.memory() at the last metrics message. */
@@ -71,9 +74,11 @@ export interface OpenedStudent { info: OpenedStudentInfo; view: StudentView; aga
 export const idleRun = (): RunStatus => ({ phase: 'idle', step: 0, totalSteps: 0, settings: null });
 
 export function initialState(init: {
-  backendChoice?: BackendChoice; settings?: Partial<RunSettings>; teacherId?: string | null; urlProblems?: string[]; checkpointSeconds?: number | null;
+  backendChoice?: BackendChoice; settings?: Partial<StudioSettings>; teacherId?: string | null; urlProblems?: string[]; checkpointSeconds?: number | null;
+  preset?: PresetId;
 } = {}): StudioState {
   const explicit = Object.keys(init.settings ?? {}) as SettingKey[];
+  const preset = init.preset ?? DEFAULT_PRESET;
   return {
     backendChoice: init.backendChoice ?? 'auto',
     checkpointSeconds: init.checkpointSeconds ?? null,
@@ -87,8 +92,9 @@ export function initialState(init: {
     teacherError: null,
     teacherView: null,
     sampleClass: null,
-    settings: { ...defaultSettings(null), ...init.settings },
+    settings: resolveSettings({ ...resolveSettings({} as StudioSettings, [], { preset, backend: null }), ...init.settings }, explicit, { preset, backend: null }),
     explicit,
+    preset,
     run: idleRun(),
     metrics: emptyMetrics(),
     memory: null,
@@ -109,13 +115,25 @@ export function initialState(init: {
   };
 }
 
-/** Settings after the backend is known: the backend sizes what the user did not set. */
-export function resizeForBackend(settings: RunSettings, explicit: SettingKey[], backend: BackendInfo | null): RunSettings {
-  const sizing = sizingFor(backend);
-  const next = { ...settings };
-  for (const key of BACKEND_SIZED) if (!explicit.includes(key)) (next as Record<string, unknown>)[key] = sizing[key as 'batch' | 'steps' | 'evalEvery'];
-  return next;
+/** Settings after the backend is known: the backend sizes what the user did not set (Quick preset, no teacher advice). */
+export function resizeForBackend(settings: StudioSettings, explicit: SettingKey[], backend: BackendInfo | null): StudioSettings {
+  return resolveSettings(settings, explicit, { preset: 'quick', backend });
 }
+
+/** The built-in teacher's recommended settings, when the loaded teacher is a built-in one that has them. */
+export function recommendedFor(s: Pick<StudioState, 'builtins' | 'teacherId'>): Partial<TableSettings> | null {
+  return s.builtins?.teachers.find((t) => t.id === s.teacherId)?.recommended ?? null;
+}
+
+export const layersOf = (s: Pick<StudioState, 'preset' | 'backend' | 'builtins' | 'teacherId'>): SettingLayers => ({
+  preset: s.preset, backend: s.backend, recommended: recommendedFor(s),
+});
+
+/** Every setting nobody set, taken anew from the layers (after the backend, the teacher or the preset changed). */
+export const settle = (s: StudioState, patch: Partial<StudioState> = {}): StudioSettings => {
+  const next = { ...s, ...patch };
+  return resolveSettings(next.settings, next.explicit, layersOf(next));
+};
 
 export const isRunning = (s: Pick<StudioState, 'run'>) => s.run.phase === 'training' || s.run.phase === 'paused';
 
@@ -146,7 +164,7 @@ export function appendMetrics(m: MetricColumns, points: MetricPoint[]): MetricCo
 export function reduceEvent(s: StudioState, e: WorkerEvent): Partial<StudioState> {
   switch (e.type) {
     case 'backend':
-      return { backend: e.backend, backendError: null, settings: resizeForBackend(s.settings, s.explicit, e.backend) };
+      return { backend: e.backend, backendError: null, settings: settle(s, { backend: e.backend }) };
     case 'teacher-loading':
       return { teacherLoading: e.source, teacherError: null };
     case 'teacher': {
@@ -154,7 +172,9 @@ export function reduceEvent(s: StudioState, e: WorkerEvent): Partial<StudioState
       // teacher)" only hold for that same file (loaded again on a new backend or device).
       const keepOpened = s.opened !== null && s.opened.against === e.teacher.sha256;
       const sameTeacher = s.teacher?.sha256 === e.teacher.sha256;
+      const teacherId = e.teacher.source.kind === 'builtin' ? e.teacher.source.id : null;
       return {
+        settings: settle(s, { teacherId }),
         teacher: e.teacher, teacherLoading: null, teacherError: null, teacherView: null, liveView: null, sampleClass: null,
         teacherId: e.teacher.source.kind === 'builtin' ? e.teacher.source.id : null,
         run: idleRun(), metrics: emptyMetrics(), evals: [], trainingError: null, exportError: null, checkpoint: null,
@@ -254,9 +274,11 @@ export function viewWaiting(s: Pick<StudioState, 'backend' | 'backendError' | 't
 
 export interface StudioActions {
   apply(e: WorkerEvent): void;
-  setSetting<K extends SettingKey>(key: K, value: RunSettings[K]): void;
-  /** Back to the batch/steps/K that suit the backend. */
+  setSetting<K extends SettingKey>(key: K, value: StudioSettings[K]): void;
+  /** Back to the batch/steps/K that suit the backend (and the teacher). */
   resetSizing(): void;
+  /** A preset under what the user set; its own keys are no longer explicit. */
+  setPreset(id: PresetId): void;
   /** All settings become explicit (at Start: the URL then holds the whole run). */
   pinSettings(): void;
   setBackendChoice(choice: BackendChoice): void;
@@ -277,7 +299,13 @@ export function createStudioStore(init?: Parameters<typeof initialState>[0]) {
     resetSizing: () => {
       const s = get();
       const explicit = s.explicit.filter((k) => !BACKEND_SIZED.includes(k));
-      set({ explicit, settings: resizeForBackend(s.settings, explicit, s.backend) });
+      set({ explicit, settings: settle(s, { explicit }) });
+    },
+    setPreset: (id) => {
+      const s = get();
+      const fixed = Object.keys(PRESETS[id].values);
+      const explicit = s.explicit.filter((k) => !fixed.includes(k));
+      set({ preset: id, explicit, settings: settle(s, { preset: id, explicit }) });
     },
     pinSettings: () => set({ explicit: Object.keys(get().settings) as SettingKey[] }),
     setBackendChoice: (choice) => set({

@@ -40,7 +40,8 @@ export class StudioClient {
     if (this.closed) return;
     const transfer: Transferable[] = [];
     if (cmd.type === 'open-student' || (cmd.type === 'load-teacher' && cmd.source.kind === 'files')) {
-      const files = cmd.type === 'open-student' ? cmd.files : (cmd.source as { files: InputFile[] }).files;
+      const src = cmd.source;
+      const files = src.kind === 'files' ? src.files : [];
       for (const f of files) if (f.bytes.buffer instanceof ArrayBuffer) transfer.push(f.bytes.buffer);
     }
     this.port.postMessage(cmd, transfer);
@@ -54,9 +55,10 @@ export class StudioClient {
     });
   }
 
-  /** Sends a student file to be read and sampled in one step. Rejects with the file's one-line error. */
-  openStudent(files: InputFile[]): Promise<{ student: OpenedStudentInfo; view: StudentView }> {
-    return this.request({ type: 'open-student', files, requestId: this.nextId++ }).then((e) => {
+  /** Sends a student file (or a built-in student's address) to be read and sampled in one step. Rejects with the file's one-line error. */
+  openStudent(source: InputFile[] | { kind: 'builtin'; id: string; url: string }): Promise<{ student: OpenedStudentInfo; view: StudentView }> {
+    const src = Array.isArray(source) ? { kind: 'files' as const, files: source } : source;
+    return this.request({ type: 'open-student', source: src, requestId: this.nextId++ }).then((e) => {
       if (e.type !== 'opened-student') throw new Error(`unexpected reply ${e.type}`);
       return { student: e.student, view: e.view };
     });

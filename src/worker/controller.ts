@@ -18,8 +18,12 @@ import type { InputFile } from '../formats/model-file';
 import { adapterLabel } from './adapter';
 import { StudioEngine } from './engine';
 import type {
-  BackendChoice, BackendInfo, ErrorScope, MemoryReport, MetricPoint, RunPhase, RunStatus, TeacherSource, WorkerCommand, WorkerEvent,
+  BackendChoice, BackendInfo, ErrorScope, MemoryReport, RunPhase, RunStatus, TeacherSource, WorkerCommand, WorkerEvent,
 } from './protocol';
+import { runSettingsOf } from './protocol';
+import { runSettingsProblems } from '../formats/run-settings';
+import { MetricsBatcher } from './metrics-batcher';
+import { RunClock } from './run-clock';
 import { RunKeeper } from './run-keeper';
 import { type RunStore, type SavedRun, summarize } from './saved-run';
 
@@ -90,10 +94,8 @@ export class StudioController {
   private generation = 0;
   private loopGeneration = -1;
   private phase: RunPhase = 'idle';
-  private pending: MetricPoint[] = [];
-  private lastFlush = 0;
-  private runStart = 0;
-  private pausedAt = 0;
+  private readonly metrics: MetricsBatcher;
+  private readonly clock: RunClock;
   private backendReady = false;
   private backendChoice: BackendChoice = 'auto';
   private failMessage: string | undefined;
@@ -105,6 +107,8 @@ export class StudioController {
   readonly keeper: RunKeeper;
 
   constructor(private readonly deps: ControllerDeps) {
+    this.clock = new RunClock(() => deps.now());
+    this.metrics = new MetricsBatcher(() => deps.now(), deps.metricsIntervalMs ?? 100, (points) => deps.emit({ type: 'metrics', points, memory: memoryReport() }));
     this.keeper = new RunKeeper({
       store: deps.runStore ?? null,
       emit: (e) => deps.emit(e),
@@ -160,8 +164,8 @@ export class StudioController {
         }));
       case 'configure':
         return this.guard('teacher', undefined, () => this.lock.run(async () => {
-          if (cmd.settings.heunSteps !== this.heunSteps) {
-            this.heunSteps = cmd.settings.heunSteps;
+          if (cmd.view.heunSteps !== this.heunSteps) {
+            this.heunSteps = cmd.view.heunSteps;
             if (this.engine.teacherInfo) await this.emitTeacherView();
           }
         }));
@@ -170,16 +174,17 @@ export class StudioController {
           this.requireBackend();
           if (!this.engine.teacherInfo) throw new Error('no teacher is loaded: choose a built-in teacher or drop a model file');
           if (this.phase === 'training' || this.phase === 'paused') throw new Error('a distillation is already running');
-          if (cmd.settings.heunSteps !== this.heunSteps) {
-            this.heunSteps = cmd.settings.heunSteps;
+          const problems = runSettingsProblems(cmd.settings);
+          if (problems.length) throw new Error(`the run's settings are not valid: ${problems.join('; ')}`);
+          if (cmd.view.heunSteps !== this.heunSteps) {
+            this.heunSteps = cmd.view.heunSteps;
             await this.emitTeacherView();
           }
-          this.engine.startRun(cmd.settings);
+          this.engine.startRun(runSettingsOf(cmd.settings), cmd.from === 'opened-student');
           this.keeper.reset();
-          this.pending = [];
+          this.metrics.clear();
           this.failMessage = undefined;
-          this.runStart = this.deps.now();
-          this.lastFlush = 0;
+          this.clock.start();
           await this.evaluate();
           this.phase = 'training';
           await this.checkpoint(); // a lost device goes back at least to the start; the saved run is replaced
@@ -191,9 +196,9 @@ export class StudioController {
         if (this.phase === 'training') {
           // No new step starts; the one in flight finishes first, then the pause is reported with its final count.
           this.phase = 'paused';
-          this.pausedAt = this.deps.now();
+          this.clock.pause();
           await this.guard('training', undefined, () => this.lock.run(async () => {
-            this.flush(true);
+            this.metrics.flush(true);
             this.emitStatus();
             if (this.phase === 'paused') await this.checkpoint();
           }));
@@ -201,8 +206,7 @@ export class StudioController {
         return;
       case 'resume':
         if (this.phase === 'paused') {
-          // The clock of the run does not count the pause.
-          this.runStart += this.deps.now() - this.pausedAt;
+          this.clock.resume(); // the run's clock does not count the pause
           this.setPhase('training');
           void this.loop();
         }
@@ -210,8 +214,9 @@ export class StudioController {
       case 'stop':
         if (this.phase === 'training' || this.phase === 'paused') {
           this.phase = 'stopped';
+          this.clock.pause();
           await this.guard('training', undefined, () => this.lock.run(async () => {
-            this.flush(true);
+            this.metrics.flush(true);
             this.emitStatus();
             await this.evaluateSafely();
             await this.checkpoint();
@@ -231,7 +236,9 @@ export class StudioController {
       case 'open-student':
         return this.guard('student', cmd.requestId, () => this.lock.run(async () => {
           this.requireBackend();
-          const { info, view } = await this.engine.openStudent(cmd.files);
+          const src = cmd.source;
+          const files = src.kind === 'files' ? src.files : [{ name: src.url.split('/').pop() || `${src.id}.safetensors`, bytes: await this.deps.fetchBytes(src.url) }];
+          const { info, view } = await this.engine.openStudent(files);
           this.deps.emit({ type: 'opened-student', requestId: cmd.requestId, student: info, view });
         }));
       case 'resume-saved':
@@ -275,7 +282,7 @@ export class StudioController {
     const lostAtStep = this.engine.step;
     const hadRun = this.engine.hasRun() && this.keeper.latest !== null;
     if (wasPhase === 'training') this.phase = 'paused'; // stops the loop until the run is back
-    this.pending = [];
+    this.metrics.clear();
     this.deps.emit({ type: 'notice', message: `The GPU device was lost (${reason}) at step ${lostAtStep}. Starting a new one…` });
     await this.guard('backend', undefined, () => this.lock.run(async () => {
       try {
@@ -335,7 +342,7 @@ export class StudioController {
       if (src.kind !== 'builtin' || !teacherUrl) throw new Error(`the saved distillation's teacher "${saved.teacher.name}" is no longer among this site's built-in teachers: discard the saved run`);
       files = [{ name: teacherUrl.split('/').pop() || `${src.id}.safetensors`, bytes: await this.deps.fetchBytes(teacherUrl) }];
     }
-    this.heunSteps = saved.settings.heunSteps;
+    this.heunSteps = saved.view.heunSteps;
     this.deps.emit({ type: 'teacher-loading', source: saved.teacher.source });
     await this.loadTeacher({ files, source: saved.teacher.source });
     const sha = this.engine.teacherInfo!.sha256;
@@ -352,11 +359,9 @@ export class StudioController {
   private async restore(saved: SavedRun, phase: RunPhase): Promise<void> {
     this.engine.restoreRun(saved.settings, saved.checkpoint);
     this.keeper.adopt(saved);
-    this.pending = [];
+    this.metrics.clear();
     this.failMessage = undefined;
-    this.runStart = this.deps.now() - saved.elapsedMs;
-    this.pausedAt = this.deps.now();
-    this.lastFlush = 0;
+    this.clock.start(saved.elapsedMs, phase !== 'training');
     this.deps.emit({ type: 'history', metrics: this.keeper.metrics.slice(), evals: this.keeper.evals.slice() });
     await this.evaluate();
     this.setPhase(phase);
@@ -381,14 +386,14 @@ export class StudioController {
     const started = this.deps.now();
     const bytes = await this.engine.checkpoint();
     const info = this.engine.teacherInfo!;
-    const clock = this.phase === 'paused' ? this.pausedAt : this.deps.now();
     this.keeper.keep({
       checkpoint: bytes,
       teacher: { source: info.source, name: info.name, sha256: info.sha256, files: this.teacher.source.kind === 'files' ? this.teacher.files : null },
       settings: this.engine.runSettings!,
+      view: { heunSteps: this.heunSteps },
       phase: this.phase,
       step: this.engine.step,
-      elapsedMs: clock - this.runStart,
+      elapsedMs: this.clock.elapsed(),
       pauseMs: this.deps.now() - started,
     });
   }
@@ -432,16 +437,6 @@ export class StudioController {
     this.deps.emit({ type: 'run', run: this.status() });
   }
 
-  private flush(force: boolean): void {
-    const now = this.deps.now();
-    if (!this.pending.length) return;
-    if (!force && now - this.lastFlush < (this.deps.metricsIntervalMs ?? 100)) return;
-    this.lastFlush = now;
-    const points = this.pending;
-    this.pending = [];
-    this.deps.emit({ type: 'metrics', points, memory: memoryReport() });
-  }
-
   private async evaluate(): Promise<void> {
     const { raw, ema, view } = await this.engine.evaluate();
     const point = { step: view.step, raw, ema };
@@ -457,7 +452,10 @@ export class StudioController {
     }
   }
 
-  /** The training loop: one step per lock turn, metrics batched, an evaluation every K steps, a checkpoint every few seconds. */
+  /**
+   * The training loop: one tick of the run per lock turn (steps up to the next evaluation, or about TICK_MS of them),
+   * metrics batched, an evaluation when the run says so, a checkpoint every few seconds.
+   */
   private async loop(): Promise<void> {
     if (this.loopGeneration === this.generation) return;
     const generation = (this.loopGeneration = this.generation);
@@ -466,24 +464,25 @@ export class StudioController {
       while (this.phase === 'training' && current()) {
         const finished = await this.lock.run(async () => {
           if (this.phase !== 'training' || !current()) return true;
-          const settings = this.engine.runSettings!;
           // The trainer skips a step whose loss is not finite, and after repeated faults goes back to its last good
           // state at half the lr (the step count then goes back too), or throws TrainingDiverged (caught below).
-          const m = await this.engine.trainStep();
+          const tick = await this.engine.tick();
           if (!current()) return true;
-          if (m.skipped) {
-            this.flush(true);
-            this.emitStatus();
-            return false;
+          for (const m of tick.steps) {
+            if (m.skipped) continue;
+            const point = { step: m.step, loss: m.loss, gradNorm: m.gradNorm, stepMs: m.stepMs, time: this.clock.elapsed(), lr: m.lr };
+            this.metrics.push(point);
+            this.keeper.recordStep(point);
           }
-          const point = { step: m.step, loss: m.loss, gradNorm: m.gradNorm, stepMs: m.stepMs, time: this.deps.now() - this.runStart };
-          this.pending.push(point);
-          this.keeper.recordStep(point);
-          const done = m.step >= settings.steps;
-          this.flush(done);
-          if (done || m.step % settings.evalEvery === 0) await this.evaluate();
-          if (done) {
+          if (tick.steps.some((m) => m.skipped)) {
+            this.metrics.flush(true);
+            this.emitStatus();
+          }
+          this.metrics.flush(tick.done);
+          if (tick.evaluate) await this.evaluate();
+          if (tick.done) {
             this.phase = 'done';
+            this.clock.pause();
             await this.checkpoint();
             this.emitStatus();
             return true;
@@ -500,11 +499,11 @@ export class StudioController {
       if (this.deps.deviceWasLost && (await this.deps.deviceWasLost())) return;
       if (!current()) return;
       this.failMessage = `training stopped at step ${this.engine.step}: ${errorMessage(e)}`;
-      this.flush(true);
+      this.metrics.flush(true);
       this.setPhase('failed');
     } finally {
       if (this.loopGeneration === generation) this.loopGeneration = -1;
-      if (current() && this.phase !== 'training') this.flush(true);
+      if (current() && this.phase !== 'training') this.metrics.flush(true);
     }
   }
 }

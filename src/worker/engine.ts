@@ -5,14 +5,16 @@
  * It runs in the worker and, on the cpu backend, in Node tests.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { checkpointMismatch, readCheckpoint, trainerCheckpoint } from '../core/checkpoint';
+import { readCheckpoint } from '../core/checkpoint';
 import { type NetworkFn, karrasSigmas, networkWithLabels, withLabels } from '../core/edm';
 import { fixedLabels } from '../core/labels';
 import { precondOf } from '../core/precond';
 import { TrajectoryReference, type TrajectoryError } from '../core/metrics';
-import { type Teacher, createStudentNetwork, dataSize, finiteWeights, loadStudent, loadTeacher, studentConfig, studentFileBytes } from '../core/models';
-import type { Network } from '../core/nets';
-import { PidTrainer, type StepMetrics, pidOneStep } from '../core/pid';
+import { type Teacher, dataSize, finiteWeights, loadStudent, loadTeacher, studentFileBytes } from '../core/models';
+import type { LearnedNetworkSpec } from '../core/nets';
+import type { HostTensor } from '../core/nets/params';
+import { pidOneStep } from '../core/pid';
+import { PidRun, type RunTick } from '../core/run';
 import { pidStudentAtTimes } from '../core/student';
 import { Rng } from '../core/rng';
 import { edmSamplingSigmas, sampleHeun } from '../core/samplers';
@@ -26,6 +28,9 @@ import {
   type OpenedStudentInfo, type RunSettings, SAMPLE_NOISE_SEED, type StudentView, type TeacherInfo, type TeacherSource,
   type TeacherView, VALIDATION_NOISE_SEED, viewKindOf, viewSizes,
 } from './protocol';
+
+/** Milliseconds of training steps between two turns of the worker's lock: pause, stop and commands wait at most this long. */
+const TICK_MS = 200;
 
 /** Fixed noise z ~ N(0, sigma_max^2 I) of a given shape, the same for the same seed, count and shape. */
 export function fixedNoise(seed: number, count: number, shape: number[], sigmaMax: number): tf.Tensor {
@@ -58,27 +63,39 @@ interface LoadedTeacher {
 }
 
 interface Run {
-  settings: RunSettings;
-  trainer: PidTrainer;
-  student: Network;
+  run: PidRun;
   /** The weights a student file holds (EMA when one is kept). */
   exportF: NetworkFn;
+}
+
+/** The student last opened, kept so a run can continue from it when it was distilled from the loaded teacher. */
+interface OpenedStudent {
+  teacherSha256: string;
+  network: LearnedNetworkSpec;
+  weights: Map<string, HostTensor>;
+  settings: RunSettings;
 }
 
 export class StudioEngine {
   private loaded: LoadedTeacher | null = null;
   private run: Run | null = null;
+  private opened: OpenedStudent | null = null;
 
   get teacherInfo(): TeacherInfo | null {
     return this.loaded?.info ?? null;
   }
 
   get step(): number {
-    return this.run?.trainer.step ?? 0;
+    return this.run?.run.step ?? 0;
   }
 
   get runSettings(): RunSettings | null {
-    return this.run?.settings ?? null;
+    return this.run ? { ...this.run.run.settings } : null;
+  }
+
+  /** The current run (its plan, trainer and student). */
+  get pidRun(): PidRun | null {
+    return this.run?.run ?? null;
   }
 
   /** Reads and validates a teacher file (throws ModelFileError with the one-line message), then replaces the current one. */
@@ -168,55 +185,46 @@ export class StudioEngine {
     return l.view;
   }
 
-  /** Starts a new distillation of the loaded teacher (any previous run is discarded). */
-  startRun(settings: RunSettings): void {
+  /**
+   * Starts a new distillation of the loaded teacher (any previous run is discarded); `fromOpened` continues from the
+   * student last opened, which must have been distilled from this teacher.
+   */
+  startRun(settings: RunSettings, fromOpened = false): void {
     const l = this.requireTeacher();
+    const opened = fromOpened ? this.opened : null;
+    if (fromOpened && (!opened || opened.teacherSha256 !== l.teacher.sha256)) {
+      throw new Error('the opened student was not distilled from the loaded teacher: open one of its students, or start from the teacher');
+    }
     this.stopRun();
-    const { network: student } = createStudentNetwork(l.teacher, undefined, new Rng(settings.seed));
-    const trainer = new PidTrainer({
-      teacher: l.teacher.denoiser,
-      student,
-      edm: l.teacher.config.edm,
-      precond: l.teacher.precond,
-      labelDim: l.teacher.labelDim,
-      settings: {
-        N: settings.N, loss: settings.loss, optimizer: settings.optimizer, lr: settings.lr,
-        batch: settings.batch, ema: settings.ema, seed: settings.seed,
-      },
-    });
-    const exportF = trainer.ema ? student.withWeights(trainer.exportParams()) : student.apply;
-    this.run = { settings: { ...settings }, trainer, student, exportF };
+    const run = new PidRun(l.teacher, settings, { tickMs: TICK_MS, ...(opened ? { network: opened.network, initialWeights: opened.weights } : {}) });
+    this.run = { run, exportF: run.exportedNetwork() };
   }
 
   /** The run's checkpoint (core/checkpoint.ts bytes): everything needed to continue it exactly. */
   async checkpoint(): Promise<Uint8Array> {
-    const l = this.requireTeacher();
     if (!this.run) throw new Error('there is no run to checkpoint');
-    const { trainer, student, settings } = this.run;
-    return trainerCheckpoint(trainer, {
-      teacher: { name: l.teacher.config.name, sha256: l.teacher.sha256 },
-      network: student.spec,
-      steps: settings.steps,
-      lrFinal: settings.lr, // the studio trains at a constant lr
-    });
+    return this.run.run.checkpoint();
   }
 
   /** Starts the run of `settings` from a checkpoint of it; refused when it was made for another teacher or network. */
   restoreRun(settings: RunSettings, bytes: Uint8Array): void {
-    const l = this.requireTeacher();
+    this.requireTeacher();
     const { info, state } = readCheckpoint(bytes, 'the saved checkpoint');
-    this.startRun(settings);
-    const why = checkpointMismatch(info, l.teacher.sha256, this.run!.student.spec);
+    this.stopRun();
+    const l = this.requireTeacher();
+    const run = new PidRun(l.teacher, settings, { network: info.network, tickMs: TICK_MS });
+    const why = run.mismatch(info);
     if (why) {
-      this.stopRun();
+      run.dispose();
       throw new Error(`the saved checkpoint ${why}: it cannot continue with this teacher`);
     }
-    this.run!.trainer.loadState(state);
+    run.resume(state);
+    this.run = { run, exportF: run.exportedNetwork() };
   }
 
   /** Non-finite steps the trainer skipped, restores of its last good state and the lr factor they left. */
   get faults(): { skippedSteps: number; restores: number; lrFactor: number } | null {
-    const t = this.run?.trainer;
+    const t = this.run?.run.trainer;
     return t ? { skippedSteps: t.skippedSteps, restores: t.restores, lrFactor: t.lrFactor } : null;
   }
 
@@ -224,17 +232,17 @@ export class StudioEngine {
     return this.run !== null;
   }
 
-  /** One PID training step: plain numbers out, no tensors left behind. */
-  async trainStep(): Promise<StepMetrics> {
+  /** Steps of the run up to its next evaluation, end or time budget: plain numbers out, no tensors left behind. */
+  async tick(): Promise<RunTick> {
     if (!this.run) throw new Error('no run: start one first');
-    return this.run.trainer.trainStep();
+    return this.run.run.tick();
   }
 
   /** Trajectory error of the raw and the exported weights, and the sample view of the exported student. */
   async evaluate(): Promise<{ raw: TrajectoryError; ema: TrajectoryError; view: StudentView }> {
     const l = this.requireTeacher();
     if (!this.run) throw new Error('no run to evaluate');
-    const { trainer, student, exportF } = this.run;
+    const { run: { trainer, student }, exportF } = this.run;
     const raw = await this.errorOf(student.apply);
     const ema = trainer.ema ? await this.errorOf(exportF) : raw;
     const view = await this.studentView(exportF, l.teacher.config, 'training', trainer.step, trainer.ema ? 'ema' : 'raw', ema);
@@ -280,11 +288,8 @@ export class StudioEngine {
   async exportStudent(format: 'safetensors' | 'pytorch' = 'safetensors'): Promise<{ fileName: string; bytes: Uint8Array }> {
     const l = this.requireTeacher();
     if (!this.run) throw new Error('there is no student yet: start a distillation first');
-    const { trainer, student, settings } = this.run;
-    const config = studentConfig(l.teacher.config, l.teacher.sha256, student.spec, {
-      N: settings.N, loss: settings.loss, optimizer: settings.optimizer, lr: settings.lr, batch: settings.batch,
-      steps: trainer.step, ema: settings.ema, seed: settings.seed,
-    });
+    const { trainer } = this.run.run;
+    const config = this.run.run.studentConfig();
     const base = `${slug(l.info.source.kind === 'builtin' ? l.info.source.id : l.teacher.config.name)}-pid-student-${trainer.step}steps`;
     if (format === 'pytorch') {
       const host = await finiteWeights(trainer.exportParams());
@@ -301,6 +306,13 @@ export class StudioEngine {
     try {
       const { config } = student;
       const s = config.student!;
+      if (isLearnedNetwork(config.network)) {
+        const p = s.pid;
+        this.opened = {
+          teacherSha256: s.teacher.sha256, network: config.network, weights: model.tensors,
+          settings: { N: p.N, loss: p.loss, optimizer: p.optimizer, lr: p.lr, lrFinal: p.lr_final ?? p.lr, ema: p.ema, batch: p.batch, steps: p.steps, seed: p.seed, evalEvery: Math.max(1, Math.round(p.steps / 10)) },
+        };
+      }
       const l = this.loaded;
       const sameShape = l !== null && l.teacher.config.data.shape.join(',') === config.data.shape.join(',')
         && l.teacher.config.edm.sigma_max === config.edm.sigma_max;
@@ -337,8 +349,7 @@ export class StudioEngine {
 
   stopRun(): void {
     if (!this.run) return;
-    this.run.trainer.dispose();
-    this.run.student.dispose();
+    this.run.run.dispose();
     this.run = null;
   }
 

@@ -3,7 +3,7 @@
  * 'teachers' a dropped teacher's files by sha256, written once per teacher rather than with every checkpoint.
  */
 import type { InputFile } from '../formats/model-file';
-import { type RunStore, type SavedRun, isSavedRun } from './saved-run';
+import { type RunStore, type SavedRun, upgradeSavedRun } from './saved-run';
 
 const DB_NAME = 'pid-studio';
 const DB_VERSION = 1;
@@ -52,8 +52,8 @@ export class IdbRunStore implements RunStore {
   async load(): Promise<SavedRun | null> {
     const db = await this.open();
     const tx = db.transaction([RUNS, TEACHERS], 'readonly');
-    const run = await request(tx.objectStore(RUNS).get(LATEST));
-    if (!isSavedRun(run)) return null;
+    const run = upgradeSavedRun(await request(tx.objectStore(RUNS).get(LATEST)));
+    if (!run) return null;
     if (run.teacher.source.kind === 'files') {
       const files = (await request(tx.objectStore(TEACHERS).get(run.teacher.sha256))) as InputFile[] | undefined;
       if (!Array.isArray(files)) return null; // the teacher's files are gone: the run cannot continue

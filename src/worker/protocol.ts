@@ -6,8 +6,7 @@
  */
 import type { BackendName } from '../core/backend';
 import type { TrajectoryError } from '../core/metrics';
-import type { OptimizerName } from '../core/optim';
-import type { LossName } from '../core/pid-settings';
+import { RUN_SETTING_KEYS, type RunSettings } from '../formats/run-settings';
 import type { InputFile } from '../formats/model-file';
 import type { PrecondType } from '../core/model-import';
 import type { PrecondSpec } from '../formats/config';
@@ -15,24 +14,19 @@ import type { PrecondSpec } from '../formats/config';
 export type BackendChoice = BackendName | 'auto';
 export const BACKEND_CHOICES: BackendChoice[] = ['auto', 'webgpu', 'webgl', 'wasm', 'cpu'];
 
-/** Everything that defines a run; the page keeps it in the URL so that a link reproduces the run. */
-export interface RunSettings {
-  /** Points of the Karras grid the PID residual is taken on. */
-  N: number;
-  loss: LossName;
-  optimizer: OptimizerName;
-  lr: number;
-  /** EMA rate of the student weights (0: none); the downloaded student holds the average. */
-  ema: number;
-  batch: number;
-  /** Training steps of the run. */
-  steps: number;
-  seed: number;
-  /** Every K steps the worker measures the trajectory error and sends a sample snapshot. */
-  evalEvery: number;
-  /** Heun steps of the teacher's reference sampler (NFE = 2 * steps - 1). */
+/** Everything that defines a run (the one settings table); the page keeps it in the URL so that a link reproduces the run. */
+export type { RunSettings };
+
+/** How the page draws the teacher, never part of a run: the teacher's Heun steps for the sample view (NFE = 2 * steps - 1). */
+export interface ViewSettings {
   heunSteps: number;
 }
+
+/** What the page's settings panel holds: the run's settings and the view's. */
+export type StudioSettings = RunSettings & ViewSettings;
+
+export const runSettingsOf = (s: RunSettings): RunSettings =>
+  Object.fromEntries(RUN_SETTING_KEYS.map((k) => [k, s[k]])) as unknown as RunSettings;
 
 /** What the worker reports about the backend: the truth from tf.getBackend(), never an assumption. */
 export interface AdapterReport {
@@ -143,6 +137,8 @@ export interface MetricPoint {
   stepMs: number;
   /** Milliseconds since the run started, when the step ended. */
   time: number;
+  /** The learning rate the step was taken with (the schedule's, halved by fault restores). */
+  lr: number;
 }
 
 export interface EvalPoint {
@@ -224,16 +220,17 @@ export type WorkerCommand =
   | { type: 'load-teacher'; source: { kind: 'builtin'; id: string; url: string } | { kind: 'files'; files: InputFile[]; precond?: PrecondType } }
   /** The class the sample grids show (null: every class in turn), for class-conditional teachers. */
   | { type: 'sample-class'; classIndex: number | null }
-  /** Settings changed before a run: the worker recomputes the teacher view when heunSteps changed. */
-  | { type: 'configure'; settings: RunSettings }
-  | { type: 'start'; settings: RunSettings }
+  /** The view changed: the worker recomputes the teacher view when heunSteps changed. */
+  | { type: 'configure'; view: ViewSettings }
+  /** `from: 'opened-student'` continues from the student last opened (it must be of the loaded teacher). */
+  | { type: 'start'; settings: RunSettings; view: ViewSettings; from?: 'opened-student' }
   | { type: 'pause' }
   | { type: 'resume' }
   | { type: 'stop' }
   /** Measure the trajectory error and send a sample snapshot now. */
   | { type: 'sample' }
   | { type: 'export-student'; requestId: number; format?: 'safetensors' | 'pytorch' }
-  | { type: 'open-student'; files: InputFile[]; requestId: number }
+  | { type: 'open-student'; source: { kind: 'files'; files: InputFile[] } | { kind: 'builtin'; id: string; url: string }; requestId: number }
   /** Continue the saved run: its teacher is loaded again (a built-in one from `teacherUrl`) and checked by sha256. */
   | { type: 'resume-saved'; teacherUrl: string | null }
   | { type: 'discard-saved' }

@@ -4,7 +4,7 @@
  * training loop: the loop waits only for the state to be read back and serialised.
  */
 import type { InputFile } from '../formats/model-file';
-import type { CheckpointStatus, EvalPoint, MetricPoint, RunPhase, RunSettings, TeacherSource, WorkerEvent } from './protocol';
+import type { CheckpointStatus, EvalPoint, MetricPoint, RunPhase, RunSettings, TeacherSource, ViewSettings, WorkerEvent } from './protocol';
 import { type RunStore, SAVED_RUN_VERSION, type SavedRun, packMetrics, unpackMetrics } from './saved-run';
 
 export interface KeeperDeps {
@@ -18,6 +18,7 @@ export interface CheckpointInput {
   checkpoint: Uint8Array;
   teacher: { source: TeacherSource; name: string; sha256: string; files: InputFile[] | null };
   settings: RunSettings;
+  view: ViewSettings;
   phase: RunPhase;
   step: number;
   elapsedMs: number;
@@ -79,6 +80,7 @@ export class RunKeeper {
       savedAt: this.deps.wallClock(),
       teacher: input.teacher,
       settings: { ...input.settings },
+      view: { ...input.view },
       phase: input.phase,
       step: input.step,
       elapsedMs: input.elapsedMs,

@@ -5,9 +5,11 @@
  * One slot: a new run replaces the saved one.
  */
 import type { InputFile } from '../formats/model-file';
-import type { EvalPoint, MetricPoint, RunPhase, RunSettings, SavedRunSummary, TeacherSource } from './protocol';
+import { RUN_SETTING_KEYS, runSettingsProblems } from '../formats/run-settings';
+import type { EvalPoint, MetricPoint, RunPhase, RunSettings, SavedRunSummary, TeacherSource, ViewSettings } from './protocol';
 
-export const SAVED_RUN_VERSION = 1;
+/** 2: settings are the settings table's (with lrFinal), the view apart, metrics with their lr. */
+export const SAVED_RUN_VERSION = 2;
 
 export interface SavedRun {
   version: typeof SAVED_RUN_VERSION;
@@ -21,6 +23,7 @@ export interface SavedRun {
     files: InputFile[] | null;
   };
   settings: RunSettings;
+  view: ViewSettings;
   /** The run's phase when it was saved ('training' when the page went away mid-run). */
   phase: RunPhase;
   step: number;
@@ -55,19 +58,20 @@ export class MemoryRunStore implements RunStore {
   }
 }
 
-const METRIC_FIELDS = 5;
+const METRIC_FIELDS = 6;
 
-/** Metric points as one flat array [step, loss, gradNorm, stepMs, time] per point (cheap to clone and store). */
+/** Metric points as one flat array [step, loss, gradNorm, stepMs, time, lr] per point (cheap to clone and store). */
 export function packMetrics(points: MetricPoint[]): Float64Array {
   const out = new Float64Array(points.length * METRIC_FIELDS);
-  points.forEach((p, i) => out.set([p.step, p.loss, p.gradNorm, p.stepMs, p.time], i * METRIC_FIELDS));
+  points.forEach((p, i) => out.set([p.step, p.loss, p.gradNorm, p.stepMs, p.time, p.lr], i * METRIC_FIELDS));
   return out;
 }
 
-export function unpackMetrics(packed: Float64Array): MetricPoint[] {
+/** `fields` 5: a version-1 record, without the lr (it was constant: `lr`). */
+export function unpackMetrics(packed: Float64Array, fields = METRIC_FIELDS, lr = NaN): MetricPoint[] {
   const out: MetricPoint[] = [];
-  for (let i = 0; i + METRIC_FIELDS <= packed.length; i += METRIC_FIELDS) {
-    out.push({ step: packed[i], loss: packed[i + 1], gradNorm: packed[i + 2], stepMs: packed[i + 3], time: packed[i + 4] });
+  for (let i = 0; i + fields <= packed.length; i += fields) {
+    out.push({ step: packed[i], loss: packed[i + 1], gradNorm: packed[i + 2], stepMs: packed[i + 3], time: packed[i + 4], lr: fields > 5 ? packed[i + 5] : lr });
   }
   return out;
 }
@@ -85,10 +89,28 @@ export function summarize(run: SavedRun): SavedRunSummary {
   };
 }
 
-/** A light check of what came out of storage (an older version or a damaged record is not offered). */
+/** A light check of what came out of storage (a damaged record is not offered). */
 export function isSavedRun(value: unknown): value is SavedRun {
   const v = value as SavedRun;
   return typeof v === 'object' && v !== null && v.version === SAVED_RUN_VERSION && typeof v.savedAt === 'number'
-    && typeof v.teacher?.sha256 === 'string' && typeof v.settings?.steps === 'number' && Number.isInteger(v.step)
+    && typeof v.teacher?.sha256 === 'string' && runSettingsProblems(v.settings ?? {}).length === 0
+    && Number.isInteger(v.view?.heunSteps) && Number.isInteger(v.step)
     && v.metrics instanceof Float64Array && Array.isArray(v.evals) && v.checkpoint instanceof Uint8Array;
+}
+
+/**
+ * A stored record as this version reads it: version 2 as it is; version 1 (settings with the teacher's Heun steps
+ * inside, a constant lr, metrics without their lr) brought up to date, so a run saved before an update is not lost.
+ */
+export function upgradeSavedRun(value: unknown): SavedRun | null {
+  const v = value as { version?: number; settings?: Record<string, unknown>; metrics?: unknown };
+  if (typeof v !== 'object' || v === null) return null;
+  if (v.version === 1 && v.settings && typeof v.settings.lr === 'number' && v.metrics instanceof Float64Array) {
+    const old = v.settings;
+    const settings = Object.fromEntries(RUN_SETTING_KEYS.map((k) => [k, k === 'lrFinal' ? old.lrFinal ?? old.lr : old[k]])) as unknown as RunSettings;
+    const metrics = packMetrics(unpackMetrics(v.metrics, 5, old.lr as number));
+    const upgraded = { ...(v as object), version: SAVED_RUN_VERSION, settings, view: { heunSteps: old.heunSteps }, metrics };
+    return isSavedRun(upgraded) ? upgraded : null;
+  }
+  return isSavedRun(value) ? value : null;
 }

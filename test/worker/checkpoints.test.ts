@@ -12,7 +12,8 @@ import type { MetricPoint, RunSettings, WorkerCommand, WorkerEvent } from '../..
 import { MemoryRunStore, unpackMetrics } from '../../src/worker/saved-run';
 
 const bytesOf = (id: string) => new Uint8Array(readFileSync(`public/teachers/${id}.safetensors`));
-const SETTINGS: RunSettings = { N: 250, loss: 'l2', optimizer: 'radam', lr: 1e-3, ema: 0.9, batch: 16, steps: 16, seed: 3, evalEvery: 8, heunSteps: 4 };
+const SETTINGS: RunSettings = { N: 250, loss: 'l2', optimizer: 'radam', lr: 1e-3, lrFinal: 1e-3, ema: 0.9, batch: 16, steps: 16, seed: 3, evalEvery: 8 };
+const VIEW = { heunSteps: 4 };
 const MOONS: WorkerCommand = { type: 'load-teacher', source: { kind: 'builtin', id: 'moons-mlp', url: '/teachers/moons-mlp.safetensors' } };
 
 function harness(store: MemoryRunStore, opts: { serve?: string; restart?: boolean } = {}) {
@@ -59,7 +60,7 @@ describe('checkpoints, resume after a reload, device loss (cpu backend)', () => 
     const a = harness(new MemoryRunStore());
     await a.controller.handle({ type: 'init', backend: 'cpu' });
     await a.controller.handle(MOONS);
-    await a.controller.handle({ type: 'start', settings: SETTINGS });
+    await a.controller.handle({ type: 'start', settings: SETTINGS, view: VIEW });
     await a.next((e) => e.type === 'run' && e.run.phase === 'done');
     uninterrupted = lossesByStep(a.points());
     a.controller.engine.dispose();
@@ -71,7 +72,7 @@ describe('checkpoints, resume after a reload, device loss (cpu backend)', () => 
     await a.controller.handle({ type: 'init', backend: 'cpu', checkpointSeconds: 3600 });
     expect(a.events).toContainEqual({ type: 'saved-run', saved: null });
     await a.controller.handle(MOONS);
-    await a.controller.handle({ type: 'start', settings: SETTINGS });
+    await a.controller.handle({ type: 'start', settings: SETTINGS, view: VIEW });
     await a.next((e) => e.type === 'metrics' && e.points.some((p) => p.step >= 5));
     await a.controller.handle({ type: 'pause' });
     await a.controller.checkpointsWritten();
@@ -111,7 +112,7 @@ describe('checkpoints, resume after a reload, device loss (cpu backend)', () => 
     const a = harness(store);
     await a.controller.handle({ type: 'init', backend: 'cpu', checkpointSeconds: 0.2 }); // the fake clock moves 10 ms a call
     await a.controller.handle(MOONS);
-    await a.controller.handle({ type: 'start', settings: SETTINGS });
+    await a.controller.handle({ type: 'start', settings: SETTINGS, view: VIEW });
     await a.next((e) => e.type === 'run' && e.run.phase === 'done');
     await a.controller.checkpointsWritten();
     const steps = a.events.flatMap((e) => (e.type === 'checkpoint' ? [e.checkpoint.step] : []));
@@ -127,7 +128,7 @@ describe('checkpoints, resume after a reload, device loss (cpu backend)', () => 
     const a = harness(store);
     await a.controller.handle({ type: 'init', backend: 'cpu', checkpointSeconds: 3600 });
     await a.controller.handle(MOONS);
-    await a.controller.handle({ type: 'start', settings: SETTINGS });
+    await a.controller.handle({ type: 'start', settings: SETTINGS, view: VIEW });
     await a.next((e) => e.type === 'metrics' && e.points.some((p) => p.step >= 3));
     await a.controller.handle({ type: 'save-now' });
     await a.controller.checkpointsWritten();
@@ -143,7 +144,7 @@ describe('checkpoints, resume after a reload, device loss (cpu backend)', () => 
     const a = harness(store);
     await a.controller.handle({ type: 'init', backend: 'cpu' });
     await a.controller.handle({ type: 'load-teacher', source: { kind: 'files', files: [{ name: 'mine.safetensors', bytes: bytesOf('ring8') }] } });
-    await a.controller.handle({ type: 'start', settings: { ...SETTINGS, steps: 4 } });
+    await a.controller.handle({ type: 'start', settings: { ...SETTINGS, steps: 4 }, view: VIEW });
     await a.next((e) => e.type === 'run' && e.run.phase === 'done');
     await a.controller.checkpointsWritten();
     expect(store.saved!.teacher.files?.[0].name).toBe('mine.safetensors');
@@ -163,7 +164,7 @@ describe('checkpoints, resume after a reload, device loss (cpu backend)', () => 
     const a = harness(store);
     await a.controller.handle({ type: 'init', backend: 'cpu' });
     await a.controller.handle(MOONS);
-    await a.controller.handle({ type: 'start', settings: { ...SETTINGS, steps: 3 } });
+    await a.controller.handle({ type: 'start', settings: { ...SETTINGS, steps: 3 }, view: VIEW });
     await a.next((e) => e.type === 'run' && e.run.phase === 'done');
     await a.controller.checkpointsWritten();
     a.controller.engine.dispose();
@@ -178,7 +179,7 @@ describe('checkpoints, resume after a reload, device loss (cpu backend)', () => 
     await b.controller.handle({ type: 'discard-saved' });
     expect(store.saved).toBeNull();
     expect(b.events.at(-1)).toEqual({ type: 'saved-run', saved: null });
-    await b.controller.handle({ type: 'start', settings: { ...SETTINGS, steps: 2 } }); // the loaded (new) teacher distils
+    await b.controller.handle({ type: 'start', settings: { ...SETTINGS, steps: 2 }, view: VIEW }); // the loaded (new) teacher distils
     await b.next((e) => e.type === 'run' && e.run.phase === 'done');
     b.controller.engine.dispose();
   });
@@ -188,7 +189,7 @@ describe('checkpoints, resume after a reload, device loss (cpu backend)', () => 
     const a = harness(store, { restart: true });
     await a.controller.handle({ type: 'init', backend: 'cpu', checkpointSeconds: 0.3 });
     await a.controller.handle(MOONS);
-    await a.controller.handle({ type: 'start', settings: SETTINGS });
+    await a.controller.handle({ type: 'start', settings: SETTINGS, view: VIEW });
     await a.next((e) => e.type === 'checkpoint' && e.checkpoint.step > 0);
     await a.next((e) => e.type === 'metrics' && e.points.some((p) => p.step >= 9));
     const before = a.events.length;

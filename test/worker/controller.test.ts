@@ -8,7 +8,8 @@ import { StudioController } from '../../src/worker/controller';
 import type { RunSettings, WorkerEvent } from '../../src/worker/protocol';
 
 const teacherBytes = () => new Uint8Array(readFileSync('public/teachers/moons-mlp.safetensors'));
-const SETTINGS: RunSettings = { N: 250, loss: 'l2', optimizer: 'radam', lr: 2e-4, ema: 0.999, batch: 16, steps: 12, seed: 0, evalEvery: 6, heunSteps: 6 };
+const SETTINGS: RunSettings = { N: 250, loss: 'l2', optimizer: 'radam', lr: 2e-4, lrFinal: 2e-4, ema: 0.999, batch: 16, steps: 12, seed: 0, evalEvery: 6 };
+const VIEW = { heunSteps: 6 };
 
 function harness() {
   const events: WorkerEvent[] = [];
@@ -44,7 +45,7 @@ describe('StudioController on the cpu backend', () => {
     expect(teacher).toMatchObject({ teacher: { networkType: 'mlp', dataShape: [2], sigmaMax: 80, sigmaMin: 0.002 } });
     const view = events.find((e) => e.type === 'teacher-view');
     expect(view?.type === 'teacher-view' && view.view.nfe).toBe(35); // EDM's 18 Heun steps until configured
-    await controller.handle({ type: 'start', settings: SETTINGS });
+    await controller.handle({ type: 'start', settings: SETTINGS, view: VIEW });
     const views = events.filter((e) => e.type === 'teacher-view');
     expect(views.at(-1)?.type === 'teacher-view' && views.at(-1)).toMatchObject({ view: { heunSteps: 6, nfe: 11, count: 512, pathCount: 8 } });
     await next((e) => e.type === 'metrics' && e.points.some((p) => p.step >= 3));
@@ -77,7 +78,7 @@ describe('StudioController on the cpu backend', () => {
     expect(model.config.student?.teacher.sha256).toBe(teacher?.type === 'teacher' && teacher.teacher.sha256);
     loadStudent(model).dispose();
 
-    await controller.handle({ type: 'open-student', files: [{ name: file.fileName, bytes: file.bytes }], requestId: 8 });
+    await controller.handle({ type: 'open-student', source: { kind: 'files', files: [{ name: file.fileName, bytes: file.bytes }] }, requestId: 8 });
     const opened = events.find((e) => e.type === 'opened-student');
     expect(opened?.type === 'opened-student' && opened.student.matchesTeacher).toBe(true);
     const lastEval = events.filter((e) => e.type === 'evaluation').at(-1);
@@ -107,7 +108,9 @@ describe('StudioController on the cpu backend', () => {
     const { controller, events, next } = harness();
     await controller.handle({ type: 'init', backend: 'cpu' });
     await controller.handle({ type: 'load-teacher', source: { kind: 'files', files: [{ name: 'gaussian.safetensors', bytes: new Uint8Array(readFileSync('public/teachers/gaussian.safetensors')) }] } });
-    await controller.handle({ type: 'start', settings: { ...SETTINGS, lr: 1e30, steps: 200, evalEvery: 1000, heunSteps: 2 } });
+    await controller.handle({ type: 'start', settings: { ...SETTINGS, steps: 200, evalEvery: 200 }, view: { heunSteps: 2 } });
+    // No valid setting diverges for sure; a learning rate past the settings' bounds, set behind the page's back, does.
+    Object.assign(controller.engine.pidRun!.settings, { lr: 1e30, lrFinal: 1e30 });
     const failed = await next((e) => e.type === 'run' && e.run.phase === 'failed');
     expect(failed.type === 'run' && failed.run.message).toMatch(/^training stopped at step \d+: training diverged: .* lower the learning rate/);
     const withFaults = events.filter((e) => e.type === 'run' && e.run.faults);

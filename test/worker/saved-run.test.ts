@@ -4,13 +4,13 @@ import { RunKeeper } from '../../src/worker/run-keeper';
 import { MemoryRunStore, isSavedRun, packMetrics, unpackMetrics } from '../../src/worker/saved-run';
 import type { WorkerEvent } from '../../src/worker/protocol';
 
-const pt = (step: number, loss = 1 / step): MetricPoint => ({ step, loss, gradNorm: 2 * step, stepMs: 3.5, time: 10 * step });
+const pt = (step: number, loss = 1 / step): MetricPoint => ({ step, loss, gradNorm: 2 * step, stepMs: 3.5, time: 10 * step, lr: 1e-3 / step });
 
 describe('saved runs', () => {
   it('metrics pack into one Float64Array and back unchanged', () => {
     const points = [pt(1), pt(2, Number.NaN), pt(3, 1e-12)];
     const packed = packMetrics(points);
-    expect(packed.length).toBe(15);
+    expect(packed.length).toBe(18);
     expect(unpackMetrics(packed)).toEqual(points);
   });
 
@@ -27,7 +27,7 @@ describe('saved runs', () => {
     keeper.recordEval({ step: 2, raw: err, ema: err });
     keeper.keep({
       checkpoint: new Uint8Array(8), teacher: { source: { kind: 'builtin', id: 'x' }, name: 'x', sha256: 'ab', files: null },
-      settings: { N: 2, loss: 'l2', optimizer: 'adam', lr: 1, ema: 0, batch: 1, steps: 9, seed: 0, evalEvery: 1, heunSteps: 2 },
+      settings: { N: 2, loss: 'l2', optimizer: 'adam', lr: 1, lrFinal: 1, ema: 0, batch: 1, steps: 9, seed: 0, evalEvery: 1 }, view: { heunSteps: 2 },
       phase: 'paused', step: 2, elapsedMs: 20, pauseMs: 1,
     });
     expect(isSavedRun(keeper.latest)).toBe(true);

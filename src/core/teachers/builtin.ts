@@ -3,12 +3,15 @@
  * MLP teachers trained by `npm run train-teacher`. index.json lists them; `default` is the one the studio opens with.
  */
 import type { GaussianMixtureNetwork } from '../../formats/config';
+import type { RunSettings } from '../../formats/run-settings';
 
 export interface BuiltinEntry {
   id: string;
   file: string;
   name: string;
   description: string;
+  /** Settings that suit this teacher better than the preset's (a UNet wants a smaller batch and lr than an MLP). */
+  recommended?: Partial<RunSettings>;
 }
 
 export interface BuiltinIndex {

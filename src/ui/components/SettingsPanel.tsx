@@ -1,31 +1,49 @@
 import { useEffect, useId, useState } from 'react';
-import type { RunSettings } from '../../worker/protocol';
+import { PRESETS, PRESET_IDS } from '../../formats/run-settings';
+import type { StudioSettings } from '../../worker/protocol';
 import { useRuntime, useStudio } from '../context';
-import { type SettingKey, type SettingSpec, SETTING_SPECS, crossCheck, formatSetting, parseSetting, sizingFor } from '../settings';
-import { isRunning } from '../store';
+import {
+  BACKEND_SIZED, type SettingKey, type SettingSpec, SETTING_SPECS, crossCheck, formatSetting, parseSetting, presetMatching, resolveSettings, sizingFor,
+} from '../settings';
+import { isRunning, layersOf, recommendedFor } from '../store';
 
 export function SettingsPanel() {
   const runtime = useRuntime();
   const backend = useStudio((s) => s.backend);
   const running = useStudio(isRunning);
   const settings = useStudio((s) => s.settings);
-  const explicit = useStudio((s) => s.explicit);
+  const preset = useStudio((s) => s.preset);
   const urlProblems = useStudio((s) => s.urlProblems);
+  const recommended = useStudio(recommendedFor);
+  const state = useStudio((s) => s);
+  const suggested = resolveSettings(settings, state.explicit.filter((k) => !BACKEND_SIZED.includes(k)), layersOf(state));
+  const sized = BACKEND_SIZED.some((k) => suggested[k] !== settings[k]);
   const sizing = sizingFor(backend);
   const warnings = crossCheck(settings);
+  const matching = presetMatching(settings);
   return (
     <section className="panel" aria-labelledby="settings-heading">
       <h2 id="settings-heading">Settings</h2>
-      <p className="hint">The paper's defaults (N 250, RAdam, lr 2e-4, EMA 0.999, l2). Batch and steps suit the backend; the URL keeps what you set.</p>
+      <div className="presets" role="group" aria-label="Preset">
+        {PRESET_IDS.map((id) => (
+          <button key={id} type="button" aria-pressed={preset === id} disabled={running} title={PRESETS[id].hint}
+            onClick={() => runtime.store.getState().setPreset(id)}>{PRESETS[id].label}</button>
+        ))}
+      </div>
+      <p className="hint">
+        {PRESETS[preset].hint}{matching === null ? ' Some values are changed by hand.' : ''} Batch and steps suit the backend
+        {recommended ? ' and the teacher' : ''}; the URL keeps what you set.
+      </p>
       <div className="settings-grid">
         {SETTING_SPECS.map((spec) => (
           <SettingField key={spec.key} spec={spec} value={settings[spec.key]} disabled={running} />
         ))}
       </div>
       <p className="hint">
-        For {sizing.why}: batch {sizing.batch}, {sizing.steps} steps, evaluate every {sizing.evalEvery}.{' '}
-        <button type="button" className="link" disabled={running || !explicit.some((k) => k === 'batch' || k === 'steps' || k === 'evalEvery')}
-          onClick={() => runtime.store.getState().resetSizing()}>Use these</button>
+        {recommended ? 'For this teacher' : `For ${sizing.why}`}: batch {suggested.batch}, {suggested.steps} steps, evaluate every {suggested.evalEvery}.
+        {sized ? (
+          <>{' '}<button type="button" className="link" disabled={running} onClick={() => runtime.store.getState().resetSizing()}>Use these</button></>
+        ) : null}
       </p>
       {warnings.map((w) => <p key={w} className="warn">{w}</p>)}
       {urlProblems.map((w) => <p key={w} className="warn" role="status">{w}</p>)}
@@ -33,7 +51,7 @@ export function SettingsPanel() {
   );
 }
 
-function SettingField({ spec, value, disabled }: { spec: SettingSpec; value: RunSettings[SettingKey]; disabled: boolean }) {
+function SettingField({ spec, value, disabled }: { spec: SettingSpec; value: StudioSettings[SettingKey]; disabled: boolean }) {
   const runtime = useRuntime();
   const error = useStudio((s) => s.fieldErrors[spec.key]);
   const [draft, setDraft] = useState(formatSetting(spec.key, value));
