@@ -233,6 +233,7 @@ export class WeightEma {
     const r = this.currentRate();
     this.updates += 1;
     tf.tidy(() => this.updateFlat(this.layout.concat([...this.variables.values()]), tf.scalar(r), tf.scalar(1 - r)));
+    this.refreshViews();
   }
 
   /** Replaces the flat average (a restore or a checkpoint). */
@@ -241,19 +242,29 @@ export class WeightEma {
     this.stale = true;
   }
 
-  /** The average per parameter name: variables owned by this EMA, current when read, disposed with it. */
+  /**
+   * The average per parameter name: variables owned by this EMA, disposed with it. Current when read; a map held
+   * from an earlier read is brought up to date by refreshViews (the PID trainer calls it after each chunk of steps,
+   * update() after each update), as the per-tensor averages of before were.
+   */
   get averages(): Map<string, tf.Variable> {
     if (!this.views) {
       const parts = this.layout.split(this.flat);
       this.views = new Map(this.layout.names.map((name, i) => [name, tf.variable(parts[i], false)]));
       tf.dispose(parts);
-    } else if (this.stale) {
-      const parts = this.layout.split(this.flat);
-      [...this.views.values()].forEach((view, i) => view.assign(parts[i]));
-      tf.dispose(parts);
+      this.stale = false;
     }
-    this.stale = false;
+    this.refreshViews();
     return this.views;
+  }
+
+  /** Brings the per-name averages up to date, once someone has read them (one split, nothing before that). */
+  refreshViews(): void {
+    if (!this.views || !this.stale) return;
+    const parts = this.layout.split(this.flat);
+    [...this.views.values()].forEach((view, i) => view.assign(parts[i]));
+    tf.dispose(parts);
+    this.stale = false;
   }
 
   dispose(): void {

@@ -380,10 +380,12 @@ export class PidTrainer {
       out.push({ step: this.step, loss, gradNorm, stepMs, skipped: true });
       if (restored) {
         this.rng = new Rng(rngStates[j]); // as if the chunk had ended at the faulty step
+        this.ema?.refreshViews();
         return out;
       }
     }
     if (good > 0 && this.step % FAULT_POLICY.snapshotEvery === 0) this.takeSnapshot();
+    this.ema?.refreshViews();
     return out;
   }
 
@@ -479,6 +481,7 @@ export class PidTrainer {
     this.skippedSteps = state.skippedSteps;
     this.restores = state.restores;
     this.consecutiveFaults = 0;
+    this.ema?.refreshViews();
     this.takeSnapshot();
   }
 

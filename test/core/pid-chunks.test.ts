@@ -117,6 +117,19 @@ describe('trainSteps', () => {
     b.done();
   });
 
+  it('keeps an exportParams() map held across chunks current, as the per-tensor EMA of before was', async () => {
+    const a = setup();
+    await a.trainer.trainSteps(3);
+    const held = a.trainer.exportParams();
+    const first = [...held.values()].map((t) => Array.from(t.dataSync()));
+    await a.trainer.trainSteps(4);
+    const saved = await a.trainer.saveState();
+    const now = [...held].map(([name, t]) => [Array.from(t.dataSync()), Array.from(saved.tensors.get(`ema/${name}`)!.data)]);
+    now.forEach(([got, want]) => expect(got).toEqual(want));
+    expect(now.map(([got]) => got)).not.toEqual(first);
+    a.done();
+  });
+
   it('keeps tf.memory() flat over chunks and says what a bad count is', async () => {
     const a = setup();
     await a.trainer.trainSteps(5);
