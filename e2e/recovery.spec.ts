@@ -6,7 +6,7 @@
 import { type Page, expect, test } from '@playwright/test';
 import { downloadBytes, parseCsv, sendToWorker, stepOf, waitForStep, watchPage } from './helpers';
 
-const RUN = { batch: 32, steps: 400, lr: 0.01, evalEvery: 1000, checkpoint: 2 };
+const RUN = { backend: 'webgpu', batch: 32, steps: 400, lr: 0.01, evalEvery: 1000, checkpoint: 2 };
 const QUERY = `?${new URLSearchParams(Object.entries(RUN).map(([k, v]) => [k, String(v)]))}`;
 
 async function checkpointStep(page: Page): Promise<number> {

@@ -2,6 +2,7 @@
  * The `pid_studio` config (docs: formats.md): types, validation with one-line errors naming the field path,
  * and defaults. Each network type has one entry in NETWORK_PARSERS; adding a type means adding one entry.
  */
+import { LOSS_NAMES, OPTIMIZER_NAMES, RUN_SETTING_SPECS } from './run-settings';
 import { ModelFileError } from './errors.ts';
 
 export interface EdmSettings { sigma_data: number; sigma_min: number; sigma_max: number; rho: number }
@@ -221,14 +222,16 @@ function parseStudent(s: Section): StudentSection {
   const name = t.get<string>('name', (v) => typeof v === 'string' && v.trim() !== '', 'a non-empty string');
   const sha256 = t.get<string>('sha256', (v) => typeof v === 'string' && /^[0-9a-fA-F]{64}$/.test(v),
     '64 hex digits (the SHA-256 of the teacher file)').toLowerCase();
-  const p = s.section('pid', ['N', 'loss', 'optimizer', 'lr', 'batch', 'steps', 'ema', 'seed', 'lr_final']);
+  // The keys and choices come from the settings table; the bounds are the file format's (a file may hold any
+  // positive lr, and step 0), wider than what the CLI and the studio accept for a new run.
+  const p = s.section('pid', RUN_SETTING_SPECS.flatMap((x) => (x.fileKey ? [x.fileKey] : [])));
   return {
     parametrization: 'pid',
     teacher: { name, sha256 },
     pid: {
       N: p.get('N', (v) => Number.isSafeInteger(v) && (v as number) >= 2, 'an integer >= 2'),
-      loss: p.get('loss', oneOf('l2', 'l1', 'pseudo-huber'), 'one of "l2", "l1", "pseudo-huber"'),
-      optimizer: p.get('optimizer', oneOf('radam', 'adam'), 'one of "radam", "adam"'),
+      loss: p.get('loss', oneOf(...LOSS_NAMES), `one of ${LOSS_NAMES.map((n) => `"${n}"`).join(', ')}`),
+      optimizer: p.get('optimizer', oneOf(...OPTIMIZER_NAMES), `one of ${OPTIMIZER_NAMES.map((n) => `"${n}"`).join(', ')}`),
       lr: p.get('lr', isPositive, POSITIVE),
       batch: p.get('batch', isPositiveInt, 'a positive integer'),
       steps: p.get('steps', isCount, 'a non-negative integer'),

@@ -221,7 +221,24 @@ export class StudioRuntime {
     }, 'image/png');
   }
 
-  async openStudent(files: InputFile[]): Promise<void> {
+  /** The loaded built-in teacher's shipped student (public/students/), opened as a dropped one would be. */
+  openBuiltinStudent(): Promise<void> {
+    const s = this.store.getState();
+    const entry = s.builtins?.teachers.find((t) => t.id === s.teacherId);
+    if (!entry?.student) return Promise.resolve();
+    return this.openStudent({ kind: 'builtin', id: entry.id, url: this.deps.siteUrl(`students/${entry.student.file}`) });
+  }
+
+  /** A new run that starts from the opened student's weights (it must be of the loaded teacher). */
+  continueFromOpened(): void {
+    const st = this.store.getState();
+    st.pinSettings();
+    const chosen = this.store.getState().settings;
+    this.lastHeun = chosen.heunSteps;
+    this.client.send({ type: 'start', settings: runSettingsOf(chosen), view: { heunSteps: chosen.heunSteps }, from: 'opened-student' });
+  }
+
+  async openStudent(files: InputFile[] | { kind: 'builtin'; id: string; url: string }): Promise<void> {
     this.store.getState().set({ openError: null });
     try {
       const { student, view } = await this.client.openStudent(files);

@@ -46,6 +46,8 @@ export interface BackendInfo {
   got: string;
   /** Why `got` is not the first backend tried (or not the one asked for). */
   fallbackReason?: string;
+  /** Why "auto" chose `got` (a GPU, or wasm over a software adapter). */
+  reason?: string;
   /** The WebGPU adapter navigator.gpu gave, when there was one. */
   adapter: AdapterReport | null;
   /** Why there is no adapter report (no navigator.gpu, requestAdapter gave null, ...). */
@@ -173,7 +175,7 @@ export interface OpenedStudentInfo {
   networkType: string;
   parameterCount: number;
   dataShape: number[];
-  pid: { N: number; loss: string; optimizer: string; lr: number; batch: number; steps: number; ema: number; seed: number };
+  pid: { N: number; loss: string; optimizer: string; lr: number; lr_final?: number; batch: number; steps: number; ema: number; seed: number };
 }
 
 /** The run saved in this browser (IndexedDB), as the page offers it after a reload. */

@@ -9,8 +9,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import wasmPlain from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url';
 import wasmSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
 import wasmThreaded from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
-import { type BackendName, startBackend } from '../core/backend';
+import { startBackend } from '../core/backend';
 import { probeAdapter } from './adapter';
+import { autoBackendPlan } from './auto-backend';
 import { StudioController, errorMessage } from './controller';
 import { IdbRunStore } from './idb-run-store';
 import { type BackendChoice, type BackendInfo, isWorkerCommand, type WorkerEvent } from './protocol';
@@ -36,17 +37,15 @@ async function pickBackend(choice: BackendChoice): Promise<BackendInfo> {
       notes.push(`${choice} was asked for but did not start (${errorMessage(e)})`);
     }
   }
-  const order: BackendName[] = ['webgpu', 'webgl', 'wasm', 'cpu'];
-  if (!probe.adapter) {
-    order.shift();
-    notes.push(`webgpu: ${probe.note}`);
-  }
+  const plan = autoBackendPlan(probe.adapter, probe.note);
+  const order = plan.order;
   const report = await startBackend('auto', { wasmPaths, order });
   if (report.fallbackReason) notes.push(report.fallbackReason);
   const got = tf.getBackend();
   return {
     asked: choice,
     got,
+    ...(choice === 'auto' && got === order[0] ? { reason: plan.reason } : {}),
     wasmThreads: report.wasmThreads,
     wasmThreadsReason: report.wasmThreadsReason,
     adapter: probe.adapter,

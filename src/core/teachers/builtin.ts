@@ -12,6 +12,16 @@ export interface BuiltinEntry {
   description: string;
   /** Settings that suit this teacher better than the preset's (a UNet wants a smaller batch and lr than an MLP). */
   recommended?: Partial<RunSettings>;
+  /** A student distilled from this teacher in a long run, shipped in public/students/. */
+  student?: BuiltinStudent;
+}
+
+export interface BuiltinStudent {
+  /** File name in public/students/. */
+  file: string;
+  name: string;
+  /** How it was made and how good it is (measured). */
+  description: string;
 }
 
 export interface BuiltinIndex {
