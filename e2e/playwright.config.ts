@@ -23,7 +23,7 @@ export default defineConfig({
   projects: [
     {
       name: 'webgpu',
-      testMatch: ['studio.spec.ts', 'recovery.spec.ts', 'gradients.spec.ts'],
+      testMatch: ['first-run.spec.ts', 'studio.spec.ts', 'recovery.spec.ts', 'gradients.spec.ts'],
       use: { launchOptions: { executablePath: CHROMIUM, args: [...BASE_ARGS, '--enable-unsafe-webgpu'] } },
     },
     {

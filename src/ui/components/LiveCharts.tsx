@@ -1,3 +1,4 @@
+import { formatRelative } from '../../core/format-numbers';
 import { useMemo } from 'react';
 import { CartesianGrid, Legend, Line, LineChart, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
 import { useStudio } from '../context';
@@ -93,7 +94,7 @@ export function LiveCharts() {
           {last ? (
             <p className="hint" data-testid="traj-latest">
               step {last.step}: path RMSE {formatNumber(last.ema.rmsePath)}, one-step RMSE {formatNumber(last.ema.rmseEnd)}
-              {' '}(relative {formatNumber(last.ema.relEnd * 100, 2)} %: the one-step RMSE divided by the RMS of the teacher's samples)
+              {' '}(relative {formatRelative(last.ema.relEnd)}: the one-step RMSE divided by the RMS of the teacher's samples)
             </p>
           ) : null}
         </figure>
