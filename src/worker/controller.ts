@@ -22,9 +22,11 @@ import type {
 } from './protocol';
 import { runSettingsOf } from './protocol';
 import { runSettingsProblems } from '../formats/run-settings';
+import { type RaceResult, raceBackends, raceReason, timePidSteps } from './backend-race';
 import { MetricsBatcher } from './metrics-batcher';
 import { RunClock } from './run-clock';
 import { RunKeeper } from './run-keeper';
+import { SweepRunner } from './sweep-runner';
 import { type RunStore, type SavedRun, summarize } from './saved-run';
 
 export type Emit = (event: WorkerEvent, transfer?: Transferable[]) => void;
@@ -48,6 +50,10 @@ export interface ControllerDeps {
   restartBackend?(choice: BackendChoice): Promise<BackendInfo>;
   /** Destroys the WebGPU device as a GPU reset would; false when the backend is not webgpu. */
   loseDevice?(): boolean;
+  /** "auto" on this machine: the backends worth timing on each teacher (a real GPU and wasm); none or one: no race. */
+  autoCandidates?(): string[];
+  /** Switches tfjs to a backend that started before (a race candidate) and reports it. */
+  useBackend?(name: string): Promise<BackendInfo>;
   /** After a failed step: resolves true when the device turns out to be lost (the loss is reported a moment later). */
   deviceWasLost?(): Promise<boolean>;
 }
@@ -104,9 +110,20 @@ export class StudioController {
   /** The loaded teacher's files, to load it again on a new device and to save a dropped one with the run. */
   private teacher: LoadedFiles | null = null;
   private recovering = false;
+  /** Race results per teacher (file names and sizes) under "auto". */
+  private readonly raced = new Map<string, RaceResult[]>();
   readonly keeper: RunKeeper;
+  /** The sweep (one run per value of one setting); it and a single run never go at once. */
+  readonly sweeps: SweepRunner;
 
   constructor(private readonly deps: ControllerDeps) {
+    this.sweeps = new SweepRunner({
+      emit: (e, transfer) => deps.emit(e, transfer),
+      locked: (fn) => this.lock.run(fn),
+      yieldToEvents: () => deps.yieldToEvents(),
+      teacherFiles: () => this.teacher,
+      blocked: () => (this.phase === 'training' || this.phase === 'paused' ? 'a distillation is running: stop it before starting a sweep' : null),
+    });
     this.clock = new RunClock(() => deps.now());
     this.metrics = new MetricsBatcher(() => deps.now(), deps.metricsIntervalMs ?? 100, (points) => deps.emit({ type: 'metrics', points, memory: memoryReport() }));
     this.keeper = new RunKeeper({
@@ -139,6 +156,7 @@ export class StudioController {
           if (this.phase === 'training' || this.phase === 'paused') {
             throw new Error('a distillation is running: stop it before changing the teacher');
           }
+          if (this.sweeps.active) throw new Error('a sweep is running: stop it before changing the teacher');
           const src = cmd.source;
           let files: InputFile[];
           let source: TeacherSource;
@@ -152,6 +170,7 @@ export class StudioController {
             this.deps.emit({ type: 'teacher-loading', source });
             files = src.files;
           }
+          await this.raceForTeacher(files);
           await this.loadTeacher({ files, source });
           this.setPhase('idle');
         }));
@@ -173,6 +192,7 @@ export class StudioController {
         return this.guard('training', undefined, () => this.lock.run(async () => {
           this.requireBackend();
           if (!this.engine.teacherInfo) throw new Error('no teacher is loaded: choose a built-in teacher or drop a model file');
+          if (this.sweeps.active) throw new Error('a sweep is running: stop it (or let it finish) before starting a distillation');
           if (this.phase === 'training' || this.phase === 'paused') throw new Error('a distillation is already running');
           const problems = runSettingsProblems(cmd.settings);
           if (problems.length) throw new Error(`the run's settings are not valid: ${problems.join('; ')}`);
@@ -245,6 +265,7 @@ export class StudioController {
         return this.guard('saved-run', undefined, () => this.lock.run(async () => {
           this.requireBackend();
           if (this.phase === 'training' || this.phase === 'paused') throw new Error('a distillation is running: stop it before resuming the saved one');
+          if (this.sweeps.active) throw new Error('a sweep is running: stop it before resuming the saved distillation');
           const saved = this.deps.runStore ? await this.deps.runStore.load() : null;
           if (!saved) throw new Error('there is no saved distillation in this browser any more');
           await this.resumeSaved(saved, cmd.teacherUrl);
@@ -265,6 +286,11 @@ export class StudioController {
         return this.guard('backend', undefined, async () => {
           if (!this.deps.loseDevice?.()) throw new Error('there is no WebGPU device to lose: the backend is not webgpu');
         });
+      case 'sweep-start':
+      case 'sweep-pause':
+      case 'sweep-resume':
+      case 'sweep-stop':
+        return this.guard('sweep', undefined, () => this.sweeps.handle(cmd));
     }
   }
 
@@ -366,6 +392,31 @@ export class StudioController {
     await this.evaluate();
     this.setPhase(phase);
     if (phase === 'training') void this.loop();
+  }
+
+  /**
+   * Under "auto" with several candidates (a real GPU and wasm), times a few PID steps of this teacher on each and
+   * moves to the fastest; the answer is kept per teacher for this worker's life, so a teacher is timed once.
+   */
+  private async raceForTeacher(files: InputFile[]): Promise<void> {
+    const candidates = this.deps.autoCandidates?.() ?? [];
+    if (this.backendChoice !== 'auto' || candidates.length < 2 || !this.deps.useBackend) return;
+    const key = files.map((f) => `${f.name}:${f.bytes.byteLength}`).join('|');
+    let results = this.raced.get(key);
+    if (!results) {
+      this.deps.emit({ type: 'busy', task: `timing ${candidates.join(' and ')} on this teacher, to train on the faster` });
+      try {
+        results = await raceBackends(candidates, async (b) => { await this.deps.useBackend!(b); }, () => timePidSteps(files));
+      } finally {
+        this.deps.emit({ type: 'busy', task: null });
+      }
+      if (!results.length) return;
+      this.raced.set(key, results);
+    }
+    this.engine.dispose(); // the previous teacher's tensors live on the backend that ran before
+    this.engine = new StudioEngine();
+    const info = await this.deps.useBackend(results[0].backend);
+    this.deps.emit({ type: 'backend', backend: { ...info, asked: 'auto', reason: raceReason(results) } });
   }
 
   private async loadTeacher(loaded: LoadedFiles): Promise<void> {

@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import wasmPlain from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url';
 import wasmSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
 import wasmThreaded from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
-import { startBackend } from '../core/backend';
+import { type BackendName, startBackend } from '../core/backend';
 import { probeAdapter } from './adapter';
 import { autoBackendPlan } from './auto-backend';
 import { StudioController, errorMessage } from './controller';
@@ -25,9 +25,13 @@ const wasmPaths = {
   'tfjs-backend-wasm-threaded-simd.wasm': abs(wasmThreaded),
 };
 
+/** The adapter report of the last start: "auto" races the GPU against wasm only when it is real hardware. */
+let lastProbe: Awaited<ReturnType<typeof probeAdapter>> | null = null;
+
 async function pickBackend(choice: BackendChoice): Promise<BackendInfo> {
   const gpu = (self.navigator as Navigator & { gpu?: unknown }).gpu;
   const probe = await probeAdapter(gpu);
+  lastProbe = probe;
   const notes: string[] = [];
   if (choice !== 'auto') {
     try {
@@ -129,6 +133,16 @@ const post = (event: WorkerEvent, transfer: Transferable[] = []) => self.postMes
 const controller = new StudioController({
   emit: post,
   startBackend: startWatched,
+  autoCandidates: () => (lastProbe?.adapter && !lastProbe.adapter.software ? ['webgpu', 'wasm'] : []),
+  async useBackend(name) {
+    const report = await startBackend(name as BackendName, { wasmPaths });
+    watchDevice();
+    const probe = lastProbe;
+    return {
+      asked: 'auto', got: tf.getBackend(), wasmThreads: report.wasmThreads, wasmThreadsReason: report.wasmThreadsReason,
+      adapter: probe?.adapter ?? null, ...(probe?.note ? { adapterNote: probe.note } : {}),
+    };
+  },
   restartBackend,
   deviceWasLost,
   loseDevice() {
