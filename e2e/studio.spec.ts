@@ -49,7 +49,7 @@ test.describe.serial('PID Studio on WebGPU (software adapter)', () => {
     await expect(page.getByLabel('Grid points N')).toHaveValue('250');
     await expect(page.getByLabel('Optimizer')).toHaveValue('radam');
     await expect(page.getByLabel('EMA rate')).toHaveValue('0.99');
-    await expect(page.getByLabel('Final learning rate')).toHaveValue('1e-4');
+    await expect(page.getByLabel('Final learning rate')).toHaveValue('0.001');
     await expect(page.getByLabel('Loss', { exact: true })).toHaveValue('l2');
     await expect(page.getByLabel('Learning rate', { exact: true })).toHaveValue('0.01');
     await expect(page.getByLabel('Batch')).toHaveValue('32');
@@ -144,7 +144,7 @@ test.describe.serial('PID Studio on WebGPU (software adapter)', () => {
     const header = JSON.parse(bytes.subarray(8, 8 + headerLength).toString('utf8'));
     const config = JSON.parse(header.__metadata__.pid_studio);
     expect(config).toMatchObject({ format: 'pid-studio/1', role: 'student', data: { shape: [2] }, network: { type: 'mlp' } });
-    expect(config.student.pid).toEqual({ N: 250, loss: 'l2', optimizer: 'radam', lr: 0.01, lr_final: 1e-4, batch: RUN.batch, steps: RUN.steps, ema: 0.99, seed: 0 });
+    expect(config.student.pid).toEqual({ N: 250, loss: 'l2', optimizer: 'radam', lr: 0.01, lr_final: 1e-3, batch: RUN.batch, steps: RUN.steps, ema: 0.99, seed: 0 });
     expect(config.student.teacher.sha256).toMatch(/^[0-9a-f]{64}$/);
 
     const inspect = await cli(['inspect', studentPath]);

@@ -115,8 +115,9 @@ export class MomentOptimizer {
     this.beta2 = s.beta2 ?? 0.999;
     this.eps = s.eps ?? 1e-8;
     this.layout = new FlatLayout(variables);
-    this.m = tf.variable(tf.zeros([this.layout.size]), false) as tf.Variable<tf.Rank.R1>;
-    this.v = tf.variable(tf.zeros([this.layout.size]), false) as tf.Variable<tf.Rank.R1>;
+    // inside tidy: the zeros a variable is made from are freed (the variables are kept)
+    this.m = tf.tidy(() => tf.variable(tf.zeros([this.layout.size]), false)) as tf.Variable<tf.Rank.R1>;
+    this.v = tf.tidy(() => tf.variable(tf.zeros([this.layout.size]), false)) as tf.Variable<tf.Rank.R1>;
   }
 
   /**

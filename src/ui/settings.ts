@@ -33,9 +33,9 @@ export function sizingFor(backend: BackendInfo | null): BackendSizing {
       : { batch: 512, steps: 5000, evalEvery: 250, why: 'WebGPU on a GPU' };
   }
   if (got === 'webgl') return { batch: 256, steps: 2000, evalEvery: 100, why: 'WebGL' };
-  if (got === 'wasm') return { batch: 256, steps: 2000, evalEvery: 200, why: 'wasm (CPU, SIMD)' };
+  if (got === 'wasm') return { batch: 256, steps: 3000, evalEvery: 300, why: 'wasm (CPU, SIMD)' };
   if (got === 'cpu') return { batch: 32, steps: 200, evalEvery: 20, why: 'plain JavaScript cpu backend' };
-  return { batch: RUN_DEFAULTS.batch, steps: 2000, evalEvery: 200, why: 'backend not known yet' };
+  return { batch: RUN_DEFAULTS.batch, steps: 3000, evalEvery: 300, why: 'backend not known yet' };
 }
 
 /** The keys the backend decides unless the user, the URL or the teacher set them. */

@@ -118,7 +118,7 @@ describe('checkpoints, resume after a reload, device loss (cpu backend)', () => 
     const steps = a.events.flatMap((e) => (e.type === 'checkpoint' ? [e.checkpoint.step] : []));
     expect(steps[0]).toBe(0); // at the start
     expect(steps.at(-1)).toBe(16); // at the end
-    expect(steps.length).toBeGreaterThan(3); // and in between, by the clock
+    expect(steps.filter((s) => s > 0 && s < 16).length).toBeGreaterThan(0); // and in between, by the clock (at a tick's end)
     expect(store.saved!.step).toBe(16);
     a.controller.engine.dispose();
   });
