@@ -68,7 +68,7 @@ describe('pid-studio distill, then sample the student', () => {
     const teacherBytes = new Uint8Array(readFileSync(new URL('../../public/teachers/moons-mlp.safetensors', import.meta.url)));
     expect(student.config.role).toBe('student');
     expect(student.config.student!.teacher.sha256).toBe(await sha256Hex(teacherBytes));
-    expect(student.config.student!.pid).toMatchObject({ N: 250, loss: 'l2', optimizer: 'radam', lr: 1e-2, lr_final: 1e-4, batch: 256, steps: 1500, ema: 0, seed: 0 });
+    expect(student.config.student!.pid).toMatchObject({ N: 250, loss: 'l2', optimizer: 'radam', lr: 1e-2, lr_final: 1e-3, batch: 256, steps: 1500, ema: 0, seed: 0 });
 
     const s = await runCli(['sample', '--model', 's.safetensors', '--noise', 'z.safetensors', '--out', 'xs.safetensors'], dir);
     expect(s.stdout).toMatch(/student, one step \(1 NFE\)/);

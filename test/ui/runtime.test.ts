@@ -65,8 +65,9 @@ describe('the page runtime', () => {
     store.getState().apply({ type: 'backend', backend: { asked: 'auto', got: 'cpu', adapter: null } });
     expect(urls.at(-1)).toBe('?teacher=moons-mlp&lr=0.01');
     runtime.start();
-    expect(ports[0].sent.at(-1)).toEqual({ type: 'start', settings: store.getState().settings });
-    expect(urls.at(-1)).toBe('?teacher=moons-mlp&N=250&loss=l2&optimizer=radam&lr=0.01&ema=0.999&batch=32&steps=200&seed=0&evalEvery=20&heunSteps=18');
+    const { heunSteps, ...run } = store.getState().settings;
+    expect(ports[0].sent.at(-1)).toEqual({ type: 'start', settings: run, view: { heunSteps } });
+    expect(urls.at(-1)).toBe('?teacher=moons-mlp&N=250&loss=l2&optimizer=radam&lr=0.01&lrFinal=0.001&ema=0.99&batch=32&steps=200&seed=0&evalEvery=20&heunSteps=18');
   });
 
   it('a new backend means a new worker, and the dropped teacher is sent again', async () => {

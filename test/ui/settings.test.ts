@@ -8,8 +8,8 @@ const backend = (got: string, software = false): BackendInfo => ({
 });
 
 describe('settings', () => {
-  it('defaults are the paper\'s: N 250, RAdam, lr 2e-4, EMA 0.999, l2, EDM\'s 18 Heun steps', () => {
-    expect(defaultSettings()).toMatchObject({ N: 250, optimizer: 'radam', lr: 2e-4, ema: 0.999, loss: 'l2', seed: 0, heunSteps: 18 });
+  it('defaults are the Quick preset: N 250, RAdam, lr 1e-2 decaying to 1e-3, EMA 0.99, l2, EDM\'s 18 Heun steps', () => {
+    expect(defaultSettings()).toMatchObject({ N: 250, optimizer: 'radam', lr: 1e-2, lrFinal: 1e-3, ema: 0.99, loss: 'l2', seed: 0, heunSteps: 18 });
     expect(Object.keys(defaultSettings()).sort()).toEqual([...SETTING_KEYS].sort());
   });
 
