@@ -13,6 +13,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   inspect: async () => (await import('./inspect')).inspect,
   sample: async () => (await import('./sample')).sample,
   distill: async () => (await import('./distill')).distill,
+  sweep: async () => (await import('./sweep')).sweep,
   eval: async () => (await import('./eval')).evaluate,
   denoise: async () => (await import('./denoise')).denoise,
   convert: async () => (await import('./convert')).convert,

@@ -5,6 +5,7 @@ import { SavedRunBanner } from './components/SavedRunBanner';
 import { SampleView } from './components/SampleView';
 import { SettingsPanel } from './components/SettingsPanel';
 import { StudentPanel } from './components/StudentPanel';
+import { SweepPanel } from './components/SweepPanel';
 import { TeacherPanel } from './components/TeacherPanel';
 
 export function App() {
@@ -32,6 +33,7 @@ export function App() {
           <div className="slot slot-live"><LiveCharts /></div>
           <div className="slot slot-samples"><SampleView /></div>
           <div className="slot slot-student"><StudentPanel /></div>
+          <div className="slot slot-sweep"><SweepPanel /></div>
         </div>
       </main>
       <footer className="foot">

@@ -5,6 +5,7 @@
 import type { BuiltinIndex } from '../core/teachers/builtin';
 import type { InputFile } from '../formats/model-file';
 import type { PrecondType } from '../core/model-import';
+import type { RunSettingKey } from '../formats/run-settings';
 import { StudioClient, type WorkerPort } from '../worker/client';
 import { type BackendChoice, type WorkerEvent, runSettingsOf } from '../worker/protocol';
 import { BACKEND_SETTLE_MS, BACKEND_START_LIMIT_MS, SettlingChoice, fallbackFor } from './backend-switch';
@@ -190,6 +191,18 @@ export class StudioRuntime {
   dismissNotice(): void {
     this.store.getState().set({ notice: null });
   }
+
+  /** The Sweep panel: one run per value of `key`, the panel's other settings shared (the worker checks the values first). */
+  startSweep(key: RunSettingKey, values: string[]): void {
+    const s = this.store.getState();
+    s.set({ sweep: { ...s.sweep, error: null } });
+    this.client.send({ type: 'sweep-start', key, values, settings: runSettingsOf(s.settings) });
+  }
+
+  sweepCommand(type: 'sweep-pause' | 'sweep-resume' | 'sweep-stop'): void { this.client.send({ type }); }
+
+  /** Saves a file the page made (the sweep's CSV, chart and students). */
+  saveFile(fileName: string, blob: Blob): void { this.deps.download(fileName, blob); }
 
   pause(): void { this.client.send({ type: 'pause' }); }
   resume(): void { this.client.send({ type: 'resume' }); }

@@ -10,6 +10,7 @@ import type {
 } from '../worker/protocol';
 import { DEFAULT_PRESET, PRESETS, type PresetId, type RunSettings as TableSettings } from '../formats/run-settings';
 import { BACKEND_SIZED, type SettingKey, type SettingLayers, resolveSettings } from './settings';
+import { type SweepState, idleSweep, reduceSweep } from './sweep-state';
 
 export interface MetricColumns {
   step: number[];
@@ -67,6 +68,8 @@ export interface StudioState {
   urlProblems: string[];
   /** Settings fields whose text does not parse; Start waits until there are none. */
   fieldErrors: Partial<Record<SettingKey, string>>;
+  /** The sweep panel's runs (sweep-state.ts). */
+  sweep: SweepState;
 }
 
 export interface OpenedStudent { info: OpenedStudentInfo; view: StudentView; against: string | null }
@@ -112,6 +115,7 @@ export function initialState(init: {
     busy: null,
     urlProblems: init.urlProblems ?? [],
     fieldErrors: {},
+    sweep: idleSweep(),
   };
 }
 
@@ -180,6 +184,7 @@ export function reduceEvent(s: StudioState, e: WorkerEvent): Partial<StudioState
         run: idleRun(), metrics: emptyMetrics(), evals: [], trainingError: null, exportError: null, checkpoint: null,
         opened: keepOpened ? s.opened : null,
         openError: sameTeacher ? s.openError : null,
+        ...(sameTeacher ? {} : { sweep: idleSweep() }),
         shown: keepOpened ? s.shown : 'training',
       };
     }
@@ -223,6 +228,9 @@ export function reduceEvent(s: StudioState, e: WorkerEvent): Partial<StudioState
       return openedStudent(s, e.student, e.view);
     case 'student-file':
       return { exportError: null };
+    case 'sweep':
+    case 'sweep-run':
+      return { sweep: reduceSweep(s.sweep, e) };
     case 'busy':
       return { busy: e.task };
     case 'error':
@@ -232,6 +240,7 @@ export function reduceEvent(s: StudioState, e: WorkerEvent): Partial<StudioState
         case 'export': return { exportError: e.message };
         case 'backend': return { backendError: e.message };
         case 'saved-run': return { savedRunError: e.message };
+        case 'sweep': return { sweep: { ...s.sweep, error: e.message } };
         // A worker that never came up leaves no backend: say so where the backend is shown too. A crashed worker
         // finishes nothing it was busy with (one that lives on sends its own busy and teacher events again).
         case 'protocol': return { trainingError: e.message, busy: null, teacherLoading: null, ...(s.backend ? {} : { backendError: e.message }) };

@@ -10,6 +10,7 @@ import { RUN_SETTING_KEYS, type RunSettings } from '../formats/run-settings';
 import type { InputFile } from '../formats/model-file';
 import type { PrecondType } from '../core/model-import';
 import type { PrecondSpec } from '../formats/config';
+import { SWEEP_COMMAND_TYPES, type SweepCommand, type SweepEvent } from './sweep-protocol';
 
 export type BackendChoice = BackendName | 'auto';
 export const BACKEND_CHOICES: BackendChoice[] = ['auto', 'webgpu', 'webgl', 'wasm', 'cpu'];
@@ -214,7 +215,7 @@ export interface MemoryReport {
   gpuBytesAllocated?: number;
 }
 
-export type ErrorScope = 'backend' | 'teacher' | 'training' | 'export' | 'student' | 'protocol' | 'saved-run';
+export type ErrorScope = 'backend' | 'teacher' | 'training' | 'export' | 'student' | 'protocol' | 'saved-run' | 'sweep';
 
 export type WorkerCommand =
   /** `checkpointSeconds`: how often a running distillation is saved (also on pause, stop and at the end). */
@@ -239,7 +240,9 @@ export type WorkerCommand =
   /** Checkpoint the running distillation now (the page is being hidden: a tab switch, a sleeping laptop, a close). */
   | { type: 'save-now' }
   /** Destroys the WebGPU device as a GPU reset would (for the e2e test of the recovery; the page never sends it). */
-  | { type: 'simulate-device-loss' };
+  | { type: 'simulate-device-loss' }
+  /** One distillation per value of one setting (sweep-protocol.ts). */
+  | SweepCommand;
 
 export type WorkerEvent =
   | { type: 'backend'; backend: BackendInfo }
@@ -259,11 +262,12 @@ export type WorkerEvent =
   | { type: 'student-file'; requestId: number; fileName: string; bytes: Uint8Array }
   | { type: 'opened-student'; requestId: number; student: OpenedStudentInfo; view: StudentView }
   | { type: 'busy'; task: string | null }
-  | { type: 'error'; scope: ErrorScope; message: string; requestId?: number };
+  | { type: 'error'; scope: ErrorScope; message: string; requestId?: number }
+  | SweepEvent;
 
 const COMMAND_TYPES = new Set<WorkerCommand['type']>([
   'init', 'load-teacher', 'sample-class', 'configure', 'start', 'pause', 'resume', 'stop', 'sample', 'export-student', 'open-student',
-  'resume-saved', 'discard-saved', 'save-now', 'simulate-device-loss',
+  'resume-saved', 'discard-saved', 'save-now', 'simulate-device-loss', ...SWEEP_COMMAND_TYPES,
 ]);
 
 /** A light structural check of what arrives at the worker (a message from a stale or foreign sender is refused). */

@@ -14,6 +14,7 @@ import { EVAL_OPTIONS } from '../../src/cli/eval';
 import { EXPORT_OPTIONS } from '../../src/cli/export';
 import { INSPECT_OPTIONS } from '../../src/cli/inspect';
 import { SAMPLE_OPTIONS } from '../../src/cli/sample';
+import { SWEEP_OPTIONS } from '../../src/cli/sweep';
 import { readAnyModel } from '../../src/core/model-import';
 import { writeSafetensors } from '../../src/formats/safetensors';
 import { brokenModelFiles } from '../formats/broken-files';
@@ -25,7 +26,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 // The parsers' own option tables: a flag added to a parser and not to the help fails here.
 const SPECS: Record<string, Record<string, OptionKind>> = {
   inspect: INSPECT_OPTIONS, sample: SAMPLE_OPTIONS, distill: DISTILL_OPTIONS, denoise: DENOISE_OPTIONS,
-  convert: CONVERT_OPTIONS, export: EXPORT_OPTIONS, eval: EVAL_OPTIONS,
+  convert: CONVERT_OPTIONS, export: EXPORT_OPTIONS, eval: EVAL_OPTIONS, sweep: SWEEP_OPTIONS,
 };
 /** The flags a help block documents: the first word of each "    --flag ..." line. */
 const documented = (help: string) => help.split('\n').map((l) => l.match(/^ {4}--([\w-]+)/)?.[1]).filter((f): f is string => f !== undefined);
@@ -54,7 +55,7 @@ describe('pid-studio --help', () => {
   });
 
   it('an unknown command points at --help; no command prints the help with exit 2', async () => {
-    expect((await runInProcess(['train'], dir)).err).toEqual(["pid-studio: unknown command 'train' (commands: inspect, sample, distill, eval, denoise, convert, export; see pid-studio --help)"]);
+    expect((await runInProcess(['train'], dir)).err).toEqual(["pid-studio: unknown command 'train' (commands: inspect, sample, distill, sweep, eval, denoise, convert, export; see pid-studio --help)"]);
     const none = await runInProcess([], dir);
     expect(none.code).toBe(2);
     expect(none.out.join('\n')).toMatch(/^usage: pid-studio <command>/);
