@@ -13,7 +13,7 @@ test('with WebGPU unavailable the run falls back and the badge says so', async (
   await expect(badge).toContainText(`backend ${got}`);
 
   await expect(page.getByTestId('teacher-card')).toContainText('moons', { timeout: 60_000 });
-  await page.getByRole('button', { name: 'Start' }).click();
+  await page.getByRole('button', { name: 'Start', exact: true }).click();
   await expect(page.getByTestId('run-phase')).toHaveAttribute('data-phase', 'done', { timeout: 120_000 });
   expect(await stepOf(page)).toBe(6);
   expect(seen.errors).toEqual([]);
@@ -30,7 +30,7 @@ test('the wasm backend, asked for, runs from the site\'s own .wasm files', async
   await expect(badge).toContainText('asked wasm');
   await expect(page.getByLabel('Backend')).toHaveValue('wasm');
   await expect(page.getByTestId('teacher-card')).toContainText('moons', { timeout: 60_000 });
-  await page.getByRole('button', { name: 'Start' }).click();
+  await page.getByRole('button', { name: 'Start', exact: true }).click();
   await expect(page.getByTestId('run-phase')).toHaveAttribute('data-phase', 'done', { timeout: 120_000 });
   expect(wasm.length).toBeGreaterThan(0);
   for (const url of wasm) expect(url.startsWith(baseURL!)).toBe(true);

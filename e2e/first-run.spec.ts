@@ -30,7 +30,7 @@ test('the default teacher, Start and nothing else: a student within 10 % of the 
   const badge = page.getByTestId('backend-badge');
   await expect(badge).toHaveAttribute('data-backend', 'wasm', { timeout: 60_000 });
   await expect(page.getByTestId('backend-reason')).toContainText('software');
-  const start = page.getByRole('button', { name: 'Start' });
+  const start = page.getByRole('button', { name: 'Start', exact: true });
   await expect(start).toBeEnabled({ timeout: 120_000 });
   const t0 = Date.now();
   await start.click();

@@ -37,7 +37,7 @@ test('mutated model files dropped on the page are refused, each within a second,
   console.log(`hostile drops: ${refused} refused by the page, slowest ${slowest} ms`);
   expect(refused).toBeGreaterThanOrEqual(25);
   await expect(page.getByTestId('teacher-card')).toContainText('moons');
-  await page.getByRole('button', { name: 'Start' }).click();
+  await page.getByRole('button', { name: 'Start', exact: true }).click();
   await expect(page.getByTestId('run-phase')).toHaveAttribute('data-phase', 'done', { timeout: 120_000 });
   expect(await stepOf(page)).toBe(3);
   expect(seen.errors).toEqual([]);

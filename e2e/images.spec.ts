@@ -10,7 +10,7 @@ test('the 14x14 digits teacher loads, distils and shows teacher and student grid
   await expect(card).toContainText('MNIST digits 14x14 (UNet)', { timeout: 120_000 });
   await expect(card).toContainText('unet');
   await expect(card).toContainText('14');
-  await page.getByRole('button', { name: 'Start' }).click();
+  await page.getByRole('button', { name: 'Start', exact: true }).click();
   await expect(page.getByTestId('run-phase')).toHaveAttribute('data-phase', 'done', { timeout: 240_000 });
   expect(await stepOf(page)).toBe(6);
   if (process.env.PID_SCREENSHOTS === '1') await page.screenshot({ path: 'docs/screenshot-digits.png', fullPage: true }); // npm run screenshots

@@ -26,7 +26,7 @@ test('390 px wide: no horizontal scroll, Start on the first screen, a loading te
   await page.goto('?backend=wasm');
   await expect(page.getByTestId('backend-badge')).toHaveAttribute('data-backend', 'wasm', { timeout: 60_000 });
 
-  const start = page.getByRole('button', { name: 'Start' });
+  const start = page.getByRole('button', { name: 'Start', exact: true });
   const phase = page.getByTestId('run-phase');
   await expect(page.getByTestId('teacher-loading')).toContainText('Loading Two moons');
   await expect(start).toBeDisabled();
@@ -94,7 +94,7 @@ test('ArrowDown through the Backend select restarts the worker once, when the ke
 test('after "Open a student", another teacher drops the opened student and its old error', async ({ page, baseURL }) => {
   const seen = watchPage(page, baseURL!);
   await page.goto('?backend=wasm&batch=32&steps=6&evalEvery=3');
-  const start = page.getByRole('button', { name: 'Start' });
+  const start = page.getByRole('button', { name: 'Start', exact: true });
   await expect(start).toBeEnabled({ timeout: 120_000 });
   await start.click();
   await expect(page.getByTestId('run-phase')).toHaveAttribute('data-phase', 'done', { timeout: 120_000 });

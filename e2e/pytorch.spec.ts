@@ -49,7 +49,7 @@ test('a dropped EDM .pt teacher is named, re-preconditioned, distilled and downl
     await page.getByTestId('class-picker').selectOption('1');
     await expect(page.getByTestId('class-picker')).toHaveValue('1');
 
-    await page.getByRole('button', { name: 'Start' }).click();
+    await page.getByRole('button', { name: 'Start', exact: true }).click();
     await expect(page.getByTestId('run-phase')).toHaveAttribute('data-phase', /done|failed/, { timeout: 240_000 });
     if (await page.getByTestId('run-phase').getAttribute('data-phase') === 'failed') throw new Error(await page.getByTestId('training-error').innerText());
     expect(await stepOf(page)).toBe(3);
@@ -95,7 +95,7 @@ test('the files of a diffusers UNet2DModel folder dropped together load as a DDP
   await expect(card).toContainText('DDPM ε-prediction');
   await expect(card).toContainText('sampling is clipped to it');
   await expect(page.getByLabel('Preconditioning of the dropped state dict')).toHaveCount(0);
-  await page.getByRole('button', { name: 'Start' }).click();
+  await page.getByRole('button', { name: 'Start', exact: true }).click();
   await expect(page.getByTestId('run-phase')).toHaveAttribute('data-phase', /done|failed/, { timeout: 240_000 });
   if (await page.getByTestId('run-phase').getAttribute('data-phase') === 'failed') throw new Error(await page.getByTestId('training-error').innerText());
   expect(await stepOf(page)).toBe(2);

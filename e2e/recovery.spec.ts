@@ -19,7 +19,7 @@ test('a lost GPU device and a reload cost a few steps, not the run', async ({ pa
   const seen = watchPage(page, baseURL!);
   await page.goto(QUERY);
   await expect(page.getByTestId('backend-badge')).toHaveAttribute('data-backend', 'webgpu', { timeout: 60_000 });
-  const start = page.getByRole('button', { name: 'Start' });
+  const start = page.getByRole('button', { name: 'Start', exact: true });
   await expect(start).toBeEnabled({ timeout: 120_000 });
   await start.click();
   await waitForStep(page, 6);
@@ -56,7 +56,7 @@ test('a lost GPU device and a reload cost a few steps, not the run', async ({ pa
   await expect(banner).toBeHidden({ timeout: 120_000 }); // a resumed run replaces the offer with its own checkpoints
   await expect(page.getByTestId('run-phase')).toHaveAttribute('data-phase', 'training', { timeout: 120_000 });
   await waitForStep(page, saved + 2, 180_000);
-  await page.getByRole('button', { name: 'Pause' }).click();
+  await page.getByRole('button', { name: 'Pause', exact: true }).click();
   await expect(page.getByTestId('run-phase')).toHaveAttribute('data-phase', 'paused', { timeout: 30_000 });
 
   // The curves go on from the start of the run: every step once, no gap at the device loss or the reload.

@@ -15,7 +15,7 @@ test('a CSP without unsafe-eval holds through a whole run, with no violation and
   expect(csp).toContain("script-src 'self'");
   expect(csp).not.toContain('unsafe-eval');
   await expect(page.getByTestId('teacher-card')).toContainText('moons', { timeout: 60_000 });
-  await page.getByRole('button', { name: 'Start' }).click();
+  await page.getByRole('button', { name: 'Start', exact: true }).click();
   await expect(page.getByTestId('run-phase')).toHaveAttribute('data-phase', 'done', { timeout: 120_000 });
   expect(await stepOf(page)).toBe(5);
   const download = page.waitForEvent('download');

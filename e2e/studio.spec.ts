@@ -56,7 +56,7 @@ test.describe.serial('PID Studio on WebGPU (software adapter)', () => {
   });
 
   test('distils: dozens of steps, the loss falls, clicks are handled while it trains', async () => {
-    const start = page.getByRole('button', { name: 'Start' });
+    const start = page.getByRole('button', { name: 'Start', exact: true });
     // Start waits for the teacher's views: about two minutes of ODE solving on SwiftShader
     await expect(start).toBeEnabled({ timeout: 240_000 });
     await start.click();
@@ -86,12 +86,12 @@ test.describe.serial('PID Studio on WebGPU (software adapter)', () => {
     await page.getByRole('radio', { name: 'x₁' }).check();
 
     // Pause holds the step count; Resume goes on.
-    await page.getByRole('button', { name: 'Pause' }).click();
+    await page.getByRole('button', { name: 'Pause', exact: true }).click();
     await expect(page.getByTestId('run-phase')).toHaveAttribute('data-phase', 'paused', { timeout: 30_000 });
     const held = await stepOf(page);
     await page.waitForTimeout(2500);
     expect(await stepOf(page)).toBe(held);
-    await page.getByRole('button', { name: 'Resume' }).click();
+    await page.getByRole('button', { name: 'Resume', exact: true }).click();
     await waitForStep(page, held + 2);
 
     // The running studio, for the README: after the first evaluation, so the student's samples and paths show.
@@ -196,7 +196,7 @@ test.describe.serial('PID Studio on WebGPU (software adapter)', () => {
     await expect(page.getByTestId('teacher-card')).toContainText('Single Gaussian', { timeout: 120_000 });
     await expect(error).toHaveCount(0);
     await page.getByLabel('Steps', { exact: true }).fill('3');
-    await page.getByRole('button', { name: 'Start' }).click();
+    await page.getByRole('button', { name: 'Start', exact: true }).click();
     await expect(page.getByTestId('run-phase')).toHaveAttribute('data-phase', 'done', { timeout: 180_000 });
     expect(await stepOf(page)).toBe(3);
     expect(new URL(page.url()).searchParams.get('teacher')).toBe('gaussian');

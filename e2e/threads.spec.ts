@@ -62,7 +62,7 @@ test('the built page is cross-origin isolated and trains on threaded wasm', asyn
 
   // The built-in teacher, the worker's wasm binary and a short run all work under require-corp.
   await expect(page.getByTestId('teacher-card')).toContainText('moons', { timeout: 60_000 });
-  await page.getByRole('button', { name: 'Start' }).click();
+  await page.getByRole('button', { name: 'Start', exact: true }).click();
   await expect(page.getByTestId('run-phase')).toHaveAttribute('data-phase', 'done', { timeout: 120_000 });
   expect(await stepOf(page)).toBe(5);
   expect(failed).toEqual([]);
