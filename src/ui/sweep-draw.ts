@@ -30,18 +30,19 @@ export function drawSweepChart(ctx: CanvasRenderingContext2D, width: number, cha
   ctx.save();
   ctx.fillStyle = '#ffffff';
   ctx.fillRect(0, 0, width, height);
-  chart.panels.forEach((p, i) => drawPanel(ctx, rects[i], chart, p));
+  const legendRows = Math.max(...chart.panels.map((p) => p.series.length)); // the same plot height in every panel
+  chart.panels.forEach((p, i) => drawPanel(ctx, rects[i], chart, p, legendRows));
   ctx.restore();
 }
 
-function drawPanel(ctx: CanvasRenderingContext2D, r: Rect, chart: SweepChart, p: SweepPanelPlot): void {
+function drawPanel(ctx: CanvasRenderingContext2D, r: Rect, chart: SweepChart, p: SweepPanelPlot, legendRows: number): void {
   ctx.save();
   ctx.font = TITLE_FONT;
   ctx.fillStyle = INK;
   ctx.textAlign = 'left';
   ctx.textBaseline = 'top';
   ctx.fillText(p.title, r.x, r.y, r.w);
-  const legendH = 16 * p.series.length;
+  const legendH = 16 * legendRows;
   const a: Rect = { x: r.x + 58, y: r.y + 24, w: r.w - 66, h: r.h - 24 - 40 - legendH };
   const sx = axisScale(chart.x, a.x, a.x + a.w);
   const sy = axisScale(p.y, a.y + a.h, a.y);
@@ -94,7 +95,7 @@ function drawPanel(ctx: CanvasRenderingContext2D, r: Rect, chart: SweepChart, p:
   ctx.textAlign = 'left';
   ctx.textBaseline = 'middle';
   p.series.forEach((s, i) => {
-    const y = r.y + r.h - legendH + 8 + i * 16;
+    const y = a.y + a.h + 48 + i * 16;
     ctx.strokeStyle = s.color;
     ctx.lineWidth = 2;
     ctx.setLineDash(s.dashed ? [6, 4] : []);
