@@ -65,8 +65,11 @@ export function sweepYAxis(values: number[], percent: boolean): SweepAxis | null
   if (pos.length === 0) return null;
   const lo = Math.min(...pos) / 1.4;
   const hi = Math.max(...pos) * 1.4;
+  const round = logTicks(lo, hi, 0.04);
+  // a span under a factor of 3 may hold one round tick or none: then the extremes, to 2 digits, are the ticks
+  const ticks = round.length >= 2 ? round : [...new Set([Math.min(...pos), Math.max(...pos)].map((v) => Number(v.toPrecision(2))))];
   return {
-    kind: 'log', domain: { lo, hi }, ticks: logTicks(lo, hi, 0.04),
+    kind: 'log', domain: { lo, hi }, ticks,
     label: percent ? (v) => `${formatNumber(v * 100, 2)} %` : (v) => formatNumber(v, 2),
   };
 }

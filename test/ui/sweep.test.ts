@@ -46,6 +46,8 @@ describe('the sweep chart', () => {
     for (const t of y.ticks) expect(t >= y.domain.lo && t <= y.domain.hi).toBe(true);
     expect(y.label(0.01)).toBe('1 %');
     expect(sweepYAxis([0, -1, NaN], false)).toBeNull();
+    const narrow = sweepYAxis([0.212, 0.196, 0.2], false)!; // one round tick (0.2) inside: the extremes instead
+    expect(narrow.ticks).toEqual([0.2, 0.21]);
   });
 
   it('draws rows in the order of the values, the Euler line for analytic teachers only', () => {
