@@ -529,7 +529,7 @@ export class StudioController {
             this.metrics.flush(true);
             this.emitStatus();
           }
-          this.metrics.flush(tick.done);
+          this.metrics.flush(tick.done || tick.evaluate); // the curve reaches each evaluation's step
           if (tick.evaluate) await this.evaluate();
           if (tick.done) {
             this.phase = 'done';

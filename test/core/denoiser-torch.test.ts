@@ -4,6 +4,7 @@
  * test/torch/denoiser_reference.py (torch.load + torch.nn.functional), at sigma 0.002, 0.07, 2.5 and 80, on cpu and
  * wasm (webgpu: test/cli/webgpu-node.test.ts runs the network checks through Dawn). Needs /usr/bin/python3 with torch.
  */
+import { releaseLayerConstants } from '../../src/core/nets/layers';
 import * as tf from '@tensorflow/tfjs-core';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -87,6 +88,7 @@ describe.each(['cpu', 'wasm'] as const)('D(x, sigma) of .pt teachers against PyT
     }
     console.log(`${backend}, sigma ${SIGMAS.join(' / ')}:\n  ${lines.join('\n  ')}`);
     for (const [what, diff, bound] of checks) expect(diff, what).toBeLessThan(bound);
+    releaseLayerConstants(); // GroupNorm's kept matrices, one per channel count
     expect(tf.memory().numTensors).toBe(before);
     // the references differ between preconds, so a wrong precond cannot pass
     const edm = results[0].torch[2][0][0][0];

@@ -108,6 +108,12 @@ function groupAveraging(c: number, groups: number): tf.Tensor2D {
   return m;
 }
 
+/** Frees the kept group-averaging matrices (a leak check counts tensors; the next GroupNorm makes them again). */
+export function releaseLayerConstants(): void {
+  tf.dispose([...groupAverages.values()]);
+  groupAverages.clear();
+}
+
 /**
  * The mean over each channel group of a per-channel statistic s [B, 1, 1, C], broadcast back to [B, 1, 1, C]: one
  * product with the group-averaging matrix (one kernel, where reshape, mean and a broadcast back take four).
