@@ -43,6 +43,7 @@ async function pickBackend(choice: BackendChoice): Promise<BackendInfo> {
   }
   const plan = autoBackendPlan(probe.adapter, probe.note);
   const order = plan.order;
+  if (!probe.adapter) notes.push(`webgpu: ${probe.note}`); // WebGPU, the first choice on a GPU, is not there
   const report = await startBackend('auto', { wasmPaths, order });
   if (report.fallbackReason) notes.push(report.fallbackReason);
   const got = tf.getBackend();
