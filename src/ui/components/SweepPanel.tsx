@@ -124,6 +124,7 @@ export function SweepPanel() {
       </p>
       {chart ? <canvas ref={canvas} className="sample-canvas" data-testid="sweep-canvas" data-runs={runs.length} data-x-axis={chart.x.kind} /> : null}
       {runs.length ? (
+        <div style={{ overflowX: 'auto' }}>
         <table data-testid="sweep-table" style={{ width: '100%', borderCollapse: 'collapse', marginTop: 8, fontVariantNumeric: 'tabular-nums', fontSize: 13 }}>
           <thead>
             <tr style={{ textAlign: 'left' }}>
@@ -145,6 +146,7 @@ export function SweepPanel() {
             ))}
           </tbody>
         </table>
+        </div>
       ) : null}
     </section>
   );
