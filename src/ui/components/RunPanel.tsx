@@ -1,3 +1,4 @@
+import { sweepActive } from '../sweep-state';
 import { useRuntime, useStudio } from '../context';
 import { LOSS_SMOOTHING } from '../runtime';
 import type { CheckpointStatus, MemoryReport } from '../../worker/protocol';
@@ -31,8 +32,9 @@ export function RunPanel() {
   const waiting = useStudio(waitingFor);
   const backendError = useStudio((s) => s.backendError);
   const invalid = Object.keys(fieldErrors).length > 0;
-  const canStart = Boolean(teacher && backend) && !running && !invalid && !waiting;
-  const startWhy = running ? 'a run is going on' : waiting ? `wait: ${waiting}` : !backend ? (backendError ? 'no backend started' : 'the backend is starting')
+  const sweeping = useStudio((s) => sweepActive(s.sweep));
+  const canStart = Boolean(teacher && backend) && !running && !sweeping && !invalid && !waiting;
+  const startWhy = running ? 'a run is going on' : sweeping ? 'a sweep is running: stop it first' : waiting ? `wait: ${waiting}` : !backend ? (backendError ? 'no backend started' : 'the backend is starting')
     : !teacher ? 'load a teacher first' : invalid ? 'fix the settings marked in red' : '';
   return (
     <section className="panel" aria-labelledby="run-heading">
