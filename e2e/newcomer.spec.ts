@@ -55,7 +55,7 @@ test('390 px wide: no horizontal scroll, Start on the first screen, a loading te
   const box = (await start.boundingBox())!;
   console.log(`Start at y ${Math.round(box.y)} of a ${HEIGHT} px screen`);
   expect(box.y + box.height).toBeLessThanOrEqual(HEIGHT);
-  for (const name of ['Pause', 'Stop']) expect((await page.getByRole('button', { name }).boundingBox())!.y).toBeLessThan(HEIGHT);
+  for (const name of ['Pause', 'Stop']) expect((await page.getByRole('button', { name, exact: true }).boundingBox())!.y).toBeLessThan(HEIGHT);
 
   // One canvas unit per CSS pixel: the canvas's 12 px text is 12 CSS px (it was about 4 px), sharp at 2x.
   const canvas = await page.getByTestId('sample-canvas').evaluate((c: HTMLCanvasElement) => ({

@@ -26,12 +26,13 @@ test('sweeps N on the Gaussian teacher: rows, chart, CSV, PNG and students', asy
   await start.click();
   const status = panel.getByTestId('sweep-status');
   await expect(status).toHaveAttribute('data-phase', 'running');
-  await expect(page.getByRole('button', { name: 'Start', exact: true })).toBeEnabled(); // the click is refused in the worker
-  await panel.getByRole('button', { name: 'Pause' }).click();
+  const runStart = page.getByRole('button', { name: 'Start', exact: true });
+  await expect(runStart).toBeDisabled(); // a sweep and a single run exclude each other
+  await expect(runStart).toHaveAttribute('title', 'a sweep is running: stop it first');
+  await panel.getByRole('button', { name: 'Pause sweep' }).click();
   await expect(status).toHaveAttribute('data-phase', 'paused');
-  await page.getByRole('button', { name: 'Start', exact: true }).click();
-  await expect(page.getByTestId('training-error')).toContainText('a sweep is running: stop it (or let it finish) before starting a distillation');
-  await panel.getByRole('button', { name: 'Resume' }).click();
+  await expect(runStart).toBeDisabled();
+  await panel.getByRole('button', { name: 'Resume sweep' }).click();
   await expect(status).toHaveAttribute('data-phase', 'done', { timeout: 240_000 });
   await expect(status).toHaveAttribute('data-runs', '2');
   await expect(panel.getByTestId('sweep-row')).toHaveCount(2);
@@ -40,7 +41,7 @@ test('sweeps N on the Gaussian teacher: rows, chart, CSV, PNG and students', asy
   await expect(canvas).toHaveAttribute('data-x-axis', 'log');
 
   const csvDownload = page.waitForEvent('download');
-  await panel.getByRole('button', { name: 'Download CSV' }).click();
+  await panel.getByRole('button', { name: 'Download sweep CSV' }).click();
   const csvFile = await csvDownload;
   expect(csvFile.suggestedFilename()).toBe('gaussian-sweep-N.csv');
   const rows = parseCsv((await downloadBytes(csvFile)).toString('utf8'));
@@ -51,7 +52,7 @@ test('sweeps N on the Gaussian teacher: rows, chart, CSV, PNG and students', asy
   for (const r of rows) expect(Number(r.one_step_relative)).toBeGreaterThan(0);
 
   const pngDownload = page.waitForEvent('download');
-  await panel.getByRole('button', { name: 'Download PNG' }).click();
+  await panel.getByRole('button', { name: 'Download sweep PNG' }).click();
   const png = await downloadBytes(await pngDownload);
   expect(png.subarray(1, 4).toString('latin1')).toBe('PNG');
 

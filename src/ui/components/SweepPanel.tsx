@@ -108,12 +108,12 @@ export function SweepPanel() {
         <button type="button" className="primary" disabled={!canStart} title={why || 'run one distillation per value, in turn'}
           onClick={() => runtime.startSweep(key, text.split(','))}>Start sweep</button>
         {st.phase === 'paused'
-          ? <button type="button" onClick={() => runtime.sweepCommand('sweep-resume')}>Resume</button>
-          : <button type="button" disabled={st.phase !== 'running'} onClick={() => runtime.sweepCommand('sweep-pause')}>Pause</button>}
-        <button type="button" disabled={!active} onClick={() => runtime.sweepCommand('sweep-stop')}>Stop</button>
+          ? <button type="button" onClick={() => runtime.sweepCommand('sweep-resume')}>Resume sweep</button>
+          : <button type="button" disabled={st.phase !== 'running'} onClick={() => runtime.sweepCommand('sweep-pause')}>Pause sweep</button>}
+        <button type="button" disabled={!active} onClick={() => runtime.sweepCommand('sweep-stop')}>Stop sweep</button>
         <span className="spacer" />
-        <button type="button" disabled={runs.length === 0} onClick={downloadCsv}>Download CSV</button>
-        <button type="button" disabled={runs.length === 0} onClick={downloadPng}>Download PNG</button>
+        <button type="button" disabled={runs.length === 0} onClick={downloadCsv}>Download sweep CSV</button>
+        <button type="button" disabled={runs.length === 0} onClick={downloadPng}>Download sweep PNG</button>
       </div>
       {!canStart && !active && why && !problem ? <p className="hint">{why}</p> : null}
       {sweep.error ? <p className="error" role="alert" data-testid="sweep-error">{sweep.error}</p> : null}
