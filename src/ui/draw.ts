@@ -83,7 +83,10 @@ function plotArea(r: Rect, square: boolean): Rect {
  * Grid lines and tick labels. A label that would overlap the one before it is left out (its grid line stays), and
  * so is a y label whose text would reach down onto the x axis and its labels.
  */
-function axes(ctx: CanvasRenderingContext2D, a: Rect, xTicks: number[], sx: (v: number) => number, yTicks: number[], sy: (v: number) => number, fmtX = (v: number) => formatNumber(v, 2)): void {
+export function axes(
+  ctx: CanvasRenderingContext2D, a: Rect, xTicks: number[], sx: (v: number) => number, yTicks: number[], sy: (v: number) => number,
+  fmtX = (v: number) => formatNumber(v, 2), fmtY = (v: number) => formatNumber(v, 2),
+): void {
   ctx.strokeStyle = GRID;
   ctx.lineWidth = 1;
   ctx.font = FONT;
@@ -108,7 +111,7 @@ function axes(ctx: CanvasRenderingContext2D, a: Rect, xTicks: number[], sx: (v: 
     const y = Math.round(sy(t)) + 0.5;
     ctx.beginPath(); ctx.moveTo(a.x, y); ctx.lineTo(a.x + a.w, y); ctx.stroke();
     if (y + half > a.y + a.h - 2 || y + half > lastTop - 2) continue;
-    ctx.fillText(formatNumber(t, 2), a.x - 5, y);
+    ctx.fillText(fmtY(t), a.x - 5, y);
     lastTop = y - half;
   }
   ctx.strokeStyle = '#b8c2cc';

@@ -2,6 +2,7 @@
  * Draws a SweepChart (sweep-plot.ts) on a 2D canvas: one unit per CSS pixel (the caller scales by devicePixelRatio),
  * two panels side by side when they fit, else stacked; each with its axes, series and legend.
  */
+import { axes } from './draw';
 import type { Rect } from './plot';
 import { splitColumns } from './plot';
 import { type SweepChart, type SweepPanelPlot, axisScale } from './sweep-plot';
@@ -10,7 +11,6 @@ const FONT = '12px system-ui, -apple-system, "Segoe UI", sans-serif';
 const TITLE_FONT = '600 13px system-ui, -apple-system, "Segoe UI", sans-serif';
 const INK = '#1d2733';
 const MUTED = '#5b6776';
-const GRID = '#e3e8ee';
 const PANEL_HEIGHT = 280;
 const MIN_PANEL_WIDTH = 300;
 const GAP = 20;
@@ -46,32 +46,12 @@ function drawPanel(ctx: CanvasRenderingContext2D, r: Rect, chart: SweepChart, p:
   const a: Rect = { x: r.x + 58, y: r.y + 24, w: r.w - 66, h: r.h - 24 - 40 - legendH };
   const sx = axisScale(chart.x, a.x, a.x + a.w);
   const sy = axisScale(p.y, a.y + a.h, a.y);
+  axes(ctx, a, chart.x.ticks, sx, p.y.ticks, sy, chart.x.label, p.y.label);
   ctx.font = FONT;
-  ctx.lineWidth = 1;
-  ctx.strokeStyle = GRID;
   ctx.fillStyle = MUTED;
   ctx.textAlign = 'center';
   ctx.textBaseline = 'top';
-  let lastRight = -Infinity;
-  for (const t of chart.x.ticks) {
-    const x = Math.round(sx(t)) + 0.5;
-    ctx.beginPath(); ctx.moveTo(x, a.y); ctx.lineTo(x, a.y + a.h); ctx.stroke();
-    const label = chart.x.label(t);
-    const half = ctx.measureText(label).width / 2;
-    if (x - half < lastRight + 4) continue; // an overlapping label is left out; its grid line stays
-    ctx.fillText(label, x, a.y + a.h + 4);
-    lastRight = x + half;
-  }
   ctx.fillText(`${chart.xTitle}${chart.x.kind === 'log' ? ' (log scale)' : ''}`, a.x + a.w / 2, a.y + a.h + 20);
-  ctx.textAlign = 'right';
-  ctx.textBaseline = 'middle';
-  for (const t of p.y.ticks) {
-    const y = Math.round(sy(t)) + 0.5;
-    ctx.beginPath(); ctx.moveTo(a.x, y); ctx.lineTo(a.x + a.w, y); ctx.stroke();
-    ctx.fillText(p.y.label(t), a.x - 5, y);
-  }
-  ctx.strokeStyle = '#b8c2cc';
-  ctx.strokeRect(a.x + 0.5, a.y + 0.5, a.w - 1, a.h - 1);
   ctx.save();
   ctx.beginPath();
   ctx.rect(a.x, a.y, a.w, a.h);

@@ -1,27 +1,12 @@
-import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { Denoiser } from '../../src/core/edm';
 import { Network, initParams } from '../../src/core/nets';
 import { FAULT_POLICY, PidTrainer, TrainingDiverged } from '../../src/core/pid';
 import { Rng } from '../../src/core/rng';
-import { GaussianMixtureDenoiser } from '../../src/core/teachers/gaussian-mixture';
 import { useBackend } from '../helpers/backend';
+import { edm, flakyTeacher, settings, spec } from '../helpers/flaky-teacher';
 
 beforeAll(() => useBackend('cpu'));
 
-const edm = { sigma_data: 0.5, sigma_min: 0.002, sigma_max: 80, rho: 7 };
-const spec = { type: 'mlp' as const, hidden: 8, blocks: 1, emb_dim: 4, emb_max_freq: 2 };
-const settings = { N: 50, loss: 'l2' as const, optimizer: 'radam' as const, lr: 1e-3, batch: 8, ema: 0.9, seed: 3 };
-
-/** A teacher that answers NaN on the calls `faulty` says (one call per training step). */
-function flakyTeacher(faulty: (call: number) => boolean): Denoiser & { dispose(): void } {
-  const good = new GaussianMixtureDenoiser({ weights: [1], means: [[0.2, -0.1]], stds: [0.3] });
-  let call = 0;
-  return {
-    denoise: (x, s) => (faulty(++call) ? tf.mul(good.denoise(x, s), NaN) : good.denoise(x, s)),
-    dispose: () => good.dispose(),
-  };
-}
 
 const weights = (net: Network) => [...net.params.values()].map((p) => Array.from(p.dataSync()));
 
