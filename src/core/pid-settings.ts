@@ -8,7 +8,13 @@ import { LOSS_NAMES, type LossName, OPTIMIZER_NAMES, type OptimizerName, PRESETS
 export { LOSS_NAMES, OPTIMIZER_NAMES, type LossName, type OptimizerName };
 
 /** What one optimisation step depends on: the grid, the loss, the optimiser and its lr, the batch, the EMA, the seed. */
-export type PidSettings = Pick<RunSettings, 'N' | 'loss' | 'optimizer' | 'lr' | 'batch' | 'ema' | 'seed'>;
+export type PidSettings = Pick<RunSettings, 'N' | 'loss' | 'optimizer' | 'lr' | 'batch' | 'ema' | 'seed'> & {
+  /**
+   * Samples per forward and backward pass (absent or >= batch: the whole batch at once). A batch larger than this
+   * runs as micro-batches whose gradients are accumulated: the same loss and gradient as the whole batch, less memory.
+   */
+  microBatch?: number;
+};
 
 /** The paper's reference settings (the Paper preset), with a batch that suits a CPU. */
 export const PID_DEFAULTS: PidSettings = {

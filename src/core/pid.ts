@@ -163,6 +163,23 @@ export function pidLossOfStudent(
   return () => op(F(xInT, cNoise)) as tf.Scalar;
 }
 
+/** Rows [start, end) of a host batch (labels sliced too): one micro-batch. */
+export function sliceHostBatch(batch: HostBatch, start: number, end: number): HostBatch {
+  const dim = batch.z.length / batch.t.length;
+  return {
+    z: batch.z.subarray(start * dim, end * dim), dataShape: batch.dataShape, t: batch.t.slice(start, end), tNext: batch.tNext.slice(start, end),
+    ...(batch.labels ? { labels: tf.slice(batch.labels, [start, 0], [end - start, -1]) } : {}),
+  };
+}
+
+/** Micro-batch bounds [start, end) covering `batch` rows in pieces of at most `micro` (the last one may be smaller). */
+export function microBatchBounds(batch: number, micro = batch): [number, number][] {
+  const size = Math.max(1, Math.min(micro, batch));
+  const out: [number, number][] = [];
+  for (let start = 0; start < batch; start += size) out.push([start, Math.min(batch, start + size)]);
+  return out;
+}
+
 /** where(condition, a, b) with operands of one shape: the Select kernel alone (tf.where adds a broadcast copy of each). */
 const select = (condition: tf.Tensor, a: tf.Tensor, b: tf.Tensor): tf.Tensor => tf.engine().runKernel('Select', { condition, t: a, e: b }) as tf.Tensor;
 
@@ -395,17 +412,10 @@ export class PidTrainer {
    * the next counts of good steps and of faults in a row.
    */
   private encodeStep(table: tf.Tensor2D, k: number, terms: UpdateTerms, applied: tf.Scalar, faults: tf.Scalar): [tf.Tensor, tf.Scalar, tf.Scalar] {
-    const F = this.o.student.apply;
     const layout = this.optimizer.layout;
     const variables = [...this.variables.values()];
     return tf.tidy(() => {
-      const batch = this.drawHostBatch();
-      const labels = batch.labels;
-      const teacher = (y: tf.Tensor, tt: tf.Tensor1D) => this.o.teacher.denoise(y, tt, labels); // untaped: inside the loss kernel
-      const lossOf = pidLossOfStudent(networkWithLabels(F, labels), teacher, this.o.edm, this.settings.loss, batch, this.o.precond);
-      const { value, grads } = tf.variableGrads(lossOf, variables);
-      // A weight the loss does not reach (EDM's map_augment: no augmentation labels in PID) gets a zero gradient.
-      const g = layout.concat(variables.map((v) => grads[v.name] ?? tf.zerosLike(v)));
+      const [value, g] = this.lossAndGradient(this.drawHostBatch(), variables);
       const squared = tf.square(g);
       const norm = tf.sqrt(tf.sum(squared));
       const live = tf.less(faults, FAULT_POLICY.consecutiveBeforeRestore);
@@ -422,6 +432,39 @@ export class PidTrainer {
       const nextFaults = select(apply, tf.scalar(0, 'int32'), tf.add(faults, tf.cast(live, 'int32'))) as tf.Scalar;
       return [tf.stack([value, norm]), nextApplied, nextFaults];
     });
+  }
+
+  /**
+   * The batch's loss and its flat gradient. With a micro-batch smaller than the batch, each micro-batch's loss (a mean
+   * over its rows) and gradient are weighted by its share of the rows and summed: the whole batch's mean and gradient,
+   * with only one micro-batch's activations alive at a time.
+   */
+  private lossAndGradient(batch: HostBatch, variables: tf.Variable[]): [tf.Scalar, tf.Tensor1D] {
+    const F = this.o.student.apply;
+    const layout = this.optimizer.layout;
+    const rows = batch.t.length;
+    const part = (b: HostBatch): [tf.Scalar, tf.Tensor1D] => {
+      const labels = b.labels;
+      const teacher = (y: tf.Tensor, tt: tf.Tensor1D) => this.o.teacher.denoise(y, tt, labels); // untaped: inside the loss kernel
+      const lossOf = pidLossOfStudent(networkWithLabels(F, labels), teacher, this.o.edm, this.settings.loss, b, this.o.precond);
+      const { value, grads } = tf.variableGrads(lossOf, variables);
+      // A weight the loss does not reach (EDM's map_augment: no augmentation labels in PID) gets a zero gradient.
+      return [value, layout.concat(variables.map((v) => grads[v.name] ?? tf.zerosLike(v)))];
+    };
+    const bounds = microBatchBounds(rows, this.settings.microBatch);
+    if (bounds.length === 1) return part(batch);
+    let sum: [tf.Scalar, tf.Tensor1D] | null = null;
+    for (const [start, end] of bounds) {
+      const next: [tf.Scalar, tf.Tensor1D] = tf.tidy(() => {
+        const share = (end - start) / rows;
+        const [value, g] = part(sliceHostBatch(batch, start, end));
+        const weighted: [tf.Scalar, tf.Tensor1D] = [tf.mul(value, share), tf.mul(g, share)];
+        return sum ? [tf.add(sum[0], weighted[0]), tf.add(sum[1], weighted[1])] : weighted;
+      });
+      if (sum) tf.dispose(sum);
+      sum = next;
+    }
+    return sum!;
   }
 
   /** Counts a faulty step; true when it triggered a restore. */

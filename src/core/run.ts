@@ -36,6 +36,8 @@ export interface PidRunOptions {
   initialWeights?: Map<string, HostTensor>;
   /** Milliseconds of steps one tick may take before it returns (the worker keeps pause responsive with it). */
   tickMs?: number;
+  /** Samples per forward and backward pass (core/plan.ts sizes it to the memory); absent: the whole batch. */
+  microBatch?: number;
 }
 
 /** Steps of the first tick, before a step's duration is known. */
@@ -56,7 +58,8 @@ export class PidRun {
     this.student = network;
     this.fromTeacher = fromTeacher;
     this.trainer = new PidTrainer({
-      teacher: teacher.denoiser, student: network, edm: teacher.config.edm, settings: pidSettingsOf(settings),
+      teacher: teacher.denoiser, student: network, edm: teacher.config.edm,
+      settings: { ...pidSettingsOf(settings), ...(o.microBatch !== undefined ? { microBatch: o.microBatch } : {}) },
       precond: teacher.precond, labelDim: teacher.labelDim,
     });
     this.tickMs = o.tickMs ?? Infinity;
@@ -64,6 +67,11 @@ export class PidRun {
 
   get step(): number {
     return this.trainer.step;
+  }
+
+  /** Samples per forward and backward pass: the batch, or the micro-batch it is split into. */
+  get microBatch(): number {
+    return Math.min(this.settings.batch, this.trainer.settings.microBatch ?? this.settings.batch);
   }
 
   get done(): boolean {
