@@ -1,0 +1,172 @@
+/**
+ * A run sized to the teacher and the machine: the "plan" layer of the settings' resolution, shared by the CLI and the
+ * studio. From a short measurement of real PID passes of the teacher's network on the backend (StepCost, measured by
+ * plan-probe.ts), it chooses the batch, the steps and the evaluation cadence for a time budget and the learning
+ * rate of a student that starts from its teacher's weights; and for any settings, the micro-batch that fits the
+ * backend's memory, the memory that takes and the time a step and the run take. Free of tfjs: the page imports it.
+ */
+import type { RunSettings } from '../formats/run-settings';
+
+/** What one PID pass costs on a backend, measured at one and two samples (a pass: forward and backward over m samples). */
+export interface StepCost {
+  backend: string;
+  studentParameters: number;
+  teacherParameters: number;
+  /** Seconds of one step over m samples: secondsFixed (the update, a pass's launches) + secondsPerSample m. */
+  secondsFixed: number;
+  secondsPerSample: number;
+  /** Live bytes of the run between steps: the teacher, the student, its optimiser moments, EMA and fault snapshot. */
+  bytesState: number;
+  /** Peak bytes above the state while the update runs (the flat gradient, the next weights and moments). */
+  bytesUpdate: number;
+  /** Peak bytes above the state while a pass of m samples runs (activations kept for the backward pass, gradients). */
+  bytesPassFixed: number;
+  bytesPerSample: number;
+}
+
+/** How much memory a run may take on a backend, and why. */
+export interface MemoryLimit {
+  bytes: number;
+  why: string;
+}
+
+const GB = 1024 ** 3;
+
+/**
+ * wasm addresses at most 4 GB, and its allocator does not give memory back: tensors may take about half of it.
+ * WebGPU says nothing of the device's memory (only of its largest buffer): a GPU's few GB are assumed; a software
+ * adapter and the cpu backend live in the JavaScript heap.
+ */
+export function memoryLimitFor(backend: string, software = false): MemoryLimit {
+  if (backend === 'wasm') return { bytes: 2 * GB, why: "half of wasm's 4 GB (its allocator keeps what it once took)" };
+  if (backend === 'webgpu' && !software) return { bytes: 4 * GB, why: "4 GB of the GPU's memory (WebGPU does not say how much it has)" };
+  return { bytes: 2 * GB, why: `2 GB of the JavaScript heap (${backend}${software ? ' on a software adapter' : ''})` };
+}
+
+/** Peak bytes of a step at micro-batch m: the state, and the larger of the update's and a pass's peak. */
+export const runBytes = (cost: StepCost, micro: number): number =>
+  cost.bytesState + Math.max(cost.bytesUpdate, cost.bytesPassFixed + micro * cost.bytesPerSample);
+
+/**
+ * The micro-batch of a batch: the largest number of samples per pass whose step fits the limit, then evened out so the
+ * passes hold about as many samples each (32 as 4 x 8, not 3 x 10 + 2). At least 1, even when one sample does not fit.
+ */
+export function microBatchFor(cost: StepCost, limit: MemoryLimit, batch: number): number {
+  const room = limit.bytes - cost.bytesState - cost.bytesPassFixed;
+  const most = cost.bytesPerSample > 0 ? Math.floor(room / cost.bytesPerSample) : batch;
+  const fit = Math.max(1, Math.min(batch, most));
+  const passes = Math.ceil(batch / fit);
+  return Math.ceil(batch / passes);
+}
+
+/** Seconds of one step of `batch` samples in passes of `micro`. */
+export function stepSeconds(cost: StepCost, batch: number, micro: number): number {
+  const passes = Math.ceil(batch / micro);
+  return passes * cost.secondsFixed + batch * cost.secondsPerSample;
+}
+
+/** The time budget of the studio's and the CLI's default run: a first student in about 10 minutes. */
+export const DEFAULT_BUDGET_SECONDS = 600;
+/** Share of the budget the steps get (evaluations, the teacher's reference solution and the views take the rest). */
+const TRAINING_SHARE = 0.8;
+/** The first measured student, and its picture, within about a minute. */
+const FIRST_EVALUATION_SECONDS = 60;
+/** Fewer steps than this in the budget do not make a useful student: the plan says so. */
+export const USEFUL_STEPS = 100;
+
+/**
+ * Batch of an image student per backend: the PID reference trains with 512 over 8 GPUs (micro-batch 32 for
+ * ImageNet 64); a CPU takes a few dozen samples a step in reasonable time.
+ */
+function imageBatchFor(backend: string, software: boolean): number {
+  return backend === 'webgpu' && !software ? 128 : backend === 'cpu' || software ? 8 : 32;
+}
+
+/**
+ * Learning rate of an image student initialised from its teacher's weights: a decay from 2e-3 to 2e-5 over the run
+ * (measured on the 14x14 digits' UNet, 300 steps of batch 32 on wasm: see docs/measurements.md); Quick's 1e-2 suits
+ * freshly initialised 2D MLPs and pulls a teacher-initialised UNet away from its teacher.
+ */
+export const IMAGE_LR = { lr: 2e-3, lrFinal: 2e-5 };
+
+/** A round number of steps (two significant digits): 937 -> 940, 12345 -> 12000. */
+export function roundSteps(n: number): number {
+  if (n < 10) return Math.max(1, Math.round(n));
+  const scale = 10 ** (Math.floor(Math.log10(n)) - 1);
+  return Math.round(n / scale) * scale;
+}
+
+export interface PlanContext {
+  cost: StepCost;
+  limit: MemoryLimit;
+  /** The teacher's data is an image (rank-3 shape): the plan sets batch, steps, cadence and lr; 2D data keeps the backend's. */
+  image: boolean;
+  software?: boolean;
+  budgetSeconds?: number;
+}
+
+/** The plan layer: batch, steps, evaluation cadence and lr of an image teacher's run on this backend; nothing for 2D data. */
+export function planSettings(p: PlanContext): Partial<RunSettings> {
+  if (!p.image) return {};
+  const batch = imageBatchFor(p.cost.backend, p.software ?? false);
+  const micro = microBatchFor(p.cost, p.limit, batch);
+  const seconds = stepSeconds(p.cost, batch, micro);
+  const steps = Math.max(10, roundSteps(((p.budgetSeconds ?? DEFAULT_BUDGET_SECONDS) * TRAINING_SHARE) / seconds));
+  return { batch, steps, evalEvery: evaluationCadence(steps, seconds), ...IMAGE_LR };
+}
+
+/** Steps between evaluations: the first within about a minute, at least five in the run. */
+export function evaluationCadence(steps: number, seconds: number): number {
+  return Math.max(1, Math.min(roundSteps(FIRST_EVALUATION_SECONDS / seconds), Math.ceil(steps / 5)));
+}
+
+/** What a run of given settings will take here: shown before it starts, in the CLI and on the page. */
+export interface RunShape {
+  batch: number;
+  microBatch: number;
+  steps: number;
+  bytes: number;
+  limit: MemoryLimit;
+  /** One sample per pass fits in the limit. */
+  fits: boolean;
+  stepSeconds: number;
+  runSeconds: number;
+  /** Why this run will not make a useful student here, and what to do instead; null when it will. */
+  warning: string | null;
+}
+
+export function runShape(cost: StepCost, limit: MemoryLimit, s: Pick<RunSettings, 'batch' | 'steps'>, budgetSeconds = DEFAULT_BUDGET_SECONDS): RunShape {
+  const microBatch = microBatchFor(cost, limit, s.batch);
+  const bytes = runBytes(cost, microBatch);
+  const fits = bytes <= limit.bytes;
+  const seconds = stepSeconds(cost, s.batch, microBatch);
+  let warning: string | null = null;
+  if (!fits) {
+    warning = `one sample at a time needs about ${formatBytes(bytes)}, more than ${limit.why} allows: this teacher is too large for ${cost.backend} here. `
+      + 'Distil it on a GPU (the studio on a machine with WebGPU), or with a smaller student network';
+  } else if (seconds * USEFUL_STEPS > budgetSeconds) {
+    warning = `one step of batch ${s.batch} takes about ${formatSeconds(seconds)} on ${cost.backend}: ${USEFUL_STEPS} steps take ${formatSeconds(seconds * USEFUL_STEPS)}, `
+      + `and a useful student needs thousands. Distil it on a GPU (the studio on a machine with WebGPU); it runs here if you insist`;
+  }
+  return { batch: s.batch, microBatch, steps: s.steps, bytes, limit, fits, stepSeconds: seconds, runSeconds: seconds * s.steps, warning };
+}
+
+/** "batch 32 as 4 x 8, 900 steps, about 9 min here, 1.1 GB". */
+export function describeRunShape(r: RunShape): string {
+  const passes = Math.ceil(r.batch / r.microBatch);
+  const batch = passes > 1 ? `batch ${r.batch} as ${passes} x ${r.microBatch}` : `batch ${r.batch}`;
+  return `${batch}, ${r.steps} steps, about ${formatSeconds(r.runSeconds)} here, ${formatBytes(r.bytes)}`;
+}
+
+export function formatBytes(bytes: number): string {
+  if (bytes >= GB) return `${(bytes / GB).toFixed(1)} GB`;
+  if (bytes >= 1024 ** 2) return `${Math.round(bytes / 1024 ** 2)} MB`;
+  return `${Math.max(1, Math.round(bytes / 1024))} kB`;
+}
+
+export function formatSeconds(s: number): string {
+  if (s < 1) return `${Math.max(1, Math.round(s * 1000))} ms`;
+  if (s < 90) return `${s < 10 ? s.toFixed(1) : Math.round(s)} s`;
+  if (s < 5400) return `${Math.round(s / 60)} min`;
+  return `${(s / 3600).toFixed(1)} h`;
+}
