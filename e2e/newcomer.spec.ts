@@ -1,8 +1,9 @@
 /**
- * What a newcomer tripped over, on a phone-sized screen: no sideways scroll, Start within the first screen, the
- * sample canvas drawn at its CSS size (its 12 px text is 12 px), a loading teacher shown as loading with Start
- * disabled, keyboard steps through the Backend select restarting the worker once, and an opened student (with its
- * "(the loaded teacher)") gone once another teacher loads.
+ * What a newcomer tripped over, on a phone-sized screen: no sideways scroll, Start within the first screen and the
+ * sweep last (after the settings it refers to), the sample canvas drawn at its CSS
+ * size (its 12 px text is 12 px), a loading teacher shown as loading with Start disabled, keyboard steps through the
+ * Backend select restarting the worker once, and an opened student (with its "(the loaded teacher)") gone once
+ * another teacher loads.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,7 +15,7 @@ const WIDTH = 390;
 const HEIGHT = 844;
 test.use({ viewport: { width: WIDTH, height: HEIGHT }, deviceScaleFactor: 2 });
 
-test('390 px wide: no horizontal scroll, Start on the first screen, a loading teacher disables Start', async ({ page, baseURL }) => {
+test('390 px wide: no horizontal scroll, Start on the first screen, the sweep last, a loading teacher disables Start', async ({ page, baseURL }) => {
   const seen = watchPage(page, baseURL!);
   // Hold the teacher file back, so the loading state can be seen for as long as the test needs.
   let release!: () => void;
@@ -56,6 +57,8 @@ test('390 px wide: no horizontal scroll, Start on the first screen, a loading te
   console.log(`Start at y ${Math.round(box.y)} of a ${HEIGHT} px screen`);
   expect(box.y + box.height).toBeLessThanOrEqual(HEIGHT);
   for (const name of ['Pause', 'Stop']) expect((await page.getByRole('button', { name, exact: true }).boundingBox())!.y).toBeLessThan(HEIGHT);
+  const headings = await page.locator('main h2').evaluateAll((hs) => hs.map((h) => ({ text: h.textContent, top: h.getBoundingClientRect().top })));
+  expect(headings.sort((a, b) => a.top - b.top).map((h) => h.text)).toEqual(['Distillation', 'Teacher', 'Settings', 'Live', 'Samples', 'Student file', 'Sweep']);
 
   // One canvas unit per CSS pixel: the canvas's 12 px text is 12 CSS px (it was about 4 px), sharp at 2x.
   const canvas = await page.getByTestId('sample-canvas').evaluate((c: HTMLCanvasElement) => ({

@@ -6,9 +6,12 @@ import { type NetworkFn, networkWithLabels, withLabels } from '../core/edm';
 import { formatRelative } from '../core/format-numbers';
 import { fixedLabels } from '../core/labels';
 import { TrajectoryReference } from '../core/metrics';
-import { loadTeacher, studentFileBytes } from '../core/models';
+import { type Teacher, loadTeacher, studentFileBytes } from '../core/models';
 import { Rng } from '../core/rng';
 import { PidRun } from '../core/run';
+import { type MemoryLimit, type StepCost, DEFAULT_BUDGET_SECONDS, describeRunShape, formatSeconds, memoryLimitFor, planSettings, runShape } from '../core/plan';
+import { measureStepCost } from '../core/plan-probe';
+import type { LearnedNetworkSpec } from '../core/nets';
 import { ModelFileError } from '../formats/errors';
 import {
   PRESETS, PRESET_IDS, type PresetId, RUN_DEFAULTS, RUN_SETTING_SPECS, type RunSettingKey, type RunSettings, checkRunSetting,
@@ -25,17 +28,30 @@ export const DISTILL_OPTIONS: Record<string, OptionKind> = {
   teacher: 'string', out: 'string', preset: 'string',
   ...Object.fromEntries(RUN_SETTING_SPECS.map((s) => [s.flag, s.kind === 'int' ? 'integer' : s.kind === 'number' ? 'number' : 'string'])),
   'student-network': 'string', backend: 'string', log: 'string', name: 'string', checkpoint: 'string', resume: 'flag',
-  'checkpoint-every': 'number', precond: 'string',
+  'checkpoint-every': 'number', precond: 'string', 'micro-batch': 'integer', minutes: 'number',
 };
 
-/** The CLI's defaults: the Quick preset with a CPU's batch (256) and 4000 steps; evaluation every tenth of the run. */
-export function distillSettings(o: Partial<Record<string, string | number | boolean>>): RunSettings {
+/**
+ * The CLI's settings in layers: the flags, then the plan for this teacher and machine (core/plan.ts: an image
+ * teacher's batch, steps and evaluation cadence), then the Quick preset with a CPU's batch (256) and 4000 steps.
+ * Evaluation: the plan's cadence, or every tenth of the run when the steps are set by hand or nothing planned.
+ */
+export function distillSettings(o: Partial<Record<string, string | number | boolean>>, plan: Partial<RunSettings> = {}): RunSettings {
   const preset = (o.preset as string | undefined) ?? 'quick';
   if (!PRESET_IDS.includes(preset as PresetId)) throw new UsageError(`distill: --preset must be one of ${PRESET_IDS.join(', ')} (got '${preset}')`);
-  const s: Record<string, unknown> = { ...RUN_DEFAULTS, ...PRESETS[preset as PresetId].values };
+  const s: Record<string, unknown> = { ...RUN_DEFAULTS, ...PRESETS[preset as PresetId].values, ...plan };
   for (const spec of RUN_SETTING_SPECS) if (o[spec.flag] !== undefined) s[spec.key] = o[spec.flag];
-  if (o['eval-every'] === undefined) s.evalEvery = Math.max(1, Math.round((s.steps as number) / 10));
+  if (o['eval-every'] === undefined && (plan.evalEvery === undefined || o.steps !== undefined)) s.evalEvery = Math.max(1, Math.round((s.steps as number) / 10));
   return checkedSettings(s);
+}
+
+/** --minutes and --micro-batch, checked before anything is read. */
+function planOptions(o: Partial<Record<string, string | number | boolean>>): { budgetSeconds: number; microBatch?: number } {
+  const minutes = (o.minutes as number | undefined) ?? DEFAULT_BUDGET_SECONDS / 60;
+  if (!(minutes > 0)) throw new UsageError(`distill: --minutes must be a positive number (got '${o.minutes}')`);
+  const micro = o['micro-batch'] as number | undefined;
+  if (micro !== undefined && micro < 1) throw new UsageError(`distill: --micro-batch must be at least 1 (got '${micro}')`);
+  return { budgetSeconds: minutes * 60, ...(micro !== undefined ? { microBatch: micro } : {}) };
 }
 
 function checkedSettings(s: Record<string, unknown>): RunSettings {
@@ -44,6 +60,17 @@ function checkedSettings(s: Record<string, unknown>): RunSettings {
     if (!r.ok) throw new UsageError(`distill: ${r.error} (got '${s[spec.key]}')`);
   }
   return s as unknown as RunSettings;
+}
+
+/**
+ * An image teacher's cost on this backend (two short timings of real steps), from which the plan and the micro-batch
+ * come; null for 2D data, whose runs the preset sizes and whose batches always fit.
+ */
+async function sizeRun(teacher: Teacher, network: LearnedNetworkSpec | undefined, budgetSeconds: number, out: (line: string) => void): Promise<{ cost: StepCost; limit: MemoryLimit } | null> {
+  if (teacher.config.data.shape.length !== 3) return null;
+  out(`sizing the run to this teacher and machine (about ${formatSeconds(budgetSeconds)} of training): timing PID steps of 1 and 2 samples on ${tf.getBackend()}`);
+  const cost = await measureStepCost(teacher, network ? { network } : {});
+  return { cost, limit: memoryLimitFor(cost.backend) };
 }
 
 /** Milliseconds of steps between two looks at the checkpoint timer (a tick also ends at each evaluation step). */
@@ -60,12 +87,14 @@ export async function distill(argv: string[], out: (line: string) => void): Prom
   const checkpointEvery = (o['checkpoint-every'] as number | undefined) ?? 30;
   if (!(checkpointEvery > 0)) throw new UsageError('distill: --checkpoint-every must be a positive number of seconds');
   const resumed = o.resume ? readCheckpoint(readBytes(o.checkpoint as string), o.checkpoint as string) : null;
-  let settings = distillSettings(o);
-  if (resumed) {
+  const planned = planOptions(o);
+  const settingsWith = (plan: Partial<RunSettings>): RunSettings => {
+    if (!resumed) return distillSettings(o, plan);
     // A resumed run keeps its settings and lr schedule; --steps may extend it.
     const saved = checkpointRunSettings(resumed.info);
-    settings = checkedSettings({ ...saved, steps: (o.steps as number | undefined) ?? saved.steps, ...(o['eval-every'] !== undefined ? { evalEvery: o['eval-every'] } : {}) });
-  }
+    return checkedSettings({ ...saved, steps: (o.steps as number | undefined) ?? saved.steps, ...(o['eval-every'] !== undefined ? { evalEvery: o['eval-every'] } : {}) });
+  };
+  settingsWith({}); // the flags' problems before anything is read
   checkWritableOutputs([
     { flag: '--out', path: o.out },
     ...(typeof o.log === 'string' ? [{ flag: '--log', path: o.log, append: !!resumed }] : []),
@@ -77,7 +106,12 @@ export async function distill(argv: string[], out: (line: string) => void): Prom
   const backend = await startCliBackend(o.backend);
   const teacher = loadTeacher(model);
   const { config: tc } = teacher;
-  const run = new PidRun(teacher, settings, { network: spec ?? resumed?.info.network, tickMs: CLI_TICK_MS });
+  const network = spec ?? resumed?.info.network;
+  const sized = await sizeRun(teacher, network, planned.budgetSeconds, out);
+  const settings = settingsWith(sized ? planSettings({ ...sized, image: true, budgetSeconds: planned.budgetSeconds }) : {});
+  const shape = sized ? runShape(sized.cost, sized.limit, settings, planned.budgetSeconds) : null;
+  const microBatch = planned.microBatch ?? shape?.microBatch;
+  const run = new PidRun(teacher, settings, { network, tickMs: CLI_TICK_MS, ...(microBatch !== undefined ? { microBatch } : {}) });
   const { trainer, student } = run;
   if (resumed) {
     const mismatch = run.mismatch(resumed.info);
@@ -102,6 +136,11 @@ export async function distill(argv: string[], out: (line: string) => void): Prom
   const s = settings;
   out(`distilling "${tc.name}" into a ${student.spec.type} student (${student.parameterCount.toLocaleString('en-US')} parameters, ${run.fromTeacher ? "initialised from the teacher's weights" : 'fresh initialisation'})`);
   out(`  ${s.steps} steps, batch ${s.batch}, N ${s.N}, ${s.loss}, ${s.optimizer} lr ${s.lr}${s.lrFinal !== s.lr ? ` -> ${s.lrFinal}` : ''}, ema ${s.ema}, seed ${s.seed}, evaluation every ${s.evalEvery} steps, backend ${backend}`);
+  if (shape) {
+    const runShapeNow = { ...shape, microBatch: run.microBatch };
+    out(`  plan: ${describeRunShape(runShapeNow)} (memory limit: ${shape.limit.why})`);
+    if (shape.warning) out(`  warning: ${shape.warning}`);
+  }
   if (resumed) out(`  resuming from ${o.checkpoint} at step ${trainer.step} (saved ${resumed.info.savedAt})`);
   const start = performance.now();
   const startStep = trainer.step;

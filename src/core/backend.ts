@@ -104,13 +104,21 @@ export async function startBackend(
   throw new Error(`no tfjs backend started (${reasons.join('; ')})`);
 }
 
+/** wasm's ways of saying it died: out of memory, or an abort; its module is then unusable until it is started anew. */
+const WASM_DEATH = /memory access out of bounds|out of memory|Aborted\(|Cannot enlarge memory/i;
+
 /**
  * A backend failure in words a user can act on: tfjs-wasm reports running out of its memory (at most 4 GB, the
- * wasm32 address space) as "memory access out of bounds"; anything else is passed through.
+ * wasm32 address space) as "memory access out of bounds" or a bare "Aborted()"; anything else is passed through.
  */
 export function explainBackendError(message: string): string {
-  if (/memory access out of bounds|out of memory|Aborted\(OOM\)|Cannot enlarge memory/i.test(message) && tf.getBackend() === 'wasm') {
-    return `the wasm backend ran out of memory (${message}; wasm has at most 4 GB, and a distillation holds the teacher, the student, its gradient, two optimiser moments, the EMA and a snapshot of them): use a smaller batch or network, or the webgpu backend`;
+  if (WASM_DEATH.test(message) && tf.getBackend() === 'wasm') {
+    return `the wasm backend ran out of memory (${message.replace(/\s*Build with -sASSERTIONS for more info\.?/, '')}; wasm has at most 4 GB, and a distillation holds the teacher, the student, its gradient, two optimiser moments, the EMA and a snapshot of them): use a smaller batch or micro-batch, or the webgpu backend`;
   }
   return message;
+}
+
+/** After this error the backend cannot go on (wasm aborted or out of memory): it must be started anew in a new worker. */
+export function isBackendDead(message: string): boolean {
+  return WASM_DEATH.test(message) && tf.getBackend() === 'wasm';
 }

@@ -1,8 +1,7 @@
 /**
  * A run sized to the teacher and the machine: the "plan" layer of the settings' resolution, shared by the CLI and the
- * studio. From a short measurement of real PID passes of the teacher's network on the backend (StepCost, measured by
- * plan-probe.ts), it chooses the batch, the steps and the evaluation cadence for a time budget and the learning
- * rate of a student that starts from its teacher's weights; and for any settings, the micro-batch that fits the
+ * studio. From a short measurement of real PID steps of the teacher's network on the backend (StepCost, measured by
+ * plan-probe.ts), it chooses the batch, the steps and the evaluation cadence for a time budget; and for any settings, the micro-batch that fits the
  * backend's memory, the memory that takes and the time a step and the run take. Free of tfjs: the page imports it.
  */
 import type { RunSettings } from '../formats/run-settings';
@@ -82,13 +81,6 @@ function imageBatchFor(backend: string, software: boolean): number {
   return backend === 'webgpu' && !software ? 128 : backend === 'cpu' || software ? 8 : 32;
 }
 
-/**
- * Learning rate of an image student initialised from its teacher's weights: a decay from 2e-3 to 2e-5 over the run
- * (measured on the 14x14 digits' UNet, 300 steps of batch 32 on wasm: see docs/measurements.md); Quick's 1e-2 suits
- * freshly initialised 2D MLPs and pulls a teacher-initialised UNet away from its teacher.
- */
-export const IMAGE_LR = { lr: 2e-3, lrFinal: 2e-5 };
-
 /** A round number of steps (two significant digits): 937 -> 940, 12345 -> 12000. */
 export function roundSteps(n: number): number {
   if (n < 10) return Math.max(1, Math.round(n));
@@ -105,14 +97,18 @@ export interface PlanContext {
   budgetSeconds?: number;
 }
 
-/** The plan layer: batch, steps, evaluation cadence and lr of an image teacher's run on this backend; nothing for 2D data. */
+/**
+ * The plan layer: batch, steps and evaluation cadence of an image teacher's run on this backend; nothing for 2D data.
+ * The learning rate stays the preset's: Quick's 1e-2 decaying to 1e-3 also suits image students started from their
+ * teacher (docs/measurements.md: it beat 2e-3 -> 2e-5 and lower schedules on the digits' UNets).
+ */
 export function planSettings(p: PlanContext): Partial<RunSettings> {
   if (!p.image) return {};
   const batch = imageBatchFor(p.cost.backend, p.software ?? false);
   const micro = microBatchFor(p.cost, p.limit, batch);
   const seconds = stepSeconds(p.cost, batch, micro);
   const steps = Math.max(10, roundSteps(((p.budgetSeconds ?? DEFAULT_BUDGET_SECONDS) * TRAINING_SHARE) / seconds));
-  return { batch, steps, evalEvery: evaluationCadence(steps, seconds), ...IMAGE_LR };
+  return { batch, steps, evalEvery: evaluationCadence(steps, seconds) };
 }
 
 /** Steps between evaluations: the first within about a minute, at least five in the run. */

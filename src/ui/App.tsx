@@ -21,7 +21,7 @@ export function App() {
           <BackendSelect />
         </div>
       </header>
-      {/* On a narrow screen the columns become one, in slot order: the run controls first, near the top. */}
+      {/* On a narrow screen the columns become one, in slot order: the run controls first, near the top; the sweep last. */}
       <main className="layout">
         <aside className="side">
           <div className="slot slot-teacher"><TeacherPanel /></div>

@@ -205,6 +205,12 @@ function drawPaths(ctx: CanvasRenderingContext2D, r: Rect, p: Extract<Panel, { k
   }
 }
 
+/** The font size of the class written in a grid cell `cell` CSS px wide; null when the cell is too small to hold it. */
+export function cellLabelPx(cell: number): number | null {
+  const px = Math.min(11, Math.floor(cell * 0.3));
+  return px >= 8 ? px : null;
+}
+
 function drawImages(ctx: CanvasRenderingContext2D, r: Rect, p: Extract<Panel, { kind: 'images' }>): void {
   const { cols, rows } = gridShape(p.count);
   const gap = 2;
@@ -224,5 +230,20 @@ function drawImages(ctx: CanvasRenderingContext2D, r: Rect, p: Extract<Panel, { 
         ctx.fillRect(ox + j * px, oy + i * px, Math.ceil(px), Math.ceil(px));
       }
     }
+  }
+  const labelPx = p.classes ? cellLabelPx(cell) : null;
+  if (!p.classes || labelPx === null) return;
+  // The class in each cell's top-left corner, dark on a light patch so it reads on any image.
+  ctx.font = `600 ${labelPx}px system-ui, -apple-system, "Segoe UI", sans-serif`;
+  ctx.textAlign = 'left';
+  ctx.textBaseline = 'top';
+  for (let k = 0; k < p.count; k++) {
+    const text = String(p.classes[k]);
+    const ox = r.x + (k % cols) * (cell + gap);
+    const oy = r.y + Math.floor(k / cols) * (cell + gap);
+    ctx.fillStyle = 'rgba(255, 255, 255, 0.8)';
+    ctx.fillRect(ox, oy, Math.ceil(ctx.measureText(text).width) + 4, labelPx + 3);
+    ctx.fillStyle = INK;
+    ctx.fillText(text, ox + 2, oy + 2);
   }
 }

@@ -64,9 +64,21 @@ export class StudioRuntime {
     return { client, unsubscribe };
   }
 
-  /** A backend report, or an error that ends the start, stops the start's clock. */
+  /** A backend report, or an error that ends the start, stops the start's clock; a run that killed the backend restarts it. */
   private watchEvent(e: WorkerEvent): void {
     if (e.type === 'backend' || (e.type === 'error' && (e.scope === 'backend' || e.scope === 'protocol'))) this.clearStartTimer();
+    if (e.type === 'run' && e.run.phase === 'failed' && e.run.backendLost) queueMicrotask(() => this.restartWorker(e.run.message ?? 'the run failed'));
+  }
+
+  /**
+   * The backend died with the run (wasm out of memory or aborted: every later call fails at once): a new worker on the
+   * same backend choice, the teacher loaded again, and a notice that says what happened and that Start works again.
+   */
+  private restartWorker(why: string): void {
+    this.reconnect(this.store.getState().backendChoice);
+    this.store.getState().set({
+      notice: `The run failed: ${why.replace(/\. The \w+ backend cannot go on after this.*$/, '')}. The worker was restarted and the teacher loaded again, so Start works again: lower the batch or micro-batch first.`,
+    });
   }
 
   private clearStartTimer(): void {
@@ -275,8 +287,13 @@ export class StudioRuntime {
 
   /** A new backend needs a new worker: the old one (and its run) goes, the teacher is loaded again. */
   setBackend(choice: BackendChoice): void {
+    if (choice === this.store.getState().backendChoice) return;
+    this.reconnect(choice);
+  }
+
+  /** A new worker on `choice`, the teacher loaded again (the old worker and whatever it held go). */
+  private reconnect(choice: BackendChoice): void {
     const s = this.store.getState();
-    if (choice === s.backendChoice) return;
     this.clearStartTimer();
     this.unsubscribeClient();
     this.client.close();

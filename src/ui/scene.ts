@@ -17,10 +17,29 @@ export type Panel =
   | { kind: 'paths'; title: string; subtitle: string; times: number[]; yRange: Range; yLabel: string;
       teacher: number[][]; student: number[][] | null }
   | { kind: 'images'; title: string; subtitle: string; images: Float32Array; count: number; height: number; width: number;
-      channels: number; range: [number, number] }
+      channels: number; range: [number, number]; classes: number[] | null }
   | { kind: 'message'; title: string; text: string };
 
 export interface Scene { panels: Panel[]; caption: string }
+
+/** The classes a class-conditional model's grid was sampled with: one class (`only`), or every class in turn. */
+export interface GridClasses { labelDim: number; only: number | null }
+
+/**
+ * The class of each cell of a grid, to be written in the cell: every class in turn gives cell i class i mod labelDim
+ * (core/labels.ts, fixedLabels); null for a grid of one class or of an unconditional model.
+ */
+export function cellClasses(count: number, classes: GridClasses | null | undefined): number[] | null {
+  if (!classes || classes.labelDim <= 0 || classes.only !== null) return null;
+  return Array.from({ length: count }, (_, i) => i % classes.labelDim);
+}
+
+/** What a grid's subtitle says of its classes: " · class 3", " · classes 0–9 in turn, row by row", or nothing. */
+export function classesText(classes: GridClasses | null | undefined): string {
+  if (!classes || classes.labelDim <= 0) return '';
+  if (classes.only !== null) return ` · class ${classes.only}`;
+  return classes.labelDim === 1 ? ' · class 0' : ` · classes 0–${classes.labelDim - 1} in turn, row by row`;
+}
 
 export function studentSubtitle(v: StudentView, name?: string): string {
   const weights = v.weights === 'ema' ? 'EMA weights' : 'training weights';
@@ -31,8 +50,12 @@ export function studentSubtitle(v: StudentView, name?: string): string {
 /**
  * `waiting`: what the page is waiting for before there is a teacher view (loading the teacher, solving its ODE), said
  * in place of "No teacher loaded yet."; while it is set an opened student is not drawn against a view that is going.
+ * `teacherClasses`, `studentClasses`: the classes a class-conditional teacher's and student's grids were sampled with
+ * (the student's only when it is drawn beside that teacher: alone, it was sampled with its own labels).
  */
-export function buildScene(loadedTeacher: TeacherView | null, student: StudentView | null, opts: { coord?: number; studentName?: string; waiting?: string | null } = {}): Scene {
+export function buildScene(loadedTeacher: TeacherView | null, student: StudentView | null, opts: {
+  coord?: number; studentName?: string; waiting?: string | null; teacherClasses?: GridClasses | null; studentClasses?: GridClasses | null;
+} = {}): Scene {
   if (!loadedTeacher && (!student || opts.waiting)) {
     return { panels: [{ kind: 'message', title: 'Samples', text: opts.waiting ? `${opts.waiting}…` : 'No teacher loaded yet.' }], caption: '' };
   }
@@ -49,12 +72,17 @@ export function buildScene(loadedTeacher: TeacherView | null, student: StudentVi
 
   if (kind.kind === 'images') {
     const range = teacher?.dataRange ?? student!.dataRange;
+    const studentClasses = teacher ? opts.studentClasses : null;
+    // The student's subtitle is long already: it names one class, and leaves "in turn" to the teacher's and the cells.
+    const studentClassText = studentClasses?.only != null ? classesText(studentClasses) : '';
     const panels: Panel[] = [
       teacher
-        ? { kind: 'images', title: teacherTitle, subtitle: `${teacher.count} samples`, images: teacher.samples, count: teacher.count, height: kind.height, width: kind.width, channels: kind.channels, range }
+        ? { kind: 'images', title: teacherTitle, subtitle: `${teacher.count} samples${classesText(opts.teacherClasses)}`, images: teacher.samples, count: teacher.count,
+            height: kind.height, width: kind.width, channels: kind.channels, range, classes: cellClasses(teacher.count, opts.teacherClasses) }
         : { kind: 'message', title: teacherTitle, text: 'no teacher of this data shape is loaded' },
       student
-        ? { kind: 'images', title: studentTitle, subtitle: studentSub, images: student.samples, count: student.count, height: kind.height, width: kind.width, channels: kind.channels, range }
+        ? { kind: 'images', title: studentTitle, subtitle: studentSub + studentClassText, images: student.samples,
+            count: student.count, height: kind.height, width: kind.width, channels: kind.channels, range, classes: cellClasses(student.count, studentClasses) }
         : { kind: 'message', title: studentTitle, text: studentSub },
     ];
     return { panels, caption };

@@ -1,7 +1,7 @@
 /**
  * The settings the page offers: the run settings of the one settings table (formats/run-settings.ts) and the view's
- * Heun steps, resolved in layers: what the user (or the URL) set, then the teacher's recommendation, then the
- * backend's batch and step count, then the preset.
+ * Heun steps, resolved in layers: what the user (or the URL) set, then a built-in teacher's recommendation, then the
+ * plan for the teacher on this machine (core/plan.ts), then the backend's batch and step count, then the preset.
  */
 import {
   PRESETS, type PresetId, RUN_DEFAULTS, RUN_SETTING_SPECS, type RunSettingSpec, type RunSettings, parseRunSetting,
@@ -45,12 +45,17 @@ export const BACKEND_SIZED: SettingKey[] = ['batch', 'steps', 'evalEvery'];
 export interface SettingLayers {
   preset: PresetId;
   backend: BackendInfo | null;
+  /** The run sized to the loaded image teacher on this machine (core/plan.ts): batch, steps, evaluation cadence. */
+  plan?: Partial<RunSettings> | null;
   /** A built-in teacher's recommended settings (its entry in public/teachers/index.json). */
   recommended?: Partial<RunSettings> | null;
 }
 
-/** The value of every setting nobody set explicitly: the teacher's recommendation, the backend's size, the preset. */
-export function layeredDefaults({ preset, backend, recommended }: SettingLayers): StudioSettings {
+/**
+ * The value of every setting nobody set explicitly: a built-in teacher's recommendation, the plan for the teacher on
+ * this machine, the backend's size, the preset.
+ */
+export function layeredDefaults({ preset, backend, recommended, plan }: SettingLayers): StudioSettings {
   const sizing = sizingFor(backend);
   return {
     ...RUN_DEFAULTS,
@@ -58,6 +63,7 @@ export function layeredDefaults({ preset, backend, recommended }: SettingLayers)
     batch: sizing.batch,
     steps: sizing.steps,
     evalEvery: sizing.evalEvery,
+    ...(plan ?? {}),
     ...(recommended ?? {}),
     heunSteps: 18,
   };

@@ -4,6 +4,7 @@
  */
 import { createStore } from 'zustand/vanilla';
 import type { BuiltinIndex } from '../core/teachers/builtin';
+import { type MemoryLimit, type StepCost, planSettings } from '../core/plan';
 import type {
   BackendChoice, BackendInfo, CheckpointStatus, EvalPoint, MemoryReport, MetricPoint, OpenedStudentInfo, RunStatus, StudioSettings,
   SavedRunSummary, StudentView, TeacherInfo, TeacherSource, TeacherView, WorkerEvent,
@@ -65,6 +66,10 @@ export interface StudioState {
   /** Which student the sample view shows. */
   shown: 'training' | 'opened';
   busy: string | null;
+  /** The teacher's picture being solved ("… Heun step 3 of 18"), which Start does not wait for. */
+  viewProgress: string | null;
+  /** What a step of the loaded image teacher costs here and the memory a run may take: the plan layer's input. */
+  planCost: { cost: StepCost; limit: MemoryLimit } | null;
   urlProblems: string[];
   /** Settings fields whose text does not parse; Start waits until there are none. */
   fieldErrors: Partial<Record<SettingKey, string>>;
@@ -113,6 +118,8 @@ export function initialState(init: {
     trainingError: null,
     shown: 'training',
     busy: null,
+    viewProgress: null,
+    planCost: null,
     urlProblems: init.urlProblems ?? [],
     fieldErrors: {},
     sweep: idleSweep(),
@@ -129,8 +136,14 @@ export function recommendedFor(s: Pick<StudioState, 'builtins' | 'teacherId'>): 
   return s.builtins?.teachers.find((t) => t.id === s.teacherId)?.recommended ?? null;
 }
 
-export const layersOf = (s: Pick<StudioState, 'preset' | 'backend' | 'builtins' | 'teacherId'>): SettingLayers => ({
-  preset: s.preset, backend: s.backend, recommended: recommendedFor(s),
+/** The plan layer (core/plan.ts) for the loaded image teacher on this backend; null before it is measured or for 2D data. */
+export function planFor(s: Pick<StudioState, 'planCost' | 'backend'>): Partial<TableSettings> | null {
+  if (!s.planCost) return null;
+  return planSettings({ ...s.planCost, image: true, software: s.backend?.adapter?.software ?? false });
+}
+
+export const layersOf = (s: Pick<StudioState, 'preset' | 'backend' | 'builtins' | 'teacherId' | 'planCost'>): SettingLayers => ({
+  preset: s.preset, backend: s.backend, recommended: recommendedFor(s), plan: planFor(s),
 });
 
 /** Every setting nobody set, taken anew from the layers (after the backend, the teacher or the preset changed). */
@@ -178,7 +191,8 @@ export function reduceEvent(s: StudioState, e: WorkerEvent): Partial<StudioState
       const sameTeacher = s.teacher?.sha256 === e.teacher.sha256;
       const teacherId = e.teacher.source.kind === 'builtin' ? e.teacher.source.id : null;
       return {
-        settings: settle(s, { teacherId }),
+        settings: settle(s, { teacherId, planCost: null }),
+        planCost: null, memory: null, viewProgress: null,
         teacher: e.teacher, teacherLoading: null, teacherError: null, teacherView: null, liveView: null, sampleClass: null,
         teacherId: e.teacher.source.kind === 'builtin' ? e.teacher.source.id : null,
         run: idleRun(), metrics: emptyMetrics(), evals: [], trainingError: null, exportError: null, checkpoint: null,
@@ -233,6 +247,12 @@ export function reduceEvent(s: StudioState, e: WorkerEvent): Partial<StudioState
       return { sweep: reduceSweep(s.sweep, e) };
     case 'busy':
       return { busy: e.task };
+    case 'view-progress':
+      return { viewProgress: e.task };
+    case 'plan-cost': {
+      const planCost = e.cost && e.limit ? { cost: e.cost, limit: e.limit } : null;
+      return { planCost, settings: settle(s, { planCost }) };
+    }
     case 'error':
       switch (e.scope) {
         case 'teacher': return { teacherError: e.message, teacherLoading: null };
@@ -274,10 +294,11 @@ export function waitingFor(s: Pick<StudioState, 'backend' | 'backendError' | 'te
  * What the sample view waits for instead of drawing, or null: a teacher loading (the view shown would be the old
  * teacher's), or a loaded teacher whose view is being computed.
  */
-export function viewWaiting(s: Pick<StudioState, 'backend' | 'backendError' | 'teacherLoading' | 'busy' | 'builtins' | 'teacher' | 'teacherView'>): string | null {
+export function viewWaiting(s: Pick<StudioState, 'backend' | 'backendError' | 'teacherLoading' | 'busy' | 'viewProgress' | 'builtins' | 'teacher' | 'teacherView'>): string | null {
   if (s.teacherLoading) return `Loading the teacher ${loadingName(s, s.teacherLoading)}`;
   if (!s.backend && !s.backendError) return 'Starting the backend';
-  if (s.teacher && !s.teacherView && s.busy) return "Solving the teacher's ODE for the sample view";
+  const task = s.viewProgress ?? s.busy;
+  if (s.teacher && !s.teacherView && task) return task.charAt(0).toUpperCase() + task.slice(1);
   return null;
 }
 
@@ -320,6 +341,7 @@ export function createStudioStore(init?: Parameters<typeof initialState>[0]) {
     setBackendChoice: (choice) => set({
       backendChoice: choice, backend: null, backendError: null, run: idleRun(), metrics: emptyMetrics(), evals: [],
       liveView: null, teacher: null, teacherView: null, memory: null, checkpoint: null, notice: null, trainingError: null, exportError: null, busy: null,
+      planCost: null, viewProgress: null,
     }),
     setFieldError: (key, error) => {
       const { [key]: _old, ...rest } = get().fieldErrors;

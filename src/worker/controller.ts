@@ -12,7 +12,8 @@
  * dead device: a step that never returns, or returns an error, is ignored once the generation has moved on.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { explainBackendError } from '../core/backend';
+import { explainBackendError, isBackendDead } from '../core/backend';
+import { memoryLimitFor } from '../core/plan';
 import { ModelFileError } from '../formats/errors';
 import type { InputFile } from '../formats/model-file';
 import { adapterLabel } from './adapter';
@@ -105,11 +106,17 @@ export class StudioController {
   private backendReady = false;
   private backendChoice: BackendChoice = 'auto';
   private failMessage: string | undefined;
+  /** The last failure killed the backend (wasm out of memory or aborted). */
+  private backendLost = false;
+  /** The backend that runs, as last reported (its adapter says whether WebGPU is software). */
+  private backendInfo: BackendInfo | null = null;
   private heunSteps = 18;
   private checkpointMs = DEFAULT_CHECKPOINT_SECONDS * 1000;
   /** The loaded teacher's files, to load it again on a new device and to save a dropped one with the run. */
   private teacher: LoadedFiles | null = null;
   private recovering = false;
+  /** A start is waiting for the lock: a teacher picture being solved stops at its next Heun step. */
+  private startPending = false;
   /** Race results per teacher (file names and sizes) under "auto". */
   private readonly raced = new Map<string, RaceResult[]>();
   readonly keeper: RunKeeper;
@@ -147,7 +154,7 @@ export class StudioController {
           if (cmd.checkpointSeconds !== undefined) this.checkpointMs = cmd.checkpointSeconds * 1000;
           const info = await this.deps.startBackend(cmd.backend);
           this.backendReady = true;
-          this.deps.emit({ type: 'backend', backend: info });
+          this.reportBackend(info);
           await this.offerSavedRun();
         }));
       case 'load-teacher':
@@ -189,26 +196,33 @@ export class StudioController {
           }
         }));
       case 'start':
+        this.startPending = true; // the teacher's picture, if it is being solved, gives way at its next Heun step
+        this.deps.emit({ type: 'busy', task: 'preparing the run' });
         return this.guard('training', undefined, () => this.lock.run(async () => {
+          this.startPending = false;
+          this.backendLost = false;
           this.requireBackend();
           if (!this.engine.teacherInfo) throw new Error('no teacher is loaded: choose a built-in teacher or drop a model file');
           if (this.sweeps.active) throw new Error('a sweep is running: stop it (or let it finish) before starting a distillation');
           if (this.phase === 'training' || this.phase === 'paused') throw new Error('a distillation is already running');
           const problems = runSettingsProblems(cmd.settings);
           if (problems.length) throw new Error(`the run's settings are not valid: ${problems.join('; ')}`);
-          if (cmd.view.heunSteps !== this.heunSteps) {
-            this.heunSteps = cmd.view.heunSteps;
-            await this.emitTeacherView();
+          this.heunSteps = cmd.view.heunSteps; // the picture follows when the run pauses or ends: training does not wait for it
+          const settings = runSettingsOf(cmd.settings);
+          const micro = this.engine.microBatchFor(settings.batch);
+          this.deps.emit({ type: 'busy', task: `preparing the run${micro !== undefined && micro < settings.batch ? ` (batch ${settings.batch} in passes of ${micro})` : ''}: the student, its optimiser and the teacher's ODE on the validation noise` });
+          try {
+            this.engine.startRun(settings, cmd.from === 'opened-student');
+            this.keeper.reset();
+            this.metrics.clear();
+            this.failMessage = undefined;
+            this.clock.start();
+            await this.evaluate();
+          } finally {
+            this.deps.emit({ type: 'busy', task: null });
           }
-          this.engine.startRun(runSettingsOf(cmd.settings), cmd.from === 'opened-student');
-          this.keeper.reset();
-          this.metrics.clear();
-          this.failMessage = undefined;
-          this.clock.start();
-          await this.evaluate();
           this.phase = 'training';
-          await this.checkpoint(); // a lost device goes back at least to the start; the saved run is replaced
-          this.deps.emit({ type: 'saved-run', saved: null });
+          this.deps.emit({ type: 'saved-run', saved: null }); // this run replaces the saved one at its first checkpoint
           this.emitStatus();
           void this.loop();
         }));
@@ -222,6 +236,7 @@ export class StudioController {
             this.emitStatus();
             if (this.phase === 'paused') await this.checkpoint();
           }));
+          await this.drawMissingView();
         }
         return;
       case 'resume':
@@ -241,6 +256,7 @@ export class StudioController {
             await this.evaluateSafely();
             await this.checkpoint();
           }));
+          await this.drawMissingView();
         }
         return;
       case 'sample':
@@ -316,7 +332,7 @@ export class StudioController {
         this.backendReady = false;
         const info = await this.deps.restartBackend!(this.backendChoice);
         this.backendReady = true;
-        this.deps.emit({ type: 'backend', backend: info });
+        this.reportBackend(info);
         if (!this.teacher) {
           this.deps.emit({ type: 'notice', message: `The GPU device was lost (${reason}); now running on ${info.got}.` });
           return;
@@ -416,24 +432,37 @@ export class StudioController {
     this.engine.dispose(); // the previous teacher's tensors live on the backend that ran before
     this.engine = new StudioEngine();
     const info = await this.deps.useBackend(results[0].backend);
-    this.deps.emit({ type: 'backend', backend: { ...info, asked: 'auto', reason: raceReason(results) } });
+    this.reportBackend({ ...info, asked: 'auto', reason: raceReason(results) });
   }
 
+  /**
+   * Loads a teacher, sizes the run to it on this backend (an image teacher's steps are timed: the plan and the
+   * micro-batch come from that), then solves its ODE for the picture, which a Start does not wait for.
+   */
   private async loadTeacher(loaded: LoadedFiles): Promise<void> {
-    this.deps.emit({ type: 'busy', task: 'loading the teacher and solving its ODE for the views' });
+    this.deps.emit({ type: 'busy', task: 'loading the teacher' });
     try {
       const info = await this.engine.loadTeacher(loaded.files, loaded.source);
       this.teacher = loaded; // kept: a new device loads it again, a saved run stores a dropped one
       this.deps.emit({ type: 'teacher', teacher: info });
-      await this.emitTeacherView();
+      const limit = memoryLimitFor(tf.getBackend(), this.backendInfo?.adapter?.software ?? false);
+      const cost = await this.engine.measureCost(limit, (what) => this.deps.emit({ type: 'busy', task: `sizing the run to this teacher on ${tf.getBackend()}: ${what}` }));
+      this.deps.emit({ type: 'plan-cost', cost, limit: cost ? limit : null });
     } finally {
       this.deps.emit({ type: 'busy', task: null });
     }
+    await this.emitTeacherView();
+  }
+
+  /** After a run paused or ended: the teacher's picture a Start did not wait for, if it is still missing. */
+  private async drawMissingView(): Promise<void> {
+    if (!this.engine.teacherInfo || this.engine.teacherViewFor(this.heunSteps)) return;
+    await this.guard('teacher', undefined, () => this.lock.run(() => this.emitTeacherView()));
   }
 
   /** Reads the state back, keeps it as the run's latest checkpoint and queues its write to storage. */
   private async checkpoint(): Promise<void> {
-    if (!this.engine.hasRun() || !this.teacher) return;
+    if (!this.engine.hasRun() || !this.teacher || this.engine.step === 0) return; // a run that never trained leaves nothing behind
     const started = this.deps.now();
     const bytes = await this.engine.checkpoint();
     const info = this.engine.teacherInfo!;
@@ -457,18 +486,34 @@ export class StudioController {
     }
   }
 
+  private reportBackend(info: BackendInfo): void {
+    this.backendInfo = info;
+    this.deps.emit({ type: 'backend', backend: info });
+  }
+
   private requireBackend(): void {
     if (!this.backendReady) throw new Error('the tfjs backend has not started');
   }
 
+  /** Solves the teacher's picture one Heun step at a time, saying how far it is; a pending Start stops it. */
   private async emitTeacherView(): Promise<void> {
-    const view = await this.engine.teacherView(this.heunSteps);
-    this.deps.emit({ type: 'teacher-view', view });
+    if (this.startPending) return;
+    try {
+      const view = await this.engine.teacherView(this.heunSteps, async (done, total) => {
+        this.deps.emit({ type: 'view-progress', task: `solving the teacher's ODE for its picture: Heun step ${done} of ${total}` });
+        await this.deps.yieldToEvents();
+        return !this.startPending;
+      });
+      if (view) this.deps.emit({ type: 'teacher-view', view });
+    } finally {
+      this.deps.emit({ type: 'view-progress', task: null });
+    }
   }
 
   private status(): RunStatus {
     const settings = this.engine.runSettings;
     const faults = this.engine.faults;
+    const micro = this.engine.pidRun?.microBatch;
     return {
       phase: this.phase,
       step: this.engine.step,
@@ -476,6 +521,8 @@ export class StudioController {
       settings,
       ...(this.failMessage ? { message: this.failMessage } : {}),
       ...(faults && (faults.skippedSteps > 0 || faults.restores > 0) ? { faults } : {}),
+      ...(micro !== undefined && settings && micro < settings.batch ? { microBatch: micro } : {}),
+      ...(this.backendLost ? { backendLost: true } : {}),
     };
   }
 
@@ -544,14 +591,19 @@ export class StudioController {
         if (finished) break;
         await this.deps.yieldToEvents();
       }
+      if (this.phase === 'done' && current()) await this.drawMissingView();
     } catch (e) {
       if (!current()) return;
       // A step that failed because the device went away is not a training failure: deviceLost() takes over.
       if (this.deps.deviceWasLost && (await this.deps.deviceWasLost())) return;
       if (!current()) return;
-      this.failMessage = `training stopped at step ${this.engine.step}: ${errorMessage(e)}`;
+      const raw = e instanceof Error ? e.message : String(e);
+      this.backendLost = isBackendDead(raw);
+      this.failMessage = `training stopped at step ${this.engine.step}: ${errorMessage(e)}`
+        + (this.backendLost ? `. The ${tf.getBackend()} backend cannot go on after this: the page starts it again in a new worker and loads the teacher again` : '');
       this.metrics.flush(true);
       this.setPhase('failed');
+      if (!this.backendLost) await this.drawMissingView();
     } finally {
       if (this.loopGeneration === generation) this.loopGeneration = -1;
       if (current() && this.phase !== 'training') this.metrics.flush(true);

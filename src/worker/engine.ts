@@ -15,6 +15,8 @@ import type { LearnedNetworkSpec } from '../core/nets';
 import type { HostTensor } from '../core/nets/params';
 import { pidOneStep } from '../core/pid';
 import { PidRun, type RunTick } from '../core/run';
+import { type MemoryLimit, type StepCost, microBatchFor } from '../core/plan';
+import { measureStepCost } from '../core/plan-probe';
 import { pidStudentAtTimes } from '../core/student';
 import { Rng } from '../core/rng';
 import { edmSamplingSigmas, sampleHeun } from '../core/samplers';
@@ -80,6 +82,26 @@ export class StudioEngine {
   private loaded: LoadedTeacher | null = null;
   private run: Run | null = null;
   private opened: OpenedStudent | null = null;
+  /** What a step of the loaded image teacher costs on this backend, and the memory a run may take (core/plan.ts). */
+  private sizing: { cost: StepCost; limit: MemoryLimit } | null = null;
+
+  /**
+   * Times real PID steps of the loaded teacher at one and two samples (an image teacher; 2D data needs no plan) and
+   * keeps the cost: runs are then split into micro-batches that fit `limit`. Null when there is nothing to size.
+   */
+  async measureCost(limit: MemoryLimit, progress?: (what: string) => void): Promise<StepCost | null> {
+    const l = this.requireTeacher();
+    this.sizing = null;
+    if (l.teacher.config.data.shape.length !== 3) return null;
+    const cost = await measureStepCost(l.teacher, progress ? { progress } : {});
+    this.sizing = { cost, limit };
+    return cost;
+  }
+
+  /** Samples per pass of a run of `batch`: the most that fit the backend's memory (the whole batch without a plan). */
+  microBatchFor(batch: number): number | undefined {
+    return this.sizing ? microBatchFor(this.sizing.cost, this.sizing.limit, batch) : undefined;
+  }
 
   get teacherInfo(): TeacherInfo | null {
     return this.loaded?.info ?? null;
@@ -135,6 +157,7 @@ export class StudioEngine {
     const pathZ = sizes.paths > 0 && viewKindOf(shape).kind === 'points2d' ? tf.slice(validationZ, 0, sizes.paths) : null;
     this.stopRun();
     this.disposeTeacher();
+    this.sizing = null;
     const sampleLabels = fixedLabels(teacher.labelDim, sizes.samples);
     this.loaded = {
       teacher, info, sampleZ, validationZ, reference: null, referenceSteps: sizes.referenceSteps, pathZ, validationLabels, sampleLabels, sampleClass: null, view: null,
@@ -153,15 +176,38 @@ export class StudioEngine {
     l.view = null;
   }
 
-  /** The teacher's ODE samples (Heun, `heunSteps` Karras points + 0) from the fixed sample noise, and its paths. */
-  async teacherView(heunSteps: number): Promise<TeacherView> {
+  /** The view of the teacher last computed, if it is for these Heun steps. */
+  teacherViewFor(heunSteps: number): TeacherView | null {
+    const view = this.loaded?.view ?? null;
+    return view && view.heunSteps === heunSteps ? view : null;
+  }
+
+  /**
+   * The teacher's ODE samples (Heun, `heunSteps` Karras points + 0) from the fixed sample noise, and its paths.
+   * `between` runs after each Heun step (progress, a turn of the event loop) and may give up: then null, nothing kept.
+   */
+  async teacherView(heunSteps: number, between?: (done: number, total: number) => Promise<boolean>): Promise<TeacherView | null> {
     const l = this.requireTeacher();
     if (l.view && l.view.heunSteps === heunSteps) return l.view;
     const { edm, data } = l.teacher.config;
     const sigmas = edmSamplingSigmas(heunSteps, edm.sigma_min, edm.sigma_max, edm.rho);
-    const { x, nfe } = sampleHeun(withLabels(l.teacher.denoiser, l.sampleLabels), l.sampleZ, sigmas);
-    const samples = (await x.data()) as Float32Array;
-    x.dispose();
+    const denoiser = withLabels(l.teacher.denoiser, l.sampleLabels);
+    let x = tf.clone(l.sampleZ);
+    let nfe = 0;
+    let samples: Float32Array;
+    try {
+      for (let i = 0; i < sigmas.length - 1; i++) {
+        const step = sampleHeun(denoiser, x, sigmas.slice(i, i + 2));
+        nfe += step.nfe;
+        x.dispose();
+        x = step.x;
+        const goOn = !between || (await between(i + 1, sigmas.length - 1));
+        if (!goOn || this.loaded !== l) return null; // given up, or another teacher came meanwhile
+      }
+      samples = (await x.data()) as Float32Array;
+    } finally {
+      x.dispose();
+    }
     let paths: Float32Array | null = null;
     if (l.pathZ) {
       const n = l.pathZ.shape[0];
@@ -196,7 +242,10 @@ export class StudioEngine {
       throw new Error('the opened student was not distilled from the loaded teacher: open one of its students, or start from the teacher');
     }
     this.stopRun();
-    const run = new PidRun(l.teacher, settings, { tickMs: TICK_MS, ...(opened ? { network: opened.network, initialWeights: opened.weights } : {}) });
+    const microBatch = this.microBatchFor(settings.batch);
+    const run = new PidRun(l.teacher, settings, {
+      tickMs: TICK_MS, ...(microBatch !== undefined ? { microBatch } : {}), ...(opened ? { network: opened.network, initialWeights: opened.weights } : {}),
+    });
     this.run = { run, exportF: run.exportedNetwork() };
   }
 
@@ -212,7 +261,8 @@ export class StudioEngine {
     const { info, state } = readCheckpoint(bytes, 'the saved checkpoint');
     this.stopRun();
     const l = this.requireTeacher();
-    const run = new PidRun(l.teacher, settings, { network: info.network, tickMs: TICK_MS });
+    const microBatch = this.microBatchFor(settings.batch);
+    const run = new PidRun(l.teacher, settings, { network: info.network, tickMs: TICK_MS, ...(microBatch !== undefined ? { microBatch } : {}) });
     const why = run.mismatch(info);
     if (why) {
       run.dispose();

@@ -6,6 +6,7 @@
  */
 import type { BackendName } from '../core/backend';
 import type { TrajectoryError } from '../core/metrics';
+import type { MemoryLimit, StepCost } from '../core/plan';
 import { RUN_SETTING_KEYS, type RunSettings } from '../formats/run-settings';
 import type { InputFile } from '../formats/model-file';
 import type { PrecondType } from '../core/model-import';
@@ -164,6 +165,10 @@ export interface RunStatus {
   message?: string;
   /** The trainer's fault handling: steps skipped for a non-finite loss, restores of the last good state, lr factor. */
   faults?: { skippedSteps: number; restores: number; lrFactor: number };
+  /** Samples per forward and backward pass when the batch is split to fit the memory (absent: the whole batch). */
+  microBatch?: number;
+  /** The failure killed the backend (wasm out of memory or aborted): the page starts a new worker. */
+  backendLost?: boolean;
 }
 
 export interface OpenedStudentInfo {
@@ -262,6 +267,10 @@ export type WorkerEvent =
   | { type: 'student-file'; requestId: number; fileName: string; bytes: Uint8Array }
   | { type: 'opened-student'; requestId: number; student: OpenedStudentInfo; view: StudentView }
   | { type: 'busy'; task: string | null }
+  /** What a PID step of the loaded image teacher costs on this backend, and the memory limit (null: a 2D teacher, no plan). */
+  | { type: 'plan-cost'; cost: StepCost | null; limit: MemoryLimit | null }
+  /** The teacher's picture being solved (Heun steps done of all), which Start does not wait for; null when finished or given up. */
+  | { type: 'view-progress'; task: string | null }
   | { type: 'error'; scope: ErrorScope; message: string; requestId?: number }
   | SweepEvent;
 

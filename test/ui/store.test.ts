@@ -182,16 +182,21 @@ describe('the studio store', () => {
       step({ type: 'teacher-loading', source: { kind: 'builtin', id: 'moons-mlp' } });
       expect(waitingFor(s)).toBe('loading the teacher Two moons');
       expect(viewWaiting(s)).toBe('Loading the teacher Two moons');
-      step({ type: 'busy', task: 'loading the teacher and solving its ODE for the views' });
+      step({ type: 'busy', task: 'loading the teacher' });
       step({ type: 'teacher', teacher });
-      // the card shows the teacher; the sample view says its view is being computed, not "No teacher loaded yet"
+      // the card shows the teacher; the sample view says what the worker is doing, not "No teacher loaded yet"
       expect(s.teacher).toBe(teacher);
-      expect(waitingFor(s)).toBe('loading the teacher and solving its ODE for the views');
-      expect(viewWaiting(s)).toBe("Solving the teacher's ODE for the sample view");
-      step({ type: 'teacher-view', view: { heunSteps: 18 } as TeacherView });
-      expect(viewWaiting(s)).toBeNull();
+      step({ type: 'busy', task: 'sizing the run to this teacher on wasm: timing a PID step of 1 sample' });
+      expect(waitingFor(s)).toBe('sizing the run to this teacher on wasm: timing a PID step of 1 sample');
+      expect(viewWaiting(s)).toBe('Sizing the run to this teacher on wasm: timing a PID step of 1 sample');
       step({ type: 'busy', task: null });
+      // Start does not wait for the picture; the sample view says how far its solution is
+      step({ type: 'view-progress', task: "solving the teacher's ODE for its picture: Heun step 3 of 18" });
       expect(waitingFor(s)).toBeNull();
+      expect(viewWaiting(s)).toBe("Solving the teacher's ODE for its picture: Heun step 3 of 18");
+      step({ type: 'teacher-view', view: { heunSteps: 18 } as TeacherView });
+      step({ type: 'view-progress', task: null });
+      expect(viewWaiting(s)).toBeNull();
     });
 
     it('a dropped file is named; a failed load or a crashed worker ends the wait', () => {

@@ -45,11 +45,14 @@ describe('StudioController on the cpu backend', () => {
     expect(teacher).toMatchObject({ teacher: { networkType: 'mlp', dataShape: [2], sigmaMax: 80, sigmaMin: 0.002 } });
     const view = events.find((e) => e.type === 'teacher-view');
     expect(view?.type === 'teacher-view' && view.view.nfe).toBe(35); // EDM's 18 Heun steps until configured
+    const viewsBefore = events.filter((e) => e.type === 'teacher-view').length;
     await controller.handle({ type: 'start', settings: SETTINGS, view: VIEW });
-    const views = events.filter((e) => e.type === 'teacher-view');
-    expect(views.at(-1)?.type === 'teacher-view' && views.at(-1)).toMatchObject({ view: { heunSteps: 6, nfe: 11, count: 512, pathCount: 8 } });
+    // the run does not wait for the picture of the new Heun steps: it comes once the run pauses
+    expect(events.filter((e) => e.type === 'teacher-view').length).toBe(viewsBefore);
     await next((e) => e.type === 'metrics' && e.points.some((p) => p.step >= 3));
     await controller.handle({ type: 'pause' });
+    const views = events.filter((e) => e.type === 'teacher-view');
+    expect(views.at(-1)?.type === 'teacher-view' && views.at(-1)).toMatchObject({ view: { heunSteps: 6, nfe: 11, count: 512, pathCount: 8 } });
     const paused = await next((e) => e.type === 'run' && e.run.phase === 'paused');
     const stepAtPause = paused.type === 'run' ? paused.run.step : -1;
     await new Promise((r) => setTimeout(r, 50));

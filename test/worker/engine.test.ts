@@ -28,7 +28,7 @@ describe('engine helpers', () => {
     expect(info).toMatchObject({ networkType: 'gaussian-mixture', parameterCount: null, components: 1, dataShape: [2] });
     const view = await engine.teacherView(4);
     expect(view).toMatchObject({ nfe: 7, count: 512, pathCount: 8, view: { kind: 'points2d' } });
-    expect(view.paths!.length).toBe(view.times.length * 8 * 2);
+    expect(view!.paths!.length).toBe(view!.times.length * 8 * 2);
     engine.dispose();
   });
 });

@@ -1,3 +1,4 @@
+import { useEffect, useState } from 'react';
 import { sweepActive } from '../sweep-state';
 import { useRuntime, useStudio } from '../context';
 import { LOSS_SMOOTHING } from '../runtime';
@@ -24,6 +25,9 @@ export function RunPanel() {
   const fieldErrors = useStudio((s) => s.fieldErrors);
   const running = useStudio(isRunning);
   const hasStudent = useStudio((s) => s.liveView !== null && s.run.phase !== 'idle');
+  // A run that failed before its first step left the untrained initial network: nothing to download.
+  const untrained = run.phase === 'failed' && run.step === 0;
+  const downloadWhy = untrained ? 'the run failed at step 0: the student was never trained' : !hasStudent ? 'start a distillation first' : '';
   const hasMetrics = useStudio((s) => s.metrics.step.length > 0);
   const trainingError = useStudio((s) => s.trainingError);
   const exportError = useStudio((s) => s.exportError);
@@ -46,10 +50,10 @@ export function RunPanel() {
           : <button type="button" onClick={() => runtime.pause()} disabled={run.phase !== 'training'}>Pause</button>}
         <button type="button" onClick={() => runtime.stop()} disabled={!running}>Stop</button>
         <span className="spacer" />
-        <button type="button" onClick={() => void runtime.downloadStudent()} disabled={!hasStudent}
-          title={hasStudent ? 'the student as .safetensors (EMA weights), with how it was distilled' : 'start a distillation first'}>Download student</button>
-        <button type="button" onClick={() => void runtime.downloadStudent('pytorch')} disabled={!hasStudent || !teacher?.parameterCount}
-          title={hasStudent ? "the student's EMA weights as a torch.save state dict under the teacher's names: torch.load(path, weights_only=True)" : 'start a distillation first'}>
+        <button type="button" onClick={() => void runtime.downloadStudent()} disabled={downloadWhy !== ''}
+          title={downloadWhy || 'the student as .safetensors (EMA weights), with how it was distilled'}>Download student</button>
+        <button type="button" onClick={() => void runtime.downloadStudent('pytorch')} disabled={downloadWhy !== '' || !teacher?.parameterCount}
+          title={downloadWhy || "the student's EMA weights as a torch.save state dict under the teacher's names: torch.load(path, weights_only=True)"}>
           Download for PyTorch (.pt)
         </button>
         <button type="button" onClick={() => runtime.downloadCsv()} disabled={!hasMetrics}>Download loss CSV</button>
@@ -132,11 +136,22 @@ function MemoryStat({ memory }: { memory: MemoryReport | null }) {
   );
 }
 
+/** The time now, renewed every `ms` while the component is mounted (for "… ago" texts). */
+function useNow(ms: number): number {
+  const [now, setNow] = useState(Date.now);
+  useEffect(() => {
+    const timer = setInterval(() => setNow(Date.now()), ms);
+    return () => clearInterval(timer);
+  }, [ms]);
+  return now;
+}
+
 function CheckpointLine({ checkpoint }: { checkpoint: CheckpointStatus }) {
+  const now = useNow(5000);
   const where = checkpoint.stored ? 'saved in this browser' : 'kept in memory only';
   return (
     <p className={checkpoint.stored ? 'hint' : 'warn'} data-testid="checkpoint" data-step={checkpoint.step} data-stored={String(checkpoint.stored)}>
-      Checkpoint: step {checkpoint.step}, {where} {formatAgo(checkpoint.savedAt, Date.now())} ({formatBytes(checkpoint.bytes)}; training waited {formatNumber(checkpoint.pauseMs)} ms)
+      Checkpoint: step {checkpoint.step}, {where} {formatAgo(checkpoint.savedAt, now)} ({formatBytes(checkpoint.bytes)}; training waited {formatNumber(checkpoint.pauseMs)} ms)
       {checkpoint.storageError ? ` — ${checkpoint.storageError}` : ''}
     </p>
   );

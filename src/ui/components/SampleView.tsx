@@ -1,8 +1,21 @@
 import { useEffect, useMemo, useRef, useState } from 'react';
 import { drawScene, layoutScene } from '../draw';
 import { useRuntime, useStudio } from '../context';
-import { buildScene } from '../scene';
+import { type GridClasses, buildScene } from '../scene';
 import { viewWaiting } from '../store';
+
+/**
+ * The class picked when `view` arrived: a view keeps the class it was sampled with, while a new pick is being solved
+ * (the old grids stay on the screen until then) and after it, for an opened student that is not sampled anew.
+ */
+function usePickOf<T>(view: T, pick: number | null): number | null {
+  const [seen, setSeen] = useState({ view, pick });
+  if (seen.view !== view) {
+    setSeen({ view, pick });
+    return pick;
+  }
+  return seen.pick;
+}
 
 /** Until the canvas has been measured (and where ResizeObserver is missing). */
 const FALLBACK_WIDTH = 1080;
@@ -15,6 +28,8 @@ export function SampleView() {
   const opened = useStudio((s) => s.opened);
   const shown = useStudio((s) => s.shown);
   const waiting = useStudio(viewWaiting);
+  const labelDim = useStudio((s) => s.teacher?.labelDim ?? 0);
+  const sampleClass = useStudio((s) => s.sampleClass);
   const [coord, setCoord] = useState(0);
   const [width, setWidth] = useState(0);
   const canvas = useRef<HTMLCanvasElement>(null);
@@ -23,10 +38,17 @@ export function SampleView() {
   const loadingOther = waiting !== null;
   const student = loadingOther ? null : shown === 'opened' && opened ? opened.view : liveView;
   const teacher = loadingOther ? null : teacherView;
-  const scene = useMemo(
-    () => buildScene(teacher, student, { coord, studentName: shown === 'opened' ? opened?.info.name : undefined, waiting }),
-    [teacher, student, coord, shown, opened, waiting],
-  );
+  const teacherPick = usePickOf(teacher, sampleClass);
+  const studentPick = usePickOf(student, sampleClass);
+  // An opened student of another teacher may not take class labels: its cells are not labelled.
+  const studentConditional = student?.source === 'training' || (student?.source === 'opened' && opened?.info.matchesTeacher === true);
+  const scene = useMemo(() => {
+    const classes = (only: number | null): GridClasses | null => (labelDim > 0 ? { labelDim, only } : null);
+    return buildScene(teacher, student, {
+      coord, studentName: shown === 'opened' ? opened?.info.name : undefined, waiting,
+      teacherClasses: classes(teacherPick), studentClasses: studentConditional ? classes(studentPick) : null,
+    });
+  }, [teacher, student, coord, shown, opened, waiting, labelDim, teacherPick, studentPick, studentConditional]);
   const hasPaths = scene.panels.some((p) => p.kind === 'paths');
   const images = scene.panels.some((p) => p.kind === 'images');
 

@@ -1,4 +1,5 @@
 import { useEffect, useId, useState } from 'react';
+import { describeRunShape, runShape } from '../../core/plan';
 import { PRESETS, PRESET_IDS } from '../../formats/run-settings';
 import type { StudioSettings } from '../../worker/protocol';
 import { useRuntime, useStudio } from '../context';
@@ -15,11 +16,14 @@ export function SettingsPanel() {
   const preset = useStudio((s) => s.preset);
   const urlProblems = useStudio((s) => s.urlProblems);
   const recommended = useStudio(recommendedFor);
+  const planCost = useStudio((s) => s.planCost);
   const state = useStudio((s) => s);
   const suggested = resolveSettings(settings, state.explicit.filter((k) => !BACKEND_SIZED.includes(k)), layersOf(state));
   const sized = BACKEND_SIZED.some((k) => suggested[k] !== settings[k]);
   const sizing = sizingFor(backend);
   const warnings = crossCheck(settings);
+  // what these settings take here, from the timed steps of this teacher (core/plan.ts)
+  const shape = planCost ? runShape(planCost.cost, planCost.limit, settings) : null;
   const matching = presetMatching(settings);
   return (
     <section className="panel" aria-labelledby="settings-heading">
@@ -32,7 +36,7 @@ export function SettingsPanel() {
       </div>
       <p className="hint">
         {PRESETS[preset].hint}{matching === null ? ' Some values are changed by hand.' : ''} Batch and steps suit the backend
-        {recommended ? ' and the teacher' : ''}; the URL keeps what you set.
+        {recommended || planCost ? ' and the teacher' : ''}; the URL keeps what you set.
       </p>
       <div className="settings-grid">
         {SETTING_SPECS.map((spec) => (
@@ -40,11 +44,15 @@ export function SettingsPanel() {
         ))}
       </div>
       <p className="hint">
-        {recommended ? 'For this teacher' : `For ${sizing.why}`}: batch {suggested.batch}, {suggested.steps} steps, evaluate every {suggested.evalEvery}.
+        {recommended ? 'For this teacher' : planCost ? `For this teacher on ${planCost.cost.backend}, about 10 minutes` : `For ${sizing.why}`}: batch {suggested.batch}, {suggested.steps} steps, evaluate every {suggested.evalEvery}.
         {sized ? (
           <>{' '}<button type="button" className="link" disabled={running} onClick={() => runtime.store.getState().resetSizing()}>Use these</button></>
         ) : null}
       </p>
+      {shape ? (
+        <p className="hint" data-testid="run-plan" title={`memory limit: ${shape.limit.why}`}>Here this run takes: {describeRunShape(shape)}.</p>
+      ) : null}
+      {shape?.warning ? <p className="warn" data-testid="plan-warning">{shape.warning.charAt(0).toUpperCase() + shape.warning.slice(1)}.</p> : null}
       {warnings.map((w) => <p key={w} className="warn">{w}</p>)}
       {urlProblems.map((w) => <p key={w} className="warn" role="status">{w}</p>)}
     </section>

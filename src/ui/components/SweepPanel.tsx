@@ -85,9 +85,9 @@ export function SweepPanel() {
     <section className="panel" aria-labelledby="sweep-heading" data-testid="sweep-panel">
       <h2 id="sweep-heading">Sweep</h2>
       <p className="hint">
-        One distillation per value of one setting, the others as set above (the same seed and budget for each), then
-        each student's error against the teacher's ODE from the same fixed noise. The paper's trend: the error falls
-        as the grid's N grows, until the optimisation, not the grid, limits it.
+        One distillation per value of one setting, the other settings as in the Settings panel (the same seed and
+        budget for each), then each student's error against the teacher's ODE from the same fixed noise. The paper's
+        trend: the error falls as the grid's N grows, until the optimisation, not the grid, limits it.
       </p>
       <div className="settings-grid">
         <div className="field">

@@ -118,7 +118,8 @@ function TeacherCard() {
         <dt>Classes</dt>
         <dd data-testid="teacher-classes">{t.labelDim > 0 ? `${t.labelDim} (class-conditional: label_dim ${t.labelDim})` : 'none (unconditional)'}</dd>
         <dt>Preconditioning</dt>
-        <dd><PrecondChoice /></dd>
+        {/* The selector takes the card's full width, under its term: beside it, its option text would be cut on a phone. */}
+        <dd className={t.precondChoosable ? 'card-wide' : undefined}><PrecondChoice /></dd>
         {t.weightsTaken ? (<><dt>Weights</dt><dd>{t.weightsTaken === 'state dict' ? "the file's state dict" : !t.precondChoosable ? t.weightsTaken : `the checkpoint's '${t.weightsTaken}' entry`}</dd></>) : null}
         <dt>Sigma range</dt>
         <dd>σ from {formatNumber(t.sigmaMin)} to {formatNumber(t.sigmaMax)} (σ_data {formatNumber(t.sigmaData)}, ρ {formatNumber(t.rho)})</dd>
@@ -133,8 +134,8 @@ function TeacherCard() {
 
 const PRECOND_TEXT: Record<PrecondSpec['type'], string> = {
   edm: 'EDM (EDMPrecond, σ_data 0.5)',
-  vp: 'VP (VPPrecond, DDPM++ of Song et al.)',
-  ve: 'VE (VEPrecond, NCSN++ of Song et al.)',
+  vp: 'VP (VPPrecond, DDPM++)',
+  ve: 'VE (VEPrecond, NCSN++)',
   'ddpm-eps': 'DDPM ε-prediction (its scheduler)',
 };
 const CHOICES: PrecondType[] = ['edm', 'vp', 've'];
