@@ -109,7 +109,7 @@ export async function distill(argv: string[], out: (line: string) => void): Prom
   const network = spec ?? resumed?.info.network;
   const sized = await sizeRun(teacher, network, planned.budgetSeconds, out);
   const settings = settingsWith(sized ? planSettings({ ...sized, image: true, budgetSeconds: planned.budgetSeconds }) : {});
-  const shape = sized ? runShape(sized.cost, sized.limit, settings, planned.budgetSeconds) : null;
+  const shape = sized ? runShape(sized.cost, sized.limit, settings, planned.budgetSeconds, planned.microBatch) : null;
   const microBatch = planned.microBatch ?? shape?.microBatch;
   const run = new PidRun(teacher, settings, { network, tickMs: CLI_TICK_MS, ...(microBatch !== undefined ? { microBatch } : {}) });
   const { trainer, student } = run;
@@ -137,8 +137,7 @@ export async function distill(argv: string[], out: (line: string) => void): Prom
   out(`distilling "${tc.name}" into a ${student.spec.type} student (${student.parameterCount.toLocaleString('en-US')} parameters, ${run.fromTeacher ? "initialised from the teacher's weights" : 'fresh initialisation'})`);
   out(`  ${s.steps} steps, batch ${s.batch}, N ${s.N}, ${s.loss}, ${s.optimizer} lr ${s.lr}${s.lrFinal !== s.lr ? ` -> ${s.lrFinal}` : ''}, ema ${s.ema}, seed ${s.seed}, evaluation every ${s.evalEvery} steps, backend ${backend}`);
   if (shape) {
-    const runShapeNow = { ...shape, microBatch: run.microBatch };
-    out(`  plan: ${describeRunShape(runShapeNow)} (memory limit: ${shape.limit.why})`);
+    out(`  plan: ${describeRunShape(shape)} (memory limit: ${shape.limit.why})`);
     if (shape.warning) out(`  warning: ${shape.warning}`);
   }
   if (resumed) out(`  resuming from ${o.checkpoint} at step ${trainer.step} (saved ${resumed.info.savedAt})`);

@@ -131,8 +131,9 @@ export interface RunShape {
   warning: string | null;
 }
 
-export function runShape(cost: StepCost, limit: MemoryLimit, s: Pick<RunSettings, 'batch' | 'steps'>, budgetSeconds = DEFAULT_BUDGET_SECONDS): RunShape {
-  const microBatch = microBatchFor(cost, limit, s.batch);
+/** What a run of `s` takes here, in the micro-batch that fits (or the one asked for). */
+export function runShape(cost: StepCost, limit: MemoryLimit, s: Pick<RunSettings, 'batch' | 'steps'>, budgetSeconds = DEFAULT_BUDGET_SECONDS, micro?: number): RunShape {
+  const microBatch = micro !== undefined ? Math.min(micro, s.batch) : microBatchFor(cost, limit, s.batch);
   const bytes = runBytes(cost, microBatch);
   const fits = bytes <= limit.bytes;
   const seconds = stepSeconds(cost, s.batch, microBatch);

@@ -106,6 +106,8 @@ export class StudioController {
   private backendReady = false;
   private backendChoice: BackendChoice = 'auto';
   private failMessage: string | undefined;
+  /** A test's simulated failure of the next step (simulate-backend-failure). */
+  private failNextStep: string | null = null;
   /** The last failure killed the backend (wasm out of memory or aborted). */
   private backendLost = false;
   /** The backend that runs, as last reported (its adapter says whether WebGPU is software). */
@@ -298,6 +300,9 @@ export class StudioController {
           await this.deps.runStore?.clear();
           this.deps.emit({ type: 'saved-run', saved: null });
         });
+      case 'simulate-backend-failure':
+        this.failNextStep = 'Aborted(). Build with -sASSERTIONS for more info.';
+        return;
       case 'simulate-device-loss':
         return this.guard('backend', undefined, async () => {
           if (!this.deps.loseDevice?.()) throw new Error('there is no WebGPU device to lose: the backend is not webgpu');
@@ -564,6 +569,11 @@ export class StudioController {
           if (this.phase !== 'training' || !current()) return true;
           // The trainer skips a step whose loss is not finite, and after repeated faults goes back to its last good
           // state at half the lr (the step count then goes back too), or throws TrainingDiverged (caught below).
+          if (this.failNextStep) {
+            const message = this.failNextStep;
+            this.failNextStep = null;
+            throw new Error(message);
+          }
           const tick = await this.engine.tick();
           if (!current()) return true;
           for (const m of tick.steps) {

@@ -246,6 +246,8 @@ export type WorkerCommand =
   | { type: 'save-now' }
   /** Destroys the WebGPU device as a GPU reset would (for the e2e test of the recovery; the page never sends it). */
   | { type: 'simulate-device-loss' }
+  /** Tests: the next training step fails as wasm does when it aborts ("Aborted()"), which ends the backend's use. */
+  | { type: 'simulate-backend-failure' }
   /** One distillation per value of one setting (sweep-protocol.ts). */
   | SweepCommand;
 
@@ -276,7 +278,7 @@ export type WorkerEvent =
 
 const COMMAND_TYPES = new Set<WorkerCommand['type']>([
   'init', 'load-teacher', 'sample-class', 'configure', 'start', 'pause', 'resume', 'stop', 'sample', 'export-student', 'open-student',
-  'resume-saved', 'discard-saved', 'save-now', 'simulate-device-loss', ...SWEEP_COMMAND_TYPES,
+  'resume-saved', 'discard-saved', 'save-now', 'simulate-device-loss', 'simulate-backend-failure', ...SWEEP_COMMAND_TYPES,
 ]);
 
 /** A light structural check of what arrives at the worker (a message from a stale or foreign sender is refused). */

@@ -59,7 +59,7 @@ export function RunPanel() {
         <button type="button" onClick={() => runtime.downloadCsv()} disabled={!hasMetrics}>Download loss CSV</button>
       </div>
       {!canStart && !running && startWhy && !waiting ? <p className="hint">{startWhy}</p> : null}
-      {waiting && !running ? <p className="hint" role="status" data-testid="waiting">Wait: {waiting}… Start is enabled when this is done.</p> : null}
+      {waiting && !running && !waiting.startsWith('preparing') ? <p className="hint" role="status" data-testid="waiting">Wait: {waiting}… Start is enabled when this is done.</p> : null}
       {busy && running ? <p className="hint" role="status">Worker: {busy}…</p> : null}
       <Progress />
       {run.faults ? (
@@ -79,7 +79,7 @@ export function RunPanel() {
       {checkpoint && run.phase !== 'idle' ? <CheckpointLine checkpoint={checkpoint} /> : null}
       {exportError ? <p className="error" role="alert">{exportError}</p> : null}
       <p className="hint phase" data-testid="run-phase" data-phase={run.phase} data-waiting={waiting ? 'true' : 'false'}>
-        Run: {run.phase === 'idle' && waiting ? `waiting (${waiting})` : PHASE_TEXT[run.phase]}
+        Run: {run.phase === 'idle' && waiting ? (waiting.startsWith('preparing') ? waiting : `waiting (${waiting})`) : PHASE_TEXT[run.phase]}
       </p>
     </section>
   );
@@ -114,6 +114,11 @@ function Progress() {
       </div>
       <div className="stats" aria-live="off">
         <span data-testid="step-count" data-step={step}>step <strong>{step}</strong> / {total || '—'}</span>
+        {run.microBatch && run.settings ? (
+          <span data-testid="micro-batch" title="the batch does not fit in memory at once: its passes' gradients are summed, the same step as the whole batch">
+            batch {run.settings.batch} as {Math.ceil(run.settings.batch / run.microBatch)} x {run.microBatch}
+          </span>
+        ) : null}
         <span data-testid="steps-per-second" title={paceTitle}>{rate === null ? '—' : formatNumber(rate)} steps/s</span>
         <span data-testid="eta" title={paceTitle}>ETA {run.phase === 'training' ? formatDuration(eta) : '—'}</span>
         <span>elapsed {formatDuration(elapsed)}</span>
