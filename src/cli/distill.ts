@@ -28,7 +28,7 @@ export const DISTILL_OPTIONS: Record<string, OptionKind> = {
   teacher: 'string', out: 'string', preset: 'string',
   ...Object.fromEntries(RUN_SETTING_SPECS.map((s) => [s.flag, s.kind === 'int' ? 'integer' : s.kind === 'number' ? 'number' : 'string'])),
   'student-network': 'string', backend: 'string', log: 'string', name: 'string', checkpoint: 'string', resume: 'flag',
-  'checkpoint-every': 'number', precond: 'string', 'micro-batch': 'integer', minutes: 'number',
+  'checkpoint-every': 'number', precond: 'string', 'micro-batch': 'integer', minutes: 'number', force: 'flag',
 };
 
 /**
@@ -68,9 +68,10 @@ function checkedSettings(s: Record<string, unknown>): RunSettings {
  */
 async function sizeRun(teacher: Teacher, network: LearnedNetworkSpec | undefined, budgetSeconds: number, out: (line: string) => void): Promise<{ cost: StepCost; limit: MemoryLimit } | null> {
   if (teacher.config.data.shape.length !== 3) return null;
-  out(`sizing the run to this teacher and machine (about ${formatSeconds(budgetSeconds)} of training): timing PID steps of 1 and 2 samples on ${tf.getBackend()}`);
-  const cost = await measureStepCost(teacher, network ? { network } : {});
-  return { cost, limit: memoryLimitFor(cost.backend) };
+  out(`sizing the run to this teacher and machine (about ${formatSeconds(budgetSeconds)} of training on ${tf.getBackend()})`);
+  const limit = memoryLimitFor(tf.getBackend());
+  const cost = await measureStepCost(teacher, { limit, progress: (what) => out(`  ${what}`), ...(network ? { network } : {}) });
+  return { cost, limit };
 }
 
 /** Milliseconds of steps between two looks at the checkpoint timer (a tick also ends at each evaluation step). */
@@ -110,6 +111,10 @@ export async function distill(argv: string[], out: (line: string) => void): Prom
   const sized = await sizeRun(teacher, network, planned.budgetSeconds, out);
   const settings = settingsWith(sized ? planSettings({ ...sized, image: true, budgetSeconds: planned.budgetSeconds }) : {});
   const shape = sized ? runShape(sized.cost, sized.limit, settings, planned.budgetSeconds, planned.microBatch) : null;
+  if (shape && !shape.fits && !o.force) {
+    // never an out-of-memory error on the defaults: say why before anything large is allocated
+    throw new UsageError(`distill: ${shape.warning} (plan: ${describeRunShape(shape)}); --force tries it anyway`);
+  }
   const microBatch = planned.microBatch ?? shape?.microBatch;
   const run = new PidRun(teacher, settings, { network, tickMs: CLI_TICK_MS, ...(microBatch !== undefined ? { microBatch } : {}) });
   const { trainer, student } = run;

@@ -44,6 +44,7 @@ export const COMMAND_HELP: Record<string, CommandHelp> = {
       ['--steps K', "training steps; default: an image teacher's plan (about --minutes here), else the preset's"],
       ['--batch B', "noise draws per step; default: an image teacher's plan (32 on a CPU), else the preset's"],
       ['--micro-batch M', 'samples per forward and backward pass, gradients accumulated over the batch; default: the most that fit in memory'],
+      ['--force', "train even when the plan says a step does not fit the backend's memory (it will most likely fail)"],
       ['--minutes M', "an image teacher's plan sizes steps and evaluations to about M minutes of training here (timed on 1 and 2 samples first); default 10"],
       ['--lr X', "learning rate at the first step; default: the preset's"],
       ['--lr-final X', "learning rate at the last step, exponential decay from --lr; default: the preset's"],

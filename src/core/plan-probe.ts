@@ -9,9 +9,9 @@ import { PRESETS, RUN_DEFAULTS } from '../formats/run-settings';
 import { networkWithLabels } from './edm';
 import { oneHotLabels } from './labels';
 import { type Teacher, dataSize } from './models';
-import { type LearnedNetworkSpec, bufferNames } from './nets';
+import { type LearnedNetworkSpec, bufferNames, parameterCount } from './nets';
 import { drawGridPairs, pidLossOfStudent } from './pid';
-import type { StepCost } from './plan';
+import { type MemoryLimit, type StepCost, estimatedCost, stateFloorBytes } from './plan';
 import { Rng } from './rng';
 import { PidRun } from './run';
 
@@ -21,6 +21,8 @@ const TIMED_STEPS = 2;
 const MIN_TIMING_MS = 300;
 
 export interface ProbeOptions {
+  /** Past this memory a real step is not tried: the cost is estimated from the teacher's size and one forward pass. */
+  limit?: MemoryLimit;
   /** The student's network (absent: the teacher's, started from its weights, as a run does). */
   network?: LearnedNetworkSpec;
   /** Tells what is being measured, for a progress line. */
@@ -61,8 +63,38 @@ interface Measured {
   parameters: number;
 }
 
-/** Measures a PID step of `teacher`'s distillation at one and two samples on the current tfjs backend. */
+/** One timed forward pass of the teacher's denoiser on one sample (after a warm-up), in seconds. */
+async function forwardSeconds(teacher: Teacher): Promise<number> {
+  const { edm, data } = teacher.config;
+  const x = tf.tensor(new Rng(7).normals(dataSize(data.shape), edm.sigma_max), [1, ...data.shape]);
+  const labels = teacher.labelDim > 0 ? oneHotLabels([0], teacher.labelDim) : undefined;
+  const t = tf.tensor1d([edm.sigma_max]);
+  let best = Infinity;
+  try {
+    for (let i = 0; i < 2; i++) {
+      const start = performance.now();
+      const y = teacher.denoiser.denoise(x, t, labels);
+      await y.data();
+      y.dispose();
+      if (i > 0) best = (performance.now() - start) / 1000;
+    }
+  } finally {
+    tf.dispose([x, t, ...(labels ? [labels] : [])]);
+  }
+  return best;
+}
+
+/**
+ * Measures a PID step of `teacher`'s distillation at one and two samples on the current tfjs backend; a teacher
+ * whose run state alone exceeds `limit` is not stepped (that would end the backend): its cost is estimated.
+ */
 export async function measureStepCost(teacher: Teacher, o: ProbeOptions = {}): Promise<StepCost> {
+  const teacherParameters = teacher.network?.parameterCount ?? 0;
+  const studentParameters = o.network ? parameterCount(o.network, teacher.config.data.shape) : teacherParameters;
+  if (o.limit && stateFloorBytes(studentParameters, teacherParameters) > o.limit.bytes) {
+    o.progress?.('timing one forward pass of the teacher (a training step would not fit in memory)');
+    return estimatedCost(tf.getBackend(), studentParameters, teacherParameters, await forwardSeconds(teacher));
+  }
   const measure = async (m: number): Promise<Measured> => {
     o.progress?.(`timing a PID step of ${m} sample${m === 1 ? '' : 's'}`);
     const before = tf.memory().numBytes;
@@ -91,7 +123,6 @@ export async function measureStepCost(teacher: Teacher, o: ProbeOptions = {}): P
   const two = await measure(2);
   const secondsPerSample = Math.max(two.seconds - one.seconds, one.seconds / 10);
   const bytesPerSample = Math.max(two.pass - one.pass, 0);
-  const teacherParameters = teacher.network?.parameterCount ?? 0;
   return {
     backend: tf.getBackend(),
     studentParameters: one.parameters,

@@ -21,6 +21,34 @@ export interface StepCost {
   /** Peak bytes above the state while a pass of m samples runs (activations kept for the backward pass, gradients). */
   bytesPassFixed: number;
   bytesPerSample: number;
+  /**
+   * Not measured on real steps: the teacher is so large that its state alone exceeds the memory limit, so the cost
+   * comes from its size and one timed forward pass (a step takes about STEP_FORWARDS of them per sample).
+   */
+  estimated?: boolean;
+}
+
+/**
+ * Copies of the student's weights a run holds at its peak at least: the weights, two optimiser moments, the EMA and
+ * its per-name views, the fault snapshot (weights, moments, EMA), and the update's flat temporaries (measured on wasm:
+ * 8 copies between steps, 15 to 20 more while the update runs). Above the limit, a step is not even tried.
+ */
+const STATE_COPIES = 8;
+const UPDATE_COPIES = 16;
+/** A PID step per sample: forward and backward (about 3 forwards) over the pair (z, t), (z, t'), and the teacher once. */
+export const STEP_FORWARDS = 7;
+
+/** The bytes a run of this size takes before any activation: a floor, known before anything is allocated. */
+export const stateFloorBytes = (studentParameters: number, teacherParameters: number): number =>
+  4 * (teacherParameters + (STATE_COPIES + UPDATE_COPIES) * studentParameters);
+
+/** The cost of a teacher too large to take a real step here, from its size and the time of one forward pass. */
+export function estimatedCost(backend: string, studentParameters: number, teacherParameters: number, forwardSeconds: number): StepCost {
+  return {
+    backend, studentParameters, teacherParameters, secondsFixed: 0, secondsPerSample: STEP_FORWARDS * forwardSeconds,
+    bytesState: 4 * (teacherParameters + STATE_COPIES * studentParameters), bytesUpdate: 4 * UPDATE_COPIES * studentParameters,
+    bytesPassFixed: 0, bytesPerSample: 0, estimated: true,
+  };
 }
 
 /** How much memory a run may take on a backend, and why. */
@@ -139,7 +167,8 @@ export function runShape(cost: StepCost, limit: MemoryLimit, s: Pick<RunSettings
   const seconds = stepSeconds(cost, s.batch, microBatch);
   let warning: string | null = null;
   if (!fits) {
-    warning = `one sample at a time needs about ${formatBytes(bytes)}, more than ${limit.why} allows: this teacher is too large for ${cost.backend} here. `
+    warning = `${cost.estimated ? 'its weights, optimiser state and update alone need' : 'one sample at a time needs'} about ${formatBytes(bytes)}, more than ${limit.why} allows, `
+      + `and a step of batch ${s.batch} would take about ${formatSeconds(seconds)}: this teacher is too large for ${cost.backend} here. `
       + 'Distil it on a GPU (the studio on a machine with WebGPU), or with a smaller student network';
   } else if (seconds * USEFUL_STEPS > budgetSeconds) {
     warning = `one step of batch ${s.batch} takes about ${formatSeconds(seconds)} on ${cost.backend}: ${USEFUL_STEPS} steps take ${formatSeconds(seconds * USEFUL_STEPS)}, `

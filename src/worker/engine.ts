@@ -93,7 +93,7 @@ export class StudioEngine {
     const l = this.requireTeacher();
     this.sizing = null;
     if (l.teacher.config.data.shape.length !== 3) return null;
-    const cost = await measureStepCost(l.teacher, progress ? { progress } : {});
+    const cost = await measureStepCost(l.teacher, { limit, ...(progress ? { progress } : {}) });
     this.sizing = { cost, limit };
     return cost;
   }

@@ -20,7 +20,7 @@ describe('distill sized to the teacher', () => {
     expect(r.err).toEqual([]);
     expect(r.code).toBe(0);
     const text = r.out.join('\n');
-    expect(text).toMatch(/^sizing the run to this teacher and machine \(about 6\.0 s of training\): timing PID steps of 1 and 2 samples on wasm$/m);
+    expect(text).toMatch(/^sizing the run to this teacher and machine \(about 6\.0 s of training on wasm\)\n {2}timing a PID step of 1 sample\n {2}timing a PID step of 2 samples$/m);
     const plan = text.match(/^ {2}plan: batch 32(?: as \d+ x \d+)?, (\d+) steps, about .+ here, [\d.]+ (?:kB|MB|GB) \(memory limit: .+\)$/m);
     expect(plan).not.toBeNull();
     const steps = Number(plan![1]);

@@ -95,3 +95,21 @@ describe('the memory estimate against what wasm allocates', () => {
     }, 120_000);
   }
 });
+
+describe('a teacher too large to step here', () => {
+  beforeAll(() => useBackend('wasm'));
+
+  it('is not stepped: its cost comes from its size and one forward pass, and the run is said not to fit', async () => {
+    const teacher = loadTeacher(await readAnyModel([{ name: 'song.pt', bytes: edmStateDictBytes(tinySongUnet()) }]));
+    const tensors = tf.memory().numTensors;
+    const limit = { bytes: 1000, why: 'a 1000-byte test limit' };
+    const cost = await measureStepCost(teacher, { limit });
+    expect(tf.memory().numTensors).toBe(tensors);
+    expect(cost.estimated).toBe(true);
+    expect(cost.secondsPerSample).toBeGreaterThan(0);
+    const shape = runShape(cost, limit, { batch: 32, steps: 10 });
+    expect(shape.fits).toBe(false);
+    expect(shape.warning).toMatch(/^its weights, optimiser state and update alone need about .+, more than a 1000-byte test limit allows, and a step of batch 32 would take about .+: this teacher is too large for wasm here\. Distil it on a GPU/);
+    teacher.dispose();
+  });
+});

@@ -1,4 +1,5 @@
 import { useEffect, useState } from 'react';
+import { runShape } from '../../core/plan';
 import { sweepActive } from '../sweep-state';
 import { useRuntime, useStudio } from '../context';
 import { LOSS_SMOOTHING } from '../runtime';
@@ -37,9 +38,15 @@ export function RunPanel() {
   const backendError = useStudio((s) => s.backendError);
   const invalid = Object.keys(fieldErrors).length > 0;
   const sweeping = useStudio((s) => sweepActive(s.sweep));
-  const canStart = Boolean(teacher && backend) && !running && !sweeping && !invalid && !waiting;
+  // A run the plan says cannot fit here starts only when asked again ("Try anyway"): never out of memory by default.
+  const settings = useStudio((s) => s.settings);
+  const planCost = useStudio((s) => s.planCost);
+  const [insisted, setInsisted] = useState(false);
+  const tooLarge = planCost !== null && !runShape(planCost.cost, planCost.limit, settings).fits && !insisted;
+  const canStart = Boolean(teacher && backend) && !running && !sweeping && !invalid && !waiting && !tooLarge;
   const startWhy = running ? 'a run is going on' : sweeping ? 'a sweep is running: stop it first' : waiting ? `wait: ${waiting}` : !backend ? (backendError ? 'no backend started' : 'the backend is starting')
-    : !teacher ? 'load a teacher first' : invalid ? 'fix the settings marked in red' : '';
+    : !teacher ? 'load a teacher first' : invalid ? 'fix the settings marked in red'
+      : tooLarge ? 'this run does not fit in memory here (see Settings): it would fail' : '';
   return (
     <section className="panel" aria-labelledby="run-heading">
       <h2 id="run-heading">Distillation</h2>
@@ -58,7 +65,12 @@ export function RunPanel() {
         </button>
         <button type="button" onClick={() => runtime.downloadCsv()} disabled={!hasMetrics}>Download loss CSV</button>
       </div>
-      {!canStart && !running && startWhy && !waiting ? <p className="hint">{startWhy}</p> : null}
+      {!canStart && !running && startWhy && !waiting ? (
+        <p className="hint" data-testid="start-why">
+          {startWhy}
+          {tooLarge ? <>{' '}<button type="button" className="link" onClick={() => setInsisted(true)}>Try anyway</button></> : null}
+        </p>
+      ) : null}
       {waiting && !running && !waiting.startsWith('preparing') ? <p className="hint" role="status" data-testid="waiting">Wait: {waiting}… Start is enabled when this is done.</p> : null}
       {busy && running ? <p className="hint" role="status">Worker: {busy}…</p> : null}
       <Progress />
