@@ -9,15 +9,14 @@ import { writeModelFile } from '../src/formats/model-file';
 
 const dir = 'public/teachers';
 // A UNet on a CPU wants a smaller batch and lr than the Quick preset's (README: the digits runs).
-const DIGITS_RECOMMENDED = { batch: 32, lr: 2e-3, lrFinal: 2e-5, ema: 0.99, steps: 600, evalEvery: 100 };
 // The shipped students (public/students/) were distilled with `pid-studio distill` (README: built-in students).
 const LEARNED: BuiltinEntry[] = [
   { id: 'moons-mlp', file: 'moons-mlp.safetensors', name: 'Two moons (learned MLP)', description: 'a 64-wide, 2-block MLP teacher trained with the EDM loss on two moons (npm run train-teacher)',
     student: {"file": "moons-mlp-student.safetensors", "name": "Two moons, PID student (4000 steps)", "description": "4000 steps, batch 256, N 250, RAdam 1e-2 decaying to 1e-4, EMA 0.999, on wasm (about 2 minutes on a 2-core CPU): one-step error 9.3 % of the teacher's ODE solution."} },
   { id: 'mnist14-unet', file: 'mnist14-unet.safetensors', name: 'MNIST digits 14x14 (UNet)', description: 'a 103k-parameter UNet teacher trained with the EDM loss on 14x14 MNIST digits (npm run train-teacher)',
-    recommended: DIGITS_RECOMMENDED, student: {"file": "mnist14-unet-student.safetensors", "name": "Digits 14x14, PID student (3000 steps)", "description": "3000 steps, batch 32, N 250, RAdam 2e-3 decaying to 2e-5, EMA 0.99, on wasm (33 minutes on a busy 2-core CPU): one-step error 20.8 % of the teacher's ODE solution."} },
+    student: {"file": "mnist14-unet-student.safetensors", "name": "Digits 14x14, PID student (3000 steps)", "description": "3000 steps, batch 32, N 250, RAdam 2e-3 decaying to 2e-5, EMA 0.99, on wasm (33 minutes on a busy 2-core CPU): one-step error 20.8 % of the teacher's ODE solution."} },
   { id: 'mnist28-unet', file: 'mnist28-unet.safetensors', name: 'MNIST digits 28x28 (UNet)', description: 'a 160k-parameter, three-level UNet teacher trained with the EDM loss on 28x28 MNIST digits (npm run train-teacher)',
-    recommended: DIGITS_RECOMMENDED, student: { file: 'mnist28-unet-student.safetensors', name: 'Digits 28x28, PID student (1200 steps)',
+    student: { file: 'mnist28-unet-student.safetensors', name: 'Digits 28x28, PID student (1200 steps)',
       description: "1200 steps, batch 32, N 250, RAdam 2e-3 decaying to 2e-5, EMA 0.99, on wasm (planned for 3000 steps and shortened to 1200 at step 583, so its lr fell faster from there; about 55 minutes on a busy 2-core CPU): one-step error 28.7 % of the teacher's ODE solution." } },
 ];
 

@@ -22,7 +22,8 @@ describe('built-in teachers and students', () => {
 
   it('recommended settings are valid run settings', () => {
     const withAdvice = index.teachers.filter((t) => t.recommended);
-    expect(withAdvice.map((t) => t.id)).toEqual(['mnist14-unet', 'mnist28-unet']);
+    // none at present: the digits follow the plan for the machine and Quick's learning rate (README, Measured)
+    expect(withAdvice.map((t) => t.id)).toEqual([]);
     for (const t of withAdvice) expect(runSettingsProblems({ ...RUN_DEFAULTS, ...t.recommended })).toEqual([]);
   });
 
