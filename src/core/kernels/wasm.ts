@@ -1,9 +1,11 @@
 /** The kernels this project adds to tfjs-backend-wasm 4.22 (architecture.md, "Known traps"); see each file. */
 import { registerWasmConvGrads } from './wasm-conv-grads';
 import { registerWasmIdentity } from './wasm-identity';
+import { registerWasmSlice } from './wasm-slice';
 
 /** Registers them all (idempotent); backend.ts calls it after importing the wasm backend, before it starts. */
 export function registerWasmKernels(): void {
   registerWasmConvGrads();
   registerWasmIdentity();
+  registerWasmSlice();
 }
