@@ -3,21 +3,28 @@
  *  - PID training step: tfjs kernels per step and steps/s, one trainStep at a time and in trainSteps chunks, for the
  *    built-in moons MLP teacher (64x2 MLP student initialised from it) at batch 256 and the built-in mnist28 UNet
  *    (student initialised from it) at batch 32 (not on cpu: a step takes about a minute there); and, when
- *    /usr/bin/python3 has torch, PyTorch's CPU step of the same MLP on one thread (bench/torch_pid_mlp.py);
+ *    /usr/bin/python3 has torch, PyTorch's CPU step of the same MLP on one thread (bench/torch_pid_mlp.py); and EDM's
+ *    SongUNet sized like the 28x28 digits at batch 32 against PyTorch's (bench/torch_pid_songunet.py), with the BLAS
+ *    Debian's torch runs on named (install libopenblas0-pthread: the reference BLAS is many times slower);
  *  - sampling: teacher EDM Heun (18 points + 0 = 35 NFE) against student one step (1 NFE), 4096 points / 256 images,
  *    and what a checkpoint of a UNet run costs.
  * webgpu runs in Node through Dawn (src/cli/webgpu-node.ts); its adapter is named in the table.
  * Environment: BENCH_UNET_STEPS (steps timed per UNet batch; 0 skips the UNet), BENCH_UNET_BATCHES (32),
- * BENCH_CHUNK (steps per trainSteps call, 10), BENCH_SAMPLING=0 (skip the sampling tables), BENCH_TORCH=0 (skip PyTorch).
+ * BENCH_CHUNK (steps per trainSteps call, 10), BENCH_SAMPLING=0 (skip the sampling tables), BENCH_TORCH=0 (skip PyTorch),
+ * BENCH_SONG_STEPS (SongUNet steps timed, 3; 0 skips it).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { type BackendName, startBackend } from '../src/core/backend';
 import { trainerCheckpoint } from '../src/core/checkpoint';
 import { type Teacher, createStudentNetwork, loadTeacher } from '../src/core/models';
-import { type LearnedNetworkSpec, parameterCount } from '../src/core/nets';
+import { type LearnedNetworkSpec, initParams, parameterCount } from '../src/core/nets';
+import { readAnyModel } from '../src/core/model-import';
+import { EDM_SONGUNET_DEFAULTS, type EdmSongUnetNetwork } from '../src/formats/edm-networks';
+import { writeTorchStateDict } from '../src/formats/torch-file';
 import { PidTrainer, PID_DEFAULTS } from '../src/core/pid';
 import { Rng } from '../src/core/rng';
 import { edmSamplingSigmas, sampleHeun } from '../src/core/samplers';
@@ -46,6 +53,11 @@ const notes: string[] = [];
 const samplingRows: string[][] = [];
 const imageRows: string[][] = [];
 let adapter = '';
+let songRatio = '';
+const SONGUNET28: EdmSongUnetNetwork = {
+  ...EDM_SONGUNET_DEFAULTS, type: 'edm-songunet', img_resolution: 28, in_channels: 1, out_channels: 1, label_dim: 0, augment_dim: 0,
+  model_channels: 16, channel_mult: [1, 2, 2], num_blocks: 2, attn_resolutions: [7], dropout: 0,
+};
 
 async function timeIt(f: () => Promise<void>, repeats: number): Promise<number> {
   await f(); // warm-up
@@ -65,15 +77,27 @@ function stepRow(label: string, net: string, batch: number, f: StepFigures): str
   return [label, net, `${batch}`, `${f.kernelsPerStep}`, opt(f.kernelsPerChunkedStep, 0), f.stepsPerSecond.toFixed(2), opt(f.chunkedStepsPerSecond, 2)];
 }
 
-/** PyTorch's CPU step of the same MLP on one thread, or why there is none. */
-function torchStep(batch: number, steps: number): { perSecond: number; version: string } | string {
+/** A PyTorch CPU step script's figures (one thread), or why there are none. */
+function torchScript(script: string, args: string[]): { perSecond: number; version: string; blas: string } | string {
   if (process.env.BENCH_TORCH === '0') return 'BENCH_TORCH=0';
   if (!existsSync(PYTHON)) return `no ${PYTHON}`;
-  const r = spawnSync(PYTHON, ['bench/torch_pid_mlp.py', TEACHER, `${batch}`, `${steps}`], { encoding: 'utf8', timeout: 300_000 });
-  if (r.status !== 0) return /No module named 'torch'/.test(r.stderr) ? `${PYTHON} has no torch` : `bench/torch_pid_mlp.py failed: ${r.stderr.trim().split('\n').pop()}`;
+  const r = spawnSync(PYTHON, [script, ...args], { encoding: 'utf8', timeout: 600_000 });
+  if (r.status !== 0) return /No module named 'torch'/.test(r.stderr) ? `${PYTHON} has no torch` : `${script} failed: ${r.stderr.trim().split('\n').pop()}`;
   const out = JSON.parse(r.stdout.trim().split('\n').pop()!);
-  return { perSecond: out.stepsPerSecond, version: out.torch };
+  return { perSecond: out.stepsPerSecond, version: out.torch, blas: out.blas ?? blasName() };
 }
+
+/** The BLAS Debian's torch runs on: whatever libblas.so.3 points to (the reference BLAS is many times slower). */
+function blasName(): string {
+  try {
+    return realpathSync('/etc/alternatives/libblas.so.3-x86_64-linux-gnu');
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** PyTorch's CPU step of the same MLP on one thread, or why there is none. */
+const torchStep = (batch: number, steps: number) => torchScript('bench/torch_pid_mlp.py', [TEACHER, `${batch}`, `${steps}`]);
 
 /** Teacher Heun (35 NFE) against student one step (1 NFE) on 4096 points of the moons MLP. */
 async function mlpSamplingRow(label: string, teacher: Teacher): Promise<string[]> {
@@ -148,16 +172,43 @@ for (const name of BACKENDS) {
   }
 }
 
+// EDM's SongUNet sized like the 28x28 digits (model_channels 16, channel_mult [1,2,2], attention at 7x7), batch 32,
+// ours on each backend against PyTorch's CPU step on one thread (bench/torch_pid_songunet.py), from one .pt file.
+const songSteps = Number(process.env.BENCH_SONG_STEPS ?? 3);
+if (songSteps > 0) {
+  const dir = mkdtempSync(join(tmpdir(), 'pid-bench-'));
+  const file = join(dir, 'songunet28.pt');
+  const host = initParams(SONGUNET28, [28, 28, 1], new Rng(1));
+  writeFileSync(file, writeTorchStateDict(new Map([...host].map(([name, t]) => [`model.${name}`, t]))));
+  const song = loadTeacher(await readAnyModel([{ name: 'songunet28.pt', bytes: new Uint8Array(readFileSync(file)) }]));
+  for (const name of BACKENDS.filter((b) => b !== 'cpu')) {
+    await startBackend(name);
+    const run = trainerFor(song, 32);
+    const g = await measurePidSteps(run.trainer, songSteps, songSteps);
+    run.done();
+    stepRows.push(stepRow(name === 'webgpu' ? `webgpu (${adapter})` : name, 'EDM SongUNet 28x28', 32, g));
+  }
+  song.dispose();
+  const torchSong = torchScript('bench/torch_pid_songunet.py', [file, JSON.stringify(SONGUNET28), '32', `${songSteps + 2}`]);
+  if (typeof torchSong === 'string') notes.push(`PyTorch SongUNet: not measured (${torchSong})`);
+  else {
+    stepRows.push([`PyTorch ${torchSong.version} CPU, 1 thread (BLAS ${torchSong.blas})`, 'EDM SongUNet 28x28', '32', '-', '-', torchSong.perSecond.toFixed(2), '-']);
+    const wasm = stepRows.find((r) => r[0] === 'wasm' && r[1] === 'EDM SongUNet 28x28');
+    if (wasm) songRatio = `EDM SongUNet 28x28: wasm ${Number(wasm[6] === '-' ? wasm[5] : wasm[6]).toFixed(2)} steps/s against PyTorch CPU (1 thread, ${torchSong.blas}) ${torchSong.perSecond.toFixed(2)}: ${(Number(wasm[6] === '-' ? wasm[5] : wasm[6]) / torchSong.perSecond).toFixed(2)}x`;
+  }
+  rmSync(dir, { recursive: true, force: true });
+}
+
 const torch = torchStep(256, 200);
 let ratio = '';
 if (typeof torch === 'string') {
   notes.push(`PyTorch: not measured (${torch})`);
 } else {
-  stepRows.push([`PyTorch ${torch.version} CPU, 1 thread`, 'moons MLP', '256', '-', '-', torch.perSecond.toFixed(2), '-']);
+  stepRows.push([`PyTorch ${torch.version} CPU, 1 thread (BLAS ${torch.blas})`, 'moons MLP', '256', '-', '-', torch.perSecond.toFixed(2), '-']);
   const wasm = stepRows.find((r) => r[0] === 'wasm' && r[1] === 'moons MLP');
   if (wasm) {
     const best = Math.max(Number(wasm[5]), Number(wasm[6]) || 0);
-    ratio = `moons MLP: wasm ${best.toFixed(2)} steps/s (the faster of the two ways) against PyTorch CPU (1 thread) ${torch.perSecond.toFixed(2)}: ${(best / torch.perSecond).toFixed(2)}x`;
+    ratio = `moons MLP: wasm ${best.toFixed(2)} steps/s (the faster of the two ways) against PyTorch CPU (1 thread, ${torch.blas}) ${torch.perSecond.toFixed(2)}: ${(best / torch.perSecond).toFixed(2)}x`;
   }
 }
 
@@ -173,6 +224,7 @@ console.log(`machine: ${cpus().length} x ${cpus()[0]?.model ?? 'unknown CPU'}, N
 console.log(`moons MLP: ${TEACHER} (${JSON.stringify(model.config.network)}, ${parameterCount(model.config.network as LearnedNetworkSpec, [2]).toLocaleString('en-US')} parameters); mnist28 UNet: ${IMAGE_TEACHER} (${imageNet.type} ${imageModel.config.data.shape.join('x')}, ${parameterCount(imageNet, imageModel.config.data.shape).toLocaleString('en-US')} parameters); students initialised from the teachers, PID defaults (RAdam, EMA 0.999, l2, N 250)\n`);
 printTable(['backend', 'network', 'batch', 'kernels/step (trainStep)', `kernels/step (trainSteps ${CHUNK})`, 'steps/s (trainStep)', `steps/s (trainSteps ${CHUNK})`], stepRows);
 if (ratio) console.log(`\n${ratio}`);
+if (songRatio) console.log(songRatio);
 console.log(`\nmost frequent kernels of one trainStep:\n${notes.map((n) => `  ${n}`).join('\n')}`);
 
 if (samplingRows.length) {
