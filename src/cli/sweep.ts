@@ -18,9 +18,12 @@ import { precondOption } from './precond-option';
 /** distill's flags that belong to one run continued over time, not to a sweep of fresh runs. */
 const ONE_RUN_FLAGS = ['checkpoint', 'checkpoint-every', 'resume'];
 
-/** distill's flags (its run settings, teacher, network, backend, log, name) but ONE_RUN_FLAGS, --sweep and --students. */
+/** distill's flags of its plan for the machine: a sweep's runs take the settings as given (and the whole batch at once). */
+const PLAN_FLAGS = ['micro-batch', 'minutes', 'force'];
+
+/** distill's flags (its run settings, teacher, network, backend, log, name) but ONE_RUN_FLAGS and PLAN_FLAGS, and --sweep and --students. */
 export const SWEEP_OPTIONS: Record<string, OptionKind> = {
-  ...Object.fromEntries(Object.entries(DISTILL_OPTIONS).filter(([f]) => !ONE_RUN_FLAGS.includes(f))), sweep: 'string', students: 'string',
+  ...Object.fromEntries(Object.entries(DISTILL_OPTIONS).filter(([f]) => !ONE_RUN_FLAGS.includes(f) && !PLAN_FLAGS.includes(f))), sweep: 'string', students: 'string',
 };
 
 /** Milliseconds of steps per tick (a tick also ends at each evaluation step). */

@@ -51,7 +51,8 @@ describe('pid-studio --help', () => {
     const text = (await runInProcess(['distill', '-h'], dir)).out.join('\n');
     for (const flag of ['lr-final', 'checkpoint', 'checkpoint-every', 'resume']) expect(text).toMatch(new RegExp(`\\n {4}--${flag} `));
     expect(text).toContain('--preset quick|paper (settings preset; default quick)');
-    expect(text).toContain('--eval-every K (steps between progress lines with the trajectory error; default steps/10)');
+    expect(text).toContain("--eval-every K (steps between progress lines with the trajectory error; default: the plan's (the first within about a minute), else steps/10)");
+    expect(text).toContain('--micro-batch M (samples per forward and backward pass, gradients accumulated over the batch; default: the most that fit in memory)');
   });
 
   it('an unknown command points at --help; no command prints the help with exit 2', async () => {
