@@ -113,7 +113,7 @@ const WASM_DEATH = /memory access out of bounds|out of memory|Aborted\(|Cannot e
  */
 export function explainBackendError(message: string): string {
   if (WASM_DEATH.test(message) && tf.getBackend() === 'wasm') {
-    return `the wasm backend ran out of memory (${message.replace(/\s*Build with -sASSERTIONS for more info\.?/, '')}; wasm has at most 4 GB, and a distillation holds the teacher, the student, its gradient, two optimiser moments, the EMA and a snapshot of them): use a smaller batch or micro-batch, or the webgpu backend`;
+    return `the wasm backend ran out of memory (${message.replace(/\.?\s*Build with -sASSERTIONS for more info\.?/, '')}; wasm has at most 4 GB, and a distillation holds the teacher, the student, its gradient, two optimiser moments, the EMA and a snapshot of them): use a smaller batch or micro-batch, or the webgpu backend`;
   }
   return message;
 }
