@@ -8,7 +8,7 @@
  *    Debian's torch runs on named (install libopenblas0-pthread: the reference BLAS is many times slower);
  *  - sampling: teacher EDM Heun (18 points + 0 = 35 NFE) against student one step (1 NFE), 4096 points / 256 images,
  *    and what a checkpoint of a UNet run costs.
- * webgpu runs in Node through Dawn (src/cli/webgpu-node.ts); its adapter is named in the table.
+ * webgpu runs in Node through Dawn (src/core/webgpu-node.ts); its adapter is named in the table.
  * Environment: BENCH_UNET_STEPS (steps timed per UNet batch; 0 skips the UNet), BENCH_UNET_BATCHES (32),
  * BENCH_CHUNK (steps per trainSteps call, 10), BENCH_SAMPLING=0 (skip the sampling tables), BENCH_TORCH=0 (skip PyTorch),
  * BENCH_SONG_STEPS (SongUNet steps timed, 3; 0 skips it).
@@ -145,7 +145,7 @@ async function imageSamplingRow(label: string, teacher: Teacher): Promise<string
 }
 
 for (const name of BACKENDS) {
-  if (name === 'webgpu') adapter = (await (await import('../src/cli/webgpu-node')).installNodeWebGpu()).description;
+  if (name === 'webgpu') adapter = (await (await import('../src/core/webgpu-node')).installNodeWebGpu()).description;
   const backend = await startBackend(name);
   const label = name === 'webgpu' ? `${backend.got} (${adapter})` : backend.got;
   const teacher = loadTeacher(model);

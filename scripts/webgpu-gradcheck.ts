@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { startBackend } from '../src/core/backend';
-import { installNodeWebGpu } from '../src/cli/webgpu-node';
+import { installNodeWebGpu } from '../src/core/webgpu-node';
 import { PID_VS_CPU_TOLERANCE, UNET_FD, pidGradientVsCpu, tensorsOverPidSteps, unetGradientCheck } from './webgpu-checks';
 
 tf.enableProdMode();

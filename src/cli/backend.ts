@@ -13,7 +13,7 @@ export async function startCliBackend(value: unknown): Promise<string> {
   let adapter = '';
   try {
     // Loaded only here, so wasm and cpu runs never load Dawn.
-    if (asked === 'webgpu') adapter = ` (${(await (await import('./webgpu-node')).installNodeWebGpu()).description})`;
+    if (asked === 'webgpu') adapter = ` (${(await (await import('../core/webgpu-node')).installNodeWebGpu()).description})`;
     return (await startBackend(asked)).got + adapter;
   } catch (e) {
     const hint = asked === 'webgpu' ? '; use --backend wasm' : '';

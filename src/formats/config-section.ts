@@ -6,6 +6,9 @@ import { ModelFileError } from './errors.ts';
 
 export type Obj = Record<string, unknown>;
 
+/** The config's `data` section: the shape of one sample, its value range, the classes of a class-conditional model. */
+export interface DataSpec { shape: number[]; range: [number, number]; label_dim?: number }
+
 /** Reads one object of the config: unknown keys are rejected, each field is checked by a rule. */
 export class Section {
   constructor(readonly file: string, readonly path: string, readonly o: Obj, known: readonly string[]) {

@@ -7,7 +7,7 @@ import { ModelFileError } from './errors.ts';
 
 export interface EdmSettings { sigma_data: number; sigma_min: number; sigma_max: number; rho: number }
 /** label_dim > 0: a class-conditional model, fed one-hot class labels [B, label_dim] (absent = 0, unconditional). */
-export interface DataSpec { shape: number[]; range: [number, number]; label_dim?: number }
+export type { DataSpec } from './config-section.ts';
 /** How the network is wrapped into a denoiser (Karras et al. 2022, Table 1); absent = edm. */
 export type PrecondSpec =
   | { type: 'edm' }
@@ -67,7 +67,7 @@ export const UNET_DEFAULTS: Omit<UnetNetwork, 'type'> = {
 
 import { type EdmDhariwalUnetNetwork, type EdmSongUnetNetwork, parseEdmDhariwalUnet, parseEdmSongUnet } from './edm-networks.ts';
 import { type DiffusersUnet2dNetwork, parseDiffusersUnet2d } from './diffusers-network.ts';
-import { type Obj, POSITIVE, Section, isCount, isFiniteNum, isObject, isPositive, isPositiveInt, oneOf, preview } from './config-section.ts';
+import { type DataSpec, type Obj, POSITIVE, Section, isCount, isFiniteNum, isObject, isPositive, isPositiveInt, oneOf, preview } from './config-section.ts';
 
 type NetworkParser<T extends NetworkSpec> = (net: Obj, file: string, data: DataSpec) => T;
 

@@ -11,8 +11,7 @@
  * Not read: the skip blocks (NCSN++ ports), 'learned' time embeddings, class_embed_type other than null, activations
  * other than SiLU. dropout is recorded and not applied (PID Studio runs networks without dropout).
  */
-import type { DataSpec } from './config.ts';
-import { type Obj, Section, isFiniteNum, isObject, isPositive, isPositiveInt, preview } from './config-section.ts';
+import { type DataSpec, type Obj, Section, isFiniteNum, isObject, isPositive, isPositiveInt, preview } from './config-section.ts';
 import { ModelFileError } from './errors.ts';
 
 export const DIFFUSERS_DOWN_BLOCKS = ['DownBlock2D', 'AttnDownBlock2D'] as const;

@@ -8,8 +8,7 @@
  * Ignored by the forward pass: dropout and label_dropout (PID Studio runs these networks for inference and PID
  * training without dropout), and the augmentation labels (map_augment is in the tensors, its input is absent).
  */
-import type { DataSpec } from './config.ts';
-import { type Obj, Section, isCount, isFiniteNum, isPositiveInt, oneOf } from './config-section.ts';
+import { type DataSpec, type Obj, Section, isCount, isFiniteNum, isPositiveInt, oneOf } from './config-section.ts';
 
 /** SongUNet(img_resolution, in_channels, out_channels, ...) of EDM's networks.py. */
 export interface EdmSongUnetNetwork {

@@ -19,7 +19,7 @@ import type { InputFile } from '../formats/model-file';
 import { adapterLabel } from './adapter';
 import { StudioEngine } from './engine';
 import type {
-  BackendChoice, BackendInfo, ErrorScope, MemoryReport, RunPhase, RunStatus, TeacherSource, WorkerCommand, WorkerEvent,
+  BackendChoice, BackendInfo, Emit, ErrorScope, MemoryReport, RunPhase, RunStatus, TeacherSource, WorkerCommand,
 } from './protocol';
 import { runSettingsOf } from './protocol';
 import { runSettingsProblems } from '../formats/run-settings';
@@ -30,7 +30,7 @@ import { RunKeeper } from './run-keeper';
 import { SweepRunner } from './sweep-runner';
 import { type RunStore, type SavedRun, summarize } from './saved-run';
 
-export type Emit = (event: WorkerEvent, transfer?: Transferable[]) => void;
+export type { Emit } from './protocol';
 
 export interface ControllerDeps {
   emit: Emit;

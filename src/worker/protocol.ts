@@ -276,6 +276,9 @@ export type WorkerEvent =
   | { type: 'error'; scope: ErrorScope; message: string; requestId?: number }
   | SweepEvent;
 
+/** How the worker's controller sends an event (postMessage in the worker, a function in tests). */
+export type Emit = (event: WorkerEvent, transfer?: Transferable[]) => void;
+
 const COMMAND_TYPES = new Set<WorkerCommand['type']>([
   'init', 'load-teacher', 'sample-class', 'configure', 'start', 'pause', 'resume', 'stop', 'sample', 'export-student', 'open-student',
   'resume-saved', 'discard-saved', 'save-now', 'simulate-device-loss', 'simulate-backend-failure', ...SWEEP_COMMAND_TYPES,

@@ -7,7 +7,7 @@ import { readAnyModel } from '../core/model-import';
 import { type Teacher, loadTeacher, studentFileBytes } from '../core/models';
 import { Sweep, SweepError, planSweepValues, sweepSetting } from '../core/sweep';
 import type { InputFile } from '../formats/model-file';
-import type { Emit } from './controller';
+import type { Emit } from './protocol';
 import type { TeacherSource } from './protocol';
 import { runSettingsOf } from './protocol';
 import { type SweepCommand, type SweepPhase, type SweepStatus, idleSweepStatus } from './sweep-protocol';

@@ -1,12 +1,12 @@
 /**
- * tfjs-webgpu in Node through Dawn (src/cli/webgpu-node.ts), on whatever Vulkan adapter there is: in CI and on a
+ * tfjs-webgpu in Node through Dawn (src/core/webgpu-node.ts), on whatever Vulkan adapter there is: in CI and on a
  * CPU machine Mesa's lavapipe (software). Without an adapter this FAILS and says what to install, unless
  * PID_SKIP_WEBGPU_NODE=1. The checks themselves live in scripts/webgpu-checks.ts, which also runs on a real GPU.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { startBackend } from '../../src/core/backend';
-import { installNodeWebGpu } from '../../src/cli/webgpu-node';
+import { installNodeWebGpu } from '../../src/core/webgpu-node';
 import { DIFFUSERS_GRAD_NET, EDM_FD, EDM_GRAD_NETS, PID_VS_CPU_TOLERANCE, UNET_FD, diffusersGradientCheck, edmGradientCheck, pidGradientVsCpu, tensorsOverPidSteps, unetGradientCheck } from '../../scripts/webgpu-checks';
 
 const skip = process.env.PID_SKIP_WEBGPU_NODE === '1';
