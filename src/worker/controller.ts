@@ -201,32 +201,11 @@ export class StudioController {
         this.startPending = true; // the teacher's picture, if it is being solved, gives way at its next Heun step
         this.deps.emit({ type: 'busy', task: 'preparing the run' });
         return this.guard('training', undefined, () => this.lock.run(async () => {
-          this.startPending = false;
-          this.backendLost = false;
-          this.requireBackend();
-          if (!this.engine.teacherInfo) throw new Error('no teacher is loaded: choose a built-in teacher or drop a model file');
-          if (this.sweeps.active) throw new Error('a sweep is running: stop it (or let it finish) before starting a distillation');
-          if (this.phase === 'training' || this.phase === 'paused') throw new Error('a distillation is already running');
-          const problems = runSettingsProblems(cmd.settings);
-          if (problems.length) throw new Error(`the run's settings are not valid: ${problems.join('; ')}`);
-          this.heunSteps = cmd.view.heunSteps; // the picture follows when the run pauses or ends: training does not wait for it
-          const settings = runSettingsOf(cmd.settings);
-          const micro = this.engine.microBatchFor(settings.batch);
-          this.deps.emit({ type: 'busy', task: `preparing the run${micro !== undefined && micro < settings.batch ? ` (batch ${settings.batch} in passes of ${micro})` : ''}: the student, its optimiser and the teacher's ODE on the validation noise` });
           try {
-            this.engine.startRun(settings, cmd.from === 'opened-student');
-            this.keeper.reset();
-            this.metrics.clear();
-            this.failMessage = undefined;
-            this.clock.start();
-            await this.evaluate();
+            await this.startRun(cmd);
           } finally {
             this.deps.emit({ type: 'busy', task: null });
           }
-          this.phase = 'training';
-          this.deps.emit({ type: 'saved-run', saved: null }); // this run replaces the saved one at its first checkpoint
-          this.emitStatus();
-          void this.loop();
         }));
       case 'pause':
         if (this.phase === 'training') {
@@ -313,6 +292,32 @@ export class StudioController {
       case 'sweep-stop':
         return this.guard('sweep', undefined, () => this.sweeps.handle(cmd));
     }
+  }
+
+  /** A new run: checked, sized to the memory, its student and the teacher's reference made, then the loop started. */
+  private async startRun(cmd: Extract<WorkerCommand, { type: 'start' }>): Promise<void> {
+    this.startPending = false;
+    this.backendLost = false;
+    this.requireBackend();
+    if (!this.engine.teacherInfo) throw new Error('no teacher is loaded: choose a built-in teacher or drop a model file');
+    if (this.sweeps.active) throw new Error('a sweep is running: stop it (or let it finish) before starting a distillation');
+    if (this.phase === 'training' || this.phase === 'paused') throw new Error('a distillation is already running');
+    const problems = runSettingsProblems(cmd.settings);
+    if (problems.length) throw new Error(`the run's settings are not valid: ${problems.join('; ')}`);
+    this.heunSteps = cmd.view.heunSteps; // the picture follows when the run pauses or ends: training does not wait for it
+    const settings = runSettingsOf(cmd.settings);
+    const micro = this.engine.microBatchFor(settings.batch);
+    this.deps.emit({ type: 'busy', task: `preparing the run${micro !== undefined && micro < settings.batch ? ` (batch ${settings.batch} in passes of ${micro})` : ''}: the student, its optimiser and the teacher's ODE on the validation noise` });
+    this.engine.startRun(settings, cmd.from === 'opened-student');
+    this.keeper.reset();
+    this.metrics.clear();
+    this.failMessage = undefined;
+    this.clock.start();
+    await this.evaluate();
+    this.phase = 'training';
+    this.deps.emit({ type: 'saved-run', saved: null }); // this run replaces the saved one at its first checkpoint
+    this.emitStatus();
+    void this.loop();
   }
 
   /**
