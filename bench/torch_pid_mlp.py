@@ -12,9 +12,9 @@ import json
 import math
 import struct
 import sys
-import time
-
 import torch
+
+from torch_pid_common import karras, report, update
 
 
 def read_safetensors(path):
@@ -68,11 +68,6 @@ class Mlp(torch.nn.Module):
         return self.lin('out', silu(h))
 
 
-def karras(n, smin, smax, rho):
-    a, b = smax ** (1 / rho), smin ** (1 / rho)
-    return [(a + i / (n - 1) * (b - a)) ** rho for i in range(n)]
-
-
 def main():
     path, batch, steps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     torch.set_num_threads(1)
@@ -106,24 +101,9 @@ def main():
             d = sd * sd / (s * s + sd * sd) * yd + s * sd / torch.sqrt(s * s + sd * sd) * teacher(yd / torch.sqrt(s * s + sd * sd), torch.log(t) / 4)
         residual = y - s * (y - y_next) / (s - t_next[:, None]) - d
         loss = residual.square().mean(1).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        norm = torch.sqrt(sum(p.grad.square().sum() for p in params))
-        if math.isfinite(loss.item()) and math.isfinite(norm.item()):
-            opt.step()
-            r = min(0.999, (1 + updates) / (10 + updates))
-            updates += 1
-            with torch.no_grad():
-                for e_, p in zip(ema, params):
-                    e_.mul_(r).add_(p, alpha=1 - r)
+        updates = update(loss, params, opt, ema, updates)
 
-    for _ in range(5):
-        step()
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    seconds = time.perf_counter() - start
-    print(json.dumps({'stepsPerSecond': steps / seconds, 'torch': torch.__version__, 'threads': torch.get_num_threads()}))
+    report(step, 5, steps)
 
 
 if __name__ == '__main__':

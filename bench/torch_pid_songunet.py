@@ -12,20 +12,15 @@ import json
 import math
 import os
 import sys
-import time
 
 import torch
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'test', 'torch'))
 from edm_reference import song_unet  # noqa: E402
+from torch_pid_common import karras, report, update  # noqa: E402
 
 torch.set_grad_enabled(True)  # the reference module turns it off for its own use
-
-
-def karras(n, smin, smax, rho):
-    a, b = smax ** (1 / rho), smin ** (1 / rho)
-    return [(a + i / (n - 1) * (b - a)) ** rho for i in range(n)]
 
 
 def main():
@@ -63,27 +58,9 @@ def main():
             d = sd * sd / (s * s + sd * sd) * yd + s * sd / torch.sqrt(s * s + sd * sd) * song_unet(teacher, args, yd / torch.sqrt(s * s + sd * sd), torch.log(t) / 4, None)
         residual = y - s * (y - y_next) / (s - t_next[:, None, None, None]) - d
         loss = residual.square().mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        norm = torch.sqrt(sum(p.grad.square().sum() for p in params))
-        if math.isfinite(loss.item()) and math.isfinite(norm.item()):
-            opt.step()
-            r = min(0.999, (1 + updates) / (10 + updates))
-            updates += 1
-            with torch.no_grad():
-                for e_, p in zip(ema, params):
-                    e_.mul_(r).add_(p, alpha=1 - r)
+        updates = update(loss, params, opt, ema, updates)
 
-    for _ in range(2):
-        step()
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    seconds = time.perf_counter() - start
-    # Debian's torch calls whatever libblas.so.3 the alternatives system points to: name it with the figure
-    link = '/etc/alternatives/libblas.so.3-x86_64-linux-gnu'
-    blas = os.path.realpath(link) if os.path.exists(link) else 'unknown'
-    print(json.dumps({'stepsPerSecond': steps / seconds, 'torch': torch.__version__, 'threads': torch.get_num_threads(), 'blas': blas}))
+    report(step, 2, steps)
 
 
 if __name__ == '__main__':
