@@ -93,6 +93,25 @@ describe('StudioController on the cpu backend', () => {
     expect(tf.memory().numTensors).toBe(0);
   });
 
+  it("a Start does not wait for the teacher's picture: the picture gives way, says how far it got, and comes when the run pauses", async () => {
+    const { controller, events, next } = harness();
+    await controller.handle({ type: 'init', backend: 'cpu' });
+    const loading = controller.handle({ type: 'load-teacher', source: { kind: 'builtin', id: 'moons-mlp', url: '/teachers/moons-mlp.safetensors' } });
+    await next((e) => e.type === 'view-progress' && e.task !== null); // the picture is being solved: Start now
+    const starting = controller.handle({ type: 'start', settings: { ...SETTINGS, steps: 400, evalEvery: 400 }, view: { heunSteps: 18 } });
+    await Promise.all([loading, starting]);
+    await next((e) => e.type === 'run' && e.run.phase === 'training');
+    const progress = events.filter((e) => e.type === 'view-progress' && e.task !== null);
+    expect(progress.length).toBeGreaterThan(0);
+    expect(progress.length).toBeLessThan(18); // given up part way
+    expect(progress[0]).toEqual({ type: 'view-progress', task: "solving the teacher's ODE for its picture: Heun step 1 of 18" });
+    expect(events.some((e) => e.type === 'teacher-view')).toBe(false);
+    await controller.handle({ type: 'pause' });
+    expect(events.filter((e) => e.type === 'teacher-view').at(-1)).toMatchObject({ view: { heunSteps: 18, nfe: 35 } });
+    await controller.handle({ type: 'stop' });
+    controller.engine.dispose();
+  });
+
   it('reports a malformed file with its one-line error and keeps working', async () => {
     const { controller, events } = harness();
     await controller.handle({ type: 'init', backend: 'cpu' });
