@@ -55,6 +55,8 @@ export function studentSubtitle(v: StudentView, name?: string): string {
  */
 export function buildScene(loadedTeacher: TeacherView | null, student: StudentView | null, opts: {
   coord?: number; studentName?: string; waiting?: string | null; teacherClasses?: GridClasses | null; studentClasses?: GridClasses | null;
+  /** The teacher is loaded but its picture is not drawn yet (training came first). */
+  teacherPending?: boolean;
 } = {}): Scene {
   if (!loadedTeacher && (!student || opts.waiting)) {
     return { panels: [{ kind: 'message', title: 'Samples', text: opts.waiting ? `${opts.waiting}…` : 'No teacher loaded yet.' }], caption: '' };
@@ -63,6 +65,8 @@ export function buildScene(loadedTeacher: TeacherView | null, student: StudentVi
   const teacher = loadedTeacher && student && loadedTeacher.dataShape.join(',') !== student.dataShape.join(',') ? null : loadedTeacher;
   const kind = viewKindOf(teacher?.dataShape ?? student!.dataShape);
   const teacherTitle = teacher ? `Teacher ODE · Heun ${teacher.heunSteps} steps (${teacher.nfe} NFE)` : 'Teacher';
+  const noTeacher = opts.teacherPending ? "the teacher's ODE is solved for this picture when the run pauses or ends: training comes first"
+    : 'no teacher of this data shape is loaded';
   const studentTitle = student ? 'Student · one step x_θ(z, σ_min)' : 'Student';
   const studentSub = student ? studentSubtitle(student, opts.studentName) : 'start a distillation to see its samples';
   const count = teacher?.count ?? student?.count ?? 0;
@@ -79,7 +83,7 @@ export function buildScene(loadedTeacher: TeacherView | null, student: StudentVi
       teacher
         ? { kind: 'images', title: teacherTitle, subtitle: `${teacher.count} samples${classesText(opts.teacherClasses)}`, images: teacher.samples, count: teacher.count,
             height: kind.height, width: kind.width, channels: kind.channels, range, classes: cellClasses(teacher.count, opts.teacherClasses) }
-        : { kind: 'message', title: teacherTitle, text: 'no teacher of this data shape is loaded' },
+        : { kind: 'message', title: teacherTitle, text: noTeacher },
       student
         ? { kind: 'images', title: studentTitle, subtitle: studentSub + studentClassText, images: student.samples,
             count: student.count, height: kind.height, width: kind.width, channels: kind.channels, range, classes: cellClasses(student.count, studentClasses) }
@@ -96,7 +100,7 @@ export function buildScene(loadedTeacher: TeacherView | null, student: StudentVi
   const panels: Panel[] = [];
   panels.push(teacherLayer
     ? { kind: 'scatter', title: teacherTitle, subtitle: `${teacher!.count} samples`, view, layers: [teacherLayer], outside: countOutside(teacher!.samples, view) }
-    : { kind: 'message', title: teacherTitle, text: 'no teacher of this data shape is loaded' });
+    : { kind: 'message', title: teacherTitle, text: noTeacher });
   if (student) {
     const layers: PointLayer[] = [];
     if (teacherLayer && teacher!.count === student.count) layers.push({ ...teacherLayer, color: '#9aa5b1', alpha: 0.35, label: 'teacher (for reference)' });

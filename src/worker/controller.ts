@@ -505,14 +505,23 @@ export class StudioController {
     if (!this.backendReady) throw new Error('the tfjs backend has not started');
   }
 
-  /** Solves the teacher's picture one Heun step at a time, saying how far it is; a pending Start stops it. */
+  /**
+   * Training comes first for an image teacher, whose picture may take minutes: a Start waiting for the lock, or a run
+   * going on (a Resume), stops its solution. A 2D teacher's picture (points and paths) takes moments and is finished.
+   */
+  private pictureGivesWay(): boolean {
+    const image = (this.engine.teacherInfo?.dataShape.length ?? 0) === 3;
+    return image && (this.startPending || this.phase === 'training');
+  }
+
+  /** Solves the teacher's picture one Heun step at a time, saying how far it is; it gives way to training. */
   private async emitTeacherView(): Promise<void> {
-    if (this.startPending) return;
+    if (this.pictureGivesWay()) return;
     try {
       const view = await this.engine.teacherView(this.heunSteps, async (done, total) => {
         this.deps.emit({ type: 'view-progress', task: `solving the teacher's ODE for its picture: Heun step ${done} of ${total}` });
         await this.deps.yieldToEvents();
-        return !this.startPending;
+        return !this.pictureGivesWay();
       });
       if (view) this.deps.emit({ type: 'teacher-view', view });
     } finally {

@@ -48,3 +48,12 @@ describe('the classes of a class-conditional sample grid', () => {
     expect(cellLabelPx(26)).toBe(null);
   });
 });
+
+describe('a teacher whose picture training came before', () => {
+  it("says when the picture comes, not that no teacher is loaded; the student's grid is drawn", () => {
+    const pending = buildScene(null, student('training'), { teacherPending: true });
+    expect(pending.panels[0]).toEqual({ kind: 'message', title: 'Teacher', text: "the teacher's ODE is solved for this picture when the run pauses or ends: training comes first" });
+    expect(pending.panels[1]).toMatchObject({ kind: 'images', count: 12 });
+    expect(buildScene(null, student('opened')).panels[0]).toMatchObject({ kind: 'message', text: 'no teacher of this data shape is loaded' });
+  });
+});

@@ -6,6 +6,7 @@ import { loadStudent } from '../../src/core/models';
 import { readModelFile } from '../../src/formats/model-file';
 import { StudioController } from '../../src/worker/controller';
 import type { RunSettings, WorkerEvent } from '../../src/worker/protocol';
+import { edmStateDictBytes, tinySongUnet } from '../helpers/edm-teacher';
 
 const teacherBytes = () => new Uint8Array(readFileSync('public/teachers/moons-mlp.safetensors'));
 const SETTINGS: RunSettings = { N: 250, loss: 'l2', optimizer: 'radam', lr: 2e-4, lrFinal: 2e-4, ema: 0.999, batch: 16, steps: 12, seed: 0, evalEvery: 6 };
@@ -93,12 +94,13 @@ describe('StudioController on the cpu backend', () => {
     expect(tf.memory().numTensors).toBe(0);
   });
 
-  it("a Start does not wait for the teacher's picture: the picture gives way, says how far it got, and comes when the run pauses", async () => {
+  it("a Start does not wait for an image teacher's picture: it gives way, says how far it got, and comes when the run pauses", async () => {
     const { controller, events, next } = harness();
     await controller.handle({ type: 'init', backend: 'cpu' });
-    const loading = controller.handle({ type: 'load-teacher', source: { kind: 'builtin', id: 'moons-mlp', url: '/teachers/moons-mlp.safetensors' } });
+    const files = [{ name: 'teacher.pt', bytes: edmStateDictBytes(tinySongUnet({ img_resolution: 4, channel_mult: [1], attn_resolutions: [] })) }];
+    const loading = controller.handle({ type: 'load-teacher', source: { kind: 'files', files } });
     await next((e) => e.type === 'view-progress' && e.task !== null); // the picture is being solved: Start now
-    const starting = controller.handle({ type: 'start', settings: { ...SETTINGS, steps: 400, evalEvery: 400 }, view: { heunSteps: 18 } });
+    const starting = controller.handle({ type: 'start', settings: { ...SETTINGS, batch: 2, steps: 400, evalEvery: 400 }, view: { heunSteps: 18 } });
     await Promise.all([loading, starting]);
     await next((e) => e.type === 'run' && e.run.phase === 'training');
     const progress = events.filter((e) => e.type === 'view-progress' && e.task !== null);

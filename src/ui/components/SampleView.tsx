@@ -29,6 +29,7 @@ export function SampleView() {
   const shown = useStudio((s) => s.shown);
   const waiting = useStudio(viewWaiting);
   const labelDim = useStudio((s) => s.teacher?.labelDim ?? 0);
+  const teacherPending = useStudio((s) => s.teacher !== null && s.teacherView === null);
   const sampleClass = useStudio((s) => s.sampleClass);
   const [coord, setCoord] = useState(0);
   const [width, setWidth] = useState(0);
@@ -46,9 +47,9 @@ export function SampleView() {
     const classes = (only: number | null): GridClasses | null => (labelDim > 0 ? { labelDim, only } : null);
     return buildScene(teacher, student, {
       coord, studentName: shown === 'opened' ? opened?.info.name : undefined, waiting,
-      teacherClasses: classes(teacherPick), studentClasses: studentConditional ? classes(studentPick) : null,
+      teacherClasses: classes(teacherPick), studentClasses: studentConditional ? classes(studentPick) : null, teacherPending,
     });
-  }, [teacher, student, coord, shown, opened, waiting, labelDim, teacherPick, studentPick, studentConditional]);
+  }, [teacher, student, coord, shown, opened, waiting, labelDim, teacherPick, studentPick, studentConditional, teacherPending]);
   const hasPaths = scene.panels.some((p) => p.kind === 'paths');
   const images = scene.panels.some((p) => p.kind === 'images');
 
