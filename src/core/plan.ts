@@ -1,12 +1,13 @@
 /**
  * A run sized to the teacher and the machine: the "plan" layer of the settings' resolution, shared by the CLI and the
  * studio. From a short measurement of real PID steps of the teacher's network on the backend (StepCost, measured by
- * plan-probe.ts), it chooses the batch, the steps and the evaluation cadence for a time budget; and for any settings, the micro-batch that fits the
- * backend's memory, the memory that takes and the time a step and the run take. Free of tfjs: the page imports it.
+ * plan-probe.ts) it chooses the batch, the steps and the evaluation cadence for a time budget; and for any settings,
+ * the micro-batch that fits the backend's memory, the memory that takes, and the time of a step and of the run.
+ * Free of tfjs: the page imports it.
  */
 import type { RunSettings } from '../formats/run-settings';
 
-/** What one PID pass costs on a backend, measured at one and two samples (a pass: forward and backward over m samples). */
+/** What one PID step costs on a backend, measured at one and two samples. */
 export interface StepCost {
   backend: string;
   studentParameters: number;
