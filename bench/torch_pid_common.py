@@ -14,6 +14,14 @@ def karras(n, smin, smax, rho):
     return [(a + i / (n - 1) * (b - a)) ** rho for i in range(n)]
 
 
+def grid_pairs(grid, batch):
+    """Grid times (t, t') of a batch: n uniform over the grid, n' = n + 1, or n - 1 at its end (src/core/pid.ts)."""
+    last = grid.shape[0] - 1
+    n = torch.randint(0, last + 1, (batch,))
+    n_next = torch.where(n == last, torch.full_like(n, last - 1), n + 1)
+    return grid[n], grid[n_next]
+
+
 def update(loss, params, opt, ema, updates):
     """One optimiser step on `loss` when it and the gradient norm are finite; returns the EMA's update count."""
     opt.zero_grad(set_to_none=True)

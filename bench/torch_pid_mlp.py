@@ -14,7 +14,7 @@ import struct
 import sys
 import torch
 
-from torch_pid_common import karras, report, update
+from torch_pid_common import grid_pairs, karras, report, update
 
 
 def read_safetensors(path):
@@ -86,9 +86,7 @@ def main():
 
     def step():
         nonlocal updates
-        n = torch.randint(0, 250, (batch,))
-        n_next = torch.where(n == 249, torch.full_like(n, 248), n + 1)
-        t, t_next = grid[n], grid[n_next]
+        t, t_next = grid_pairs(grid, batch)
         z = torch.randn(batch, dim) * T
         tt = torch.cat([t, t_next])
         a = (tt / T)[:, None]

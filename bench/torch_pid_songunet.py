@@ -18,7 +18,7 @@ import torch
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'test', 'torch'))
 from edm_reference import song_unet  # noqa: E402
-from torch_pid_common import karras, report, update  # noqa: E402
+from torch_pid_common import grid_pairs, karras, report, update  # noqa: E402
 
 torch.set_grad_enabled(True)  # the reference module turns it off for its own use
 
@@ -43,9 +43,7 @@ def main():
 
     def step():
         nonlocal updates
-        n = torch.randint(0, 250, (batch,))
-        n_next = torch.where(n == 249, torch.full_like(n, 248), n + 1)
-        t, t_next = grid[n], grid[n_next]
+        t, t_next = grid_pairs(grid, batch)
         z = torch.randn(batch, C, R, R) * T
         tt = torch.cat([t, t_next])
         a = (tt / T)[:, None, None, None]
