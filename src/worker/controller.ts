@@ -7,28 +7,29 @@
  * effect at the next step boundary.
  *
  * Nothing is lost: the run is checkpointed every `checkpointSeconds`, on pause, on stop and at the end (RunKeeper);
- * after a reload the saved run is offered and continues from its step; when the GPU device is lost, a new backend is
- * started and the run goes back to its last checkpoint. A "generation" counter retires whatever was in flight on the
- * dead device: a step that never returns, or returns an error, is ignored once the generation has moved on.
+ * after a reload the saved run is offered and continues from its step (run-restore.ts); when the GPU device is lost,
+ * a new backend is started and the run goes back to its last checkpoint (device-recovery.ts).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { explainBackendError, isBackendDead } from '../core/backend';
 import { memoryLimitFor } from '../core/plan';
-import { ModelFileError } from '../formats/errors';
 import type { InputFile } from '../formats/model-file';
-import { adapterLabel } from './adapter';
+import { DeviceRecovery, deviceLostNotice, trainingFailure } from './device-recovery';
 import { StudioEngine } from './engine';
+import { errorMessage } from './error-message';
+import { Lock } from './lock';
 import type {
-  BackendChoice, BackendInfo, Emit, ErrorScope, MemoryReport, RunPhase, RunStatus, TeacherSource, WorkerCommand,
+  BackendChoice, BackendInfo, Emit, ErrorScope, RunPhase, RunStatus, TeacherSource, WorkerCommand,
 } from './protocol';
 import { runSettingsOf } from './protocol';
 import { runSettingsProblems } from '../formats/run-settings';
 import { type RaceResult, raceBackends, raceReason, timePidSteps } from './backend-race';
+import { memoryReport } from './memory-report';
 import { MetricsBatcher } from './metrics-batcher';
 import { RunClock } from './run-clock';
 import { RunKeeper } from './run-keeper';
+import { type TeacherFiles, offerSavedRun, resumeSavedRun } from './run-restore';
 import { SweepRunner } from './sweep-runner';
-import { type RunStore, type SavedRun, summarize } from './saved-run';
+import type { RunStore, SavedRun } from './saved-run';
 
 export type { Emit } from './protocol';
 
@@ -61,44 +62,10 @@ export interface ControllerDeps {
 
 export const DEFAULT_CHECKPOINT_SECONDS = 30;
 
-/** A FIFO async lock. */
-export class Lock {
-  private tail: Promise<unknown> = Promise.resolve();
-  run<T>(fn: () => Promise<T>): Promise<T> {
-    const result = this.tail.then(fn);
-    this.tail = result.catch(() => undefined);
-    return result;
-  }
-}
-
-export function errorMessage(e: unknown): string {
-  if (e instanceof ModelFileError) return e.message;
-  const msg = explainBackendError(e instanceof Error ? e.message : String(e));
-  return msg.replace(/\s+/g, ' ').trim() || 'unknown error';
-}
-
-/** tf.memory() of the backend that runs; GPU figures where the backend has them (webgpu and webgl name them differently). */
-export function memoryReport(): MemoryReport {
-  const m = tf.memory() as tf.MemoryInfo & { numBytesInGPU?: number; numBytesAllocatedInGPU?: number; numBytesInGPUAllocated?: number };
-  const allocated = m.numBytesAllocatedInGPU ?? m.numBytesInGPUAllocated;
-  return {
-    numTensors: m.numTensors,
-    numBytes: m.numBytes,
-    ...(m.numBytesInGPU !== undefined ? { gpuBytes: m.numBytesInGPU } : {}),
-    ...(allocated !== undefined ? { gpuBytesAllocated: allocated } : {}),
-  };
-}
-
-interface LoadedFiles {
-  files: InputFile[];
-  source: TeacherSource;
-}
-
 export class StudioController {
   engine = new StudioEngine();
   private lock = new Lock();
-  /** Moves on when the device is lost: work of an older generation is ignored. */
-  private generation = 0;
+  private readonly recovery = new DeviceRecovery();
   private loopGeneration = -1;
   private phase: RunPhase = 'idle';
   private readonly metrics: MetricsBatcher;
@@ -115,8 +82,7 @@ export class StudioController {
   private heunSteps = 18;
   private checkpointMs = DEFAULT_CHECKPOINT_SECONDS * 1000;
   /** The loaded teacher's files, to load it again on a new device and to save a dropped one with the run. */
-  private teacher: LoadedFiles | null = null;
-  private recovering = false;
+  private teacher: TeacherFiles | null = null;
   /** A start is waiting for the lock: a teacher picture being solved stops at its next Heun step. */
   private startPending = false;
   /** Race results per teacher (file names and sizes) under "auto". */
@@ -157,7 +123,7 @@ export class StudioController {
           const info = await this.deps.startBackend(cmd.backend);
           this.backendReady = true;
           this.reportBackend(info);
-          await this.offerSavedRun();
+          await offerSavedRun(this.deps.runStore, (e) => this.deps.emit(e));
         }));
       case 'load-teacher':
         return this.guard('teacher', undefined, () => this.lock.run(async () => {
@@ -263,9 +229,17 @@ export class StudioController {
           this.requireBackend();
           if (this.phase === 'training' || this.phase === 'paused') throw new Error('a distillation is running: stop it before resuming the saved one');
           if (this.sweeps.active) throw new Error('a sweep is running: stop it before resuming the saved distillation');
-          const saved = this.deps.runStore ? await this.deps.runStore.load() : null;
-          if (!saved) throw new Error('there is no saved distillation in this browser any more');
-          await this.resumeSaved(saved, cmd.teacherUrl);
+          await resumeSavedRun(this.deps.runStore, cmd.teacherUrl, {
+            emit: (e, transfer) => this.deps.emit(e, transfer),
+            fetchBytes: (url) => this.deps.fetchBytes(url),
+            setHeunSteps: (heunSteps) => { this.heunSteps = heunSteps; },
+            loadTeacher: async (teacher) => {
+              await this.loadTeacher(teacher);
+              return this.engine.teacherInfo!.sha256;
+            },
+            setPhase: (phase) => this.setPhase(phase),
+            restore: (saved, phase) => this.restore(saved, phase),
+          });
         }));
       case 'save-now':
         if (this.phase === 'training') {
@@ -320,91 +294,43 @@ export class StudioController {
     void this.loop();
   }
 
-  /**
-   * The GPU device is gone (a reset, a driver crash, a suspended tab, destroy()). Every tensor went with it: start a
-   * backend again (a new device, or the next backend that works), load the teacher again from its kept files and
-   * continue the run from its last checkpoint, in the phase it was in.
-   */
+  /** The GPU device is gone: a new backend, the teacher again, and the run from its last checkpoint (device-recovery.ts). */
   async deviceLost(reason: string): Promise<void> {
-    if (this.recovering || !this.deps.restartBackend) return;
-    this.recovering = true;
-    this.generation++;
+    if (!this.deps.restartBackend || !this.recovery.begin()) return;
+    const restartBackend = this.deps.restartBackend;
     this.lock = new Lock(); // a step stuck on the dead device must not hold up what follows
-    const wasPhase = this.phase;
-    const lostAtStep = this.engine.step;
-    const hadRun = this.engine.hasRun() && this.keeper.latest !== null;
-    if (wasPhase === 'training') this.phase = 'paused'; // stops the loop until the run is back
+    const lost = { phase: this.phase, step: this.engine.step, hadRun: this.engine.hasRun() && this.keeper.latest !== null };
+    if (lost.phase === 'training') this.phase = 'paused'; // stops the loop until the run is back
     this.metrics.clear();
-    this.deps.emit({ type: 'notice', message: `The GPU device was lost (${reason}) at step ${lostAtStep}. Starting a new one…` });
-    await this.guard('backend', undefined, () => this.lock.run(async () => {
-      try {
+    this.deps.emit({ type: 'notice', message: deviceLostNotice(reason, lost.step) });
+    await this.guard('backend', undefined, () => this.lock.run(() => this.recovery.recover(reason, lost, {
+      emit: (e, transfer) => this.deps.emit(e, transfer),
+      restartBackend: async () => {
         this.engine = new StudioEngine(); // the old engine's tensors died with the device
         this.backendReady = false;
-        const info = await this.deps.restartBackend!(this.backendChoice);
+        const info = await restartBackend(this.backendChoice);
         this.backendReady = true;
         this.reportBackend(info);
-        if (!this.teacher) {
-          this.deps.emit({ type: 'notice', message: `The GPU device was lost (${reason}); now running on ${info.got}.` });
-          return;
-        }
+        return info;
+      },
+      reloadTeacher: async () => {
+        if (!this.teacher) return false;
         await this.loadTeacher(this.teacher);
-        if (!hadRun) {
-          this.setPhase('idle');
-          this.deps.emit({ type: 'notice', message: `The GPU device was lost (${reason}); now running on ${info.got}, with the teacher loaded again.` });
-          return;
-        }
-        const saved = this.keeper.latest!;
-        const resumePhase: RunPhase = wasPhase === 'training' ? 'training' : wasPhase === 'paused' ? 'paused' : saved.phase;
-        await this.restore(saved, resumePhase);
-        const redo = Math.max(0, lostAtStep - saved.step);
-        this.deps.emit({
-          type: 'notice',
-          message: `The GPU device was lost (${reason}) at step ${lostAtStep}. Restarted on ${info.got}${info.adapter && info.got === 'webgpu' ? ` (${adapterLabel(info.adapter)})` : ''} `
-            + `and went back to the checkpoint of step ${saved.step}: ${redo} step${redo === 1 ? '' : 's'} to redo.`,
-        });
-      } catch (e) {
-        this.failMessage = `the GPU device was lost (${reason}) and the run could not be restored: ${errorMessage(e)}`;
+        return true;
+      },
+      setPhase: (phase) => this.setPhase(phase),
+      latestCheckpoint: () => this.keeper.latest!,
+      restore: (saved, phase) => this.restore(saved, phase),
+      fail: (message) => {
+        this.failMessage = message;
         this.setPhase('failed');
-      } finally {
-        this.recovering = false;
-      }
-    }));
+      },
+    })));
   }
 
   /** Resolves when every checkpoint queued so far is in the store (tests, and before a page goes away). */
   checkpointsWritten(): Promise<void> {
     return this.keeper.written();
-  }
-
-  private async offerSavedRun(): Promise<void> {
-    const store = this.deps.runStore;
-    if (!store) return;
-    try {
-      const saved = await store.load();
-      this.deps.emit({ type: 'saved-run', saved: saved ? summarize(saved) : null });
-    } catch (e) {
-      this.deps.emit({ type: 'error', scope: 'saved-run', message: `saved runs cannot be read (${errorMessage(e)}): this run will not survive a reload` });
-    }
-  }
-
-  private async resumeSaved(saved: SavedRun, teacherUrl: string | null): Promise<void> {
-    let files = saved.teacher.files;
-    if (!files) {
-      const src = saved.teacher.source;
-      if (src.kind !== 'builtin' || !teacherUrl) throw new Error(`the saved distillation's teacher "${saved.teacher.name}" is no longer among this site's built-in teachers: discard the saved run`);
-      files = [{ name: teacherUrl.split('/').pop() || `${src.id}.safetensors`, bytes: await this.deps.fetchBytes(teacherUrl) }];
-    }
-    this.heunSteps = saved.view.heunSteps;
-    this.deps.emit({ type: 'teacher-loading', source: saved.teacher.source });
-    await this.loadTeacher({ files, source: saved.teacher.source });
-    const sha = this.engine.teacherInfo!.sha256;
-    if (sha !== saved.teacher.sha256) {
-      this.setPhase('idle');
-      throw new Error(`the saved distillation (step ${saved.step}) was made for teacher "${saved.teacher.name}" with sha256 ${saved.teacher.sha256.slice(0, 12)}…, `
-        + `but that teacher's file is now ${sha.slice(0, 12)}…: its checkpoint cannot continue with a different teacher. Discard the saved run and start a new one`);
-    }
-    await this.restore(saved, saved.phase === 'done' || saved.phase === 'stopped' ? saved.phase : 'training');
-    this.deps.emit({ type: 'saved-run', saved: null }); // it is the current run now
   }
 
   /** Continues `saved` on the loaded teacher: weights, optimiser, RNG, step, curves and run clock. */
@@ -449,7 +375,7 @@ export class StudioController {
    * Loads a teacher, sizes the run to it on this backend (an image teacher's steps are timed: the plan and the
    * micro-batch come from that), then solves its ODE for the picture, which a Start does not wait for.
    */
-  private async loadTeacher(loaded: LoadedFiles): Promise<void> {
+  private async loadTeacher(loaded: TeacherFiles): Promise<void> {
     this.deps.emit({ type: 'busy', task: 'loading the teacher' });
     try {
       const info = await this.engine.loadTeacher(loaded.files, loaded.source);
@@ -574,9 +500,9 @@ export class StudioController {
    * metrics batched, an evaluation when the run says so, a checkpoint every few seconds.
    */
   private async loop(): Promise<void> {
-    if (this.loopGeneration === this.generation) return;
-    const generation = (this.loopGeneration = this.generation);
-    const current = () => generation === this.generation;
+    if (this.loopGeneration === this.recovery.generation) return;
+    const generation = (this.loopGeneration = this.recovery.generation);
+    const current = () => generation === this.recovery.generation;
     try {
       while (this.phase === 'training' && current()) {
         const finished = await this.lock.run(async () => {
@@ -621,10 +547,9 @@ export class StudioController {
       // A step that failed because the device went away is not a training failure: deviceLost() takes over.
       if (this.deps.deviceWasLost && (await this.deps.deviceWasLost())) return;
       if (!current()) return;
-      const raw = e instanceof Error ? e.message : String(e);
-      this.backendLost = isBackendDead(raw);
-      this.failMessage = `training stopped at step ${this.engine.step}: ${errorMessage(e)}`
-        + (this.backendLost ? `. The ${tf.getBackend()} backend cannot go on after this: the page starts it again in a new worker and loads the teacher again` : '');
+      const failure = trainingFailure(e, this.engine.step);
+      this.backendLost = failure.backendLost;
+      this.failMessage = failure.message;
       this.metrics.flush(true);
       this.setPhase('failed');
       if (!this.backendLost) await this.drawMissingView();

@@ -12,7 +12,8 @@ import wasmThreaded from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-t
 import { type BackendName, startBackend } from '../core/backend';
 import { probeAdapter } from './adapter';
 import { autoBackendPlan } from './auto-backend';
-import { StudioController, errorMessage } from './controller';
+import { StudioController } from './controller';
+import { errorMessage } from './error-message';
 import { IdbRunStore } from './idb-run-store';
 import { type BackendChoice, type BackendInfo, isWorkerCommand, type WorkerEvent } from './protocol';
 

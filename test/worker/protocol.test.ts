@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { adapterLabel, adapterReport, probeAdapter } from '../../src/worker/adapter';
 import { StudioClient, type WorkerPort } from '../../src/worker/client';
-import { Lock, errorMessage } from '../../src/worker/controller';
+import { errorMessage } from '../../src/worker/error-message';
+import { Lock } from '../../src/worker/lock';
 import { ModelFileError } from '../../src/formats/errors';
 import { isWorkerCommand, viewKindOf, viewSizes, type WorkerCommand, type WorkerEvent } from '../../src/worker/protocol';
 
