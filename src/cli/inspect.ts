@@ -1,6 +1,6 @@
 /** `pid-studio inspect <model>`: validate and print a summary; a samples, noise or other tensor file is described. */
 import { isLearnedNetwork, parameterCount } from '../core/nets';
-import { describeNetwork } from '../core/nets/infer';
+import { describeNetwork } from '../formats/network-types';
 import { precondOf } from '../core/precond';
 import { type OptionKind, UsageError, parseOptions } from './args';
 import { readModelArg } from './io';
@@ -23,16 +23,19 @@ export async function inspect(argv: string[], out: (line: string) => void): Prom
   const net = config.network;
   const what = !origin ? `pid-studio ${config.role}`
     : origin.format === 'diffusers' ? 'diffusers UNet2DModel folder, read as a teacher'
+    : origin.format === 'edm-snapshot' ? 'EDM network snapshot (pickle; nothing in it run), read as a teacher'
     : `${origin.format === 'pytorch' ? 'PyTorch' : 'safetensors'} state dict, read as a teacher`;
   out(`${model.fileName}: valid ${what} "${config.name}"`);
-  if (origin) out(`  weights    ${origin.taken}${origin.prefix ? `, key prefix '${origin.prefix}' stripped` : ''}`);
+  const taken = origin?.format === 'edm-snapshot' ? `EMA weights ('${origin.taken}')` : origin?.taken;
+  if (origin) out(`  weights    ${taken}${origin.prefix ? `, key prefix '${origin.prefix}' stripped` : ''}`);
   const labels = config.data.label_dim ? `, label_dim ${config.data.label_dim} (class-conditional)` : ', label_dim 0 (unconditional)';
   out(`  data       shape [${config.data.shape.join(', ')}], range [${config.data.range.join(', ')}]${labels}`);
   out(`  edm        sigma_data ${config.edm.sigma_data}, sigma ${config.edm.sigma_min} .. ${config.edm.sigma_max}, rho ${config.edm.rho}`);
   const precond = config.precond ?? { type: 'edm' as const };
   const { type: precondType, ...precondParams } = precond;
   const assumed = origin && !origin.precondGiven ? ' (assumed: a state dict does not say; give --precond vp or ve for other models)'
-    : origin?.schedulerDefaults ? " (no scheduler_config.json: DDPMScheduler's defaults)" : '';
+    : origin?.schedulerDefaults ? " (no scheduler_config.json: DDPMScheduler's defaults)"
+    : origin?.precondFrom ? ` (the snapshot's ${origin.precondFrom})` : '';
   out(`  precond    ${precondType}${Object.keys(precondParams).length ? ` ${JSON.stringify(precondParams)}` : ''}${assumed}`);
   const trained = precondOf(config).trainedRange;
   if (Number.isFinite(trained[1])) {

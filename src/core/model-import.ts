@@ -1,15 +1,19 @@
 /**
  * Every model file a user may hold, as one ModelFile: this project's own files (formats/model-file.ts), PyTorch
- * state dicts saved with torch.save, and safetensors state dicts without our config. A bare state dict becomes a
+ * state dicts saved with torch.save, safetensors state dicts without our config, and EDM's network snapshots (.pkl,
+ * edm-snapshot-model.ts, which say their preconditioning themselves). A bare state dict becomes a
  * teacher whose network is inferred from its tensor names and shapes; what they cannot tell (the preconditioning)
  * comes from the caller (`--precond`, the studio's selector), EDM's by default.
  */
 import { DEFAULT_EDM, PRECOND_DEFAULTS, type PidStudioConfig, type PrecondSpec, parseConfig } from '../formats/config';
+import { isPickle } from '../formats/edm-snapshot';
 import { ModelFileError } from '../formats/errors';
 import { type InputFile, type ModelFile, type ModelOrigin, readModelFile, sha256Hex } from '../formats/model-file';
 import { readSafetensors } from '../formats/safetensors';
-import { isTorchZip, readTorchStateDict } from '../formats/torch-file';
+import { isTorchZip, readTorchStateDict, stripPrefix } from '../formats/torch-file';
+import { isLegacyTorch } from '../formats/torch-legacy';
 import { isDiffusersFolder, readDiffusersFolder } from './diffusers-folder';
+import { readEdmSnapshotModel } from './edm-snapshot-model';
 import { validateModel } from './models';
 import { inferNetwork } from './nets/infer';
 import { clippedSigmaRange, precondOf } from './precond';
@@ -24,20 +28,25 @@ export interface ReadOptions {
 }
 
 const TORCH_EXTENSIONS = ['.pt', '.pth', '.bin', '.ckpt'];
-export const MODEL_EXTENSIONS = ['.safetensors', ...TORCH_EXTENSIONS];
+export const MODEL_EXTENSIONS = ['.safetensors', ...TORCH_EXTENSIONS, '.pkl'];
 const lower = (name: string) => name.toLowerCase();
 export const isTorchName = (name: string) => TORCH_EXTENSIONS.some((e) => lower(name).endsWith(e));
+const isSnapshotName = (name: string) => lower(name).endsWith('.pkl');
 
 /** Reads and validates a model from its files (one file, or a config.json + weights pair). */
 export async function readAnyModel(files: InputFile[], options: ReadOptions = {}): Promise<ModelFile> {
   const single = files.length === 1 ? files[0] : null;
   let model: ModelFile;
-  if (single && (isTorchName(single.name) || isTorchZip(single.bytes))) {
+  if (single && (isTorchName(single.name) || isSnapshotName(single.name)) && isPickle(single.bytes) && !isLegacyTorch(single.bytes)) {
+    model = await readEdmSnapshotModel(single, options.precond);
+  } else if (single && (isTorchName(single.name) || isSnapshotName(single.name) || isTorchZip(single.bytes) || isLegacyTorch(single.bytes))) {
     const dict = readTorchStateDict(single.bytes, single.name);
     model = await fromStateDict(single, dict.tensors, { format: 'pytorch', taken: dict.taken, prefix: dict.prefix }, options);
   } else if (single && lower(single.name).endsWith('.safetensors') && !hasConfig(single)) {
-    const { tensors } = readSafetensors(single.bytes, single.name);
-    model = await fromStateDict(single, tensors, { format: 'safetensors', taken: 'state dict', prefix: '' }, options);
+    const read = readSafetensors(single.bytes, single.name).tensors;
+    const [prefix, names] = stripPrefix([...read.keys()]);
+    const tensors = new Map([...read.values()].map((t, i) => [names[i], t]));
+    model = await fromStateDict(single, tensors, { format: 'safetensors', taken: 'state dict', prefix }, options);
   } else if (isDiffusersFolder(files)) {
     if (options.precond) throw new ModelFileError(files[0].name, 'a diffusers folder says its preconditioning itself (ddpm-eps, from its scheduler)', 'leave out --precond');
     model = await readDiffusersFolder(files);

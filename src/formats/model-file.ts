@@ -17,13 +17,15 @@ export interface ModelFile {
 }
 
 export interface ModelOrigin {
-  format: 'pytorch' | 'safetensors' | 'diffusers';
+  format: 'pytorch' | 'safetensors' | 'diffusers' | 'edm-snapshot';
   /** Which weights of the file were taken: 'state dict', or a checkpoint's entry such as 'ema' or 'model'. */
   taken: string;
   /** The key prefix stripped from every name ('' when none), e.g. EDMPrecond's "model.". */
   prefix: string;
-  /** Whether the preconditioning was given by the user or the folder (else EDM's was assumed). */
+  /** Whether the preconditioning was given by the user, the folder or the file (else EDM's was assumed). */
   precondGiven: boolean;
+  /** The class the file's preconditioning was read from (an EDM snapshot's EDMPrecond, VPPrecond, VEPrecond). */
+  precondFrom?: string;
   /** A diffusers folder without scheduler_config.json: DDPMScheduler's defaults were taken. */
   schedulerDefaults?: boolean;
 }

@@ -5,7 +5,7 @@
  * Every length read from the pickle is checked against the bytes left before anything is allocated.
  *
  * Values: None -> null, bool -> boolean, int -> number (bigint past 2^53), float -> number, str -> string,
- * bytes -> Uint8Array, list -> array, tuple -> frozen array, dict -> PickleDict.
+ * bytes -> Uint8Array, list -> array, tuple -> frozen array, dict -> PickleDict, set -> Set.
  */
 import { ModelFileError } from './errors.ts';
 import { quoteName } from './safetensors.ts';
@@ -14,6 +14,14 @@ export class PickleDict {
   readonly items = new Map<unknown, unknown>();
   /** Attributes set by BUILD (an OrderedDict state dict carries `_metadata` this way). */
   readonly attributes = new Map<string, unknown>();
+  /** BUILD: a dict's state is a dict of attributes; an allowlisted object with another state overrides this. */
+  build(state: unknown, fail: (problem: string) => never): void {
+    if (!(state instanceof PickleDict)) fail(`the pickle sets the state of ${describe(this)} to ${describe(state)}; only a dict's attributes are set`);
+    for (const [k, v] of (state as PickleDict).items) {
+      if (typeof k !== 'string') fail('the pickle sets an attribute whose name is not a string');
+      this.attributes.set(k as string, v);
+    }
+  }
 }
 
 /** An allowlisted global. Without `call` it is a plain value (a storage type named in a persistent id). */
@@ -40,7 +48,7 @@ const OP = {
   EMPTY_DICT: 0x7d, EMPTY_LIST: 0x5d, EMPTY_TUPLE: 0x29,
   BINPUT: 0x71, LONG_BINPUT: 0x72, MEMOIZE: 0x94, BINGET: 0x68, LONG_BINGET: 0x6a,
   BININT: 0x4a, BININT1: 0x4b, BININT2: 0x4d, LONG1: 0x8a, BINFLOAT: 0x47,
-  NONE: 0x4e, NEWTRUE: 0x88, NEWFALSE: 0x89,
+  NONE: 0x4e, NEWTRUE: 0x88, NEWFALSE: 0x89, EMPTY_SET: 0x8f, ADDITEMS: 0x90,
   BINUNICODE: 0x58, SHORT_BINUNICODE: 0x8c, BINUNICODE8: 0x8d,
   SHORT_BINBYTES: 0x43, BINBYTES: 0x42, BINBYTES8: 0x8e,
   TUPLE: 0x74, TUPLE1: 0x85, TUPLE2: 0x86, TUPLE3: 0x87, LIST: 0x6c, DICT: 0x64,
@@ -52,7 +60,7 @@ const OP = {
 const REFUSED_NAMES: Record<number, string> = {
   0x49: 'INT', 0x4c: 'LONG', 0x53: 'STRING', 0x54: 'BINSTRING', 0x55: 'SHORT_BINSTRING', 0x56: 'UNICODE',
   0x46: 'FLOAT', 0x50: 'PERSID', 0x67: 'GET', 0x70: 'PUT', 0x69: 'INST', 0x6f: 'OBJ', 0x32: 'DUP',
-  0x8b: 'LONG4', 0x82: 'EXT1', 0x83: 'EXT2', 0x84: 'EXT4', 0x8f: 'EMPTY_SET', 0x90: 'ADDITEMS',
+  0x8b: 'LONG4', 0x82: 'EXT1', 0x83: 'EXT2', 0x84: 'EXT4',
   0x91: 'FROZENSET', 0x92: 'NEWOBJ_EX', 0x96: 'BYTEARRAY8', 0x97: 'NEXT_BUFFER', 0x98: 'READONLY_BUFFER',
 };
 
@@ -65,12 +73,18 @@ export function describe(v: unknown): string {
   if (v instanceof PickleDict) return `a dict of ${v.items.size} entries`;
   if (v instanceof PickleGlobal) return `the global '${v.qualifiedName}'`;
   if (v instanceof Uint8Array) return `bytes of length ${v.length}`;
+  if (v instanceof Set) return `a set of ${v.size}`;
   if (Array.isArray(v)) return `a ${isTuple(v) ? 'tuple' : 'list'} of ${v.length}`;
   if (typeof v === 'string') return `the string ${quoteName(v)}`;
   return typeof v === 'object' ? 'an object' : `${typeof v} ${String(v)}`;
 }
 
 export function unpickle(bytes: Uint8Array, fileName: string, options: UnpickleOptions): unknown {
+  return unpickleAt(bytes, 0, fileName, options).value;
+}
+
+/** One pickle starting at byte `start` (a legacy torch.save file is several in a row); `end` is the byte after its STOP. */
+export function unpickleAt(bytes: Uint8Array, start: number, fileName: string, options: UnpickleOptions): { value: unknown; end: number } {
   const pickleName = options.pickleName ?? 'the pickle';
   const fix = 'save the file again with torch.save';
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -78,8 +92,8 @@ export function unpickle(bytes: Uint8Array, fileName: string, options: UnpickleO
   const stack: unknown[] = [];
   const marks: number[] = [];
   const memo = new Map<number, unknown>();
-  let pos = 0;
-  let opStart = 0;
+  let pos = start;
+  let opStart = start;
   let opName = '';
 
   const fail = (problem: string): never => { throw new ModelFileError(fileName, `${pickleName}: ${problem} (${opName} at byte ${opStart})`, fix); };
@@ -166,7 +180,7 @@ export function unpickle(bytes: Uint8Array, fileName: string, options: UnpickleO
     switch (op) {
       case OP.PROTO: { const v = u8(); if (v < 2 || v > 5) fail(`pickle protocol ${v} is not read (only 2 to 5)`); break; }
       case OP.FRAME: u64(); break;
-      case OP.STOP: return pop();
+      case OP.STOP: return { value: pop(), end: pos };
       case OP.MARK:
         if (marks.length >= MAX_STACK) fail(`the pickle opens more than ${MAX_STACK} MARKs`);
         marks.push(stack.length);
@@ -189,6 +203,14 @@ export function unpickle(bytes: Uint8Array, fileName: string, options: UnpickleO
       case OP.NONE: push(null); break;
       case OP.NEWTRUE: push(true); break;
       case OP.NEWFALSE: push(false); break;
+      case OP.EMPTY_SET: push(new Set()); break;
+      case OP.ADDITEMS: {
+        const items = popMark();
+        const set = top();
+        if (!(set instanceof Set)) fail(`the pickle adds items to ${describe(set)}, not a set`);
+        for (const item of items) (set as Set<unknown>).add(item);
+        break;
+      }
       case OP.SHORT_BINUNICODE: push(text(u8())); break;
       case OP.BINUNICODE: push(text(u32())); break;
       case OP.BINUNICODE8: push(text(u64())); break;
@@ -218,11 +240,8 @@ export function unpickle(bytes: Uint8Array, fileName: string, options: UnpickleO
       case OP.BUILD: {
         const state = pop();
         const obj = top();
-        if (!(obj instanceof PickleDict) || !(state instanceof PickleDict)) fail(`the pickle sets the state of ${describe(obj)} to ${describe(state)}; only a dict's attributes are set`);
-        for (const [k, v] of (state as PickleDict).items) {
-          if (typeof k !== 'string') fail('the pickle sets an attribute whose name is not a string');
-          (obj as PickleDict).attributes.set(k as string, v);
-        }
+        if (!(obj instanceof PickleDict)) fail(`the pickle sets the state of ${describe(obj)} to ${describe(state)}; only a dict's attributes are set`);
+        (obj as PickleDict).build(state, fail);
         break;
       }
       case OP.BINPERSID: push(options.persistentLoad(pop())); break;

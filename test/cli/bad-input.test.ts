@@ -49,7 +49,7 @@ describe('pid-studio refuses bad arguments and mismatched files', () => {
 
   const cases: [string, string[], RegExp][] = [
     ['missing model file', ['inspect', 'nope.safetensors'], /nope\.safetensors: cannot be read \(no such file\)/],
-    ['a folder without a model', ['inspect', 'empty-folder'], /empty-folder: folder holds no model file \(\.safetensors, \.pt, \.pth, \.bin, \.ckpt\)/],
+    ['a folder without a model', ['inspect', 'empty-folder'], /empty-folder: folder holds no model file \(\.safetensors, \.pt, \.pth, \.bin, \.ckpt, \.pkl\)/],
     ['not a safetensors file', ['inspect', 'not-safetensors.txt'], /not-safetensors\.txt: not a \.safetensors file/],
     ['unknown built-in', ['inspect', 'builtin:nothing'], /builtin:nothing: no built-in teacher.*moons-mlp/],
     ['mlp with missing tensors', ['inspect', 'mlp-missing.safetensors'], /mlp-missing\.safetensors: missing tensor 'map_layer0\.weight'.*\(and 10 more\)/],

@@ -1,13 +1,16 @@
 /**
  * Mutations of valid model files for the fuzz tests (test/formats/fuzz.test.ts through the library and the CLI's
- * reader, e2e/hostile.spec.ts through the page's loader), and of a valid torch.save .pt file (torchMutations).
+ * reader, e2e/hostile.spec.ts through the page's loader), of a valid torch.save .pt file (torchMutations), and of an
+ * EDM network snapshot with its embedded legacy torch.save storages (snapshotMutations).
  */
+import { readFileSync } from 'node:fs';
 import { initParams } from '../../src/core/nets';
 import { Rng } from '../../src/core/rng';
 import { ANALYTIC_TEACHERS } from '../../src/core/teachers/builtin';
 import { DEFAULT_EDM, type PidStudioConfig } from '../../src/formats/config';
 import { writeModelFile } from '../../src/formats/model-file';
 import { writeTorchStateDict } from '../../src/formats/torch-file';
+import { LEGACY_MAGIC } from '../../src/formats/torch-legacy';
 import { readStoredZip, writeStoredZip } from '../../src/formats/zip';
 
 const base = { format: 'pid-studio/1' as const, role: 'teacher' as const, name: 'fuzz', data: { shape: [2], range: [-1, 1] as [number, number] }, edm: DEFAULT_EDM };
@@ -180,3 +183,41 @@ export const torchMutations: Record<string, Mutation> = {
 
 /** .pt mutations that can never leave a readable file. */
 export const TORCH_ALWAYS_REFUSED = ['pt truncate', 'pt compressed entry', 'pt pickle truncate'];
+
+/** An EDM network snapshot written by EDM's code (test/fixtures/edm-snapshots), for the .pkl mutations. */
+export const validSnapshot: Uint8Array = new Uint8Array(readFileSync(new URL('../fixtures/edm-snapshots/edm-adm-cond.pkl', import.meta.url)));
+
+/** Offsets of the legacy torch.save files a snapshot embeds, one per storage (torch.storage._load_from_bytes). */
+function legacyStarts(b: Uint8Array): number[] {
+  const found: number[] = [];
+  for (let p = b.indexOf(0x80); p >= 0 && p + LEGACY_MAGIC.length <= b.length; p = b.indexOf(0x80, p + 1)) {
+    if (LEGACY_MAGIC.every((v, i) => b[p + i] === v)) found.push(p);
+  }
+  return found;
+}
+
+export const snapshotMutations: Record<string, Mutation> = {
+  'pkl truncate': (b, r) => b.slice(0, r.int(b.length)),
+  'pkl byte flips': (b, r) => {
+    const c = b.slice();
+    for (let k = 0; k < 1 + r.int(8); k++) c[r.int(c.length)] ^= 1 << r.int(8);
+    return c;
+  },
+  'pkl structure bytes': (b, r) => {
+    // the first kilobytes are opcodes, memo indices, names and init kwargs rather than weights
+    const c = b.slice();
+    for (let k = 0; k < 1 + r.int(4); k++) c[r.int(4096)] = r.int(256);
+    return c;
+  },
+  'legacy header and counts': (b, r) => {
+    // within one embedded legacy file: its magic, version, sys info, persistent id, key list and int64 count
+    const c = b.slice();
+    const starts = legacyStarts(c);
+    const at = starts[r.int(starts.length)];
+    for (let k = 0; k < 1 + r.int(3); k++) c[at + r.int(260)] = [0, 1, 0x7f, 0x80, 0xff, r.int(256)][r.int(6)];
+    return c;
+  },
+};
+
+/** .pkl mutations that can never leave a readable file. */
+export const SNAPSHOT_ALWAYS_REFUSED = ['pkl truncate'];

@@ -50,6 +50,9 @@ dtypes = {
 }
 save('dtypes.pt', dtypes)
 record('dtypes.pt', dtypes, 'state dict')
+# the same in the legacy format (before PyTorch 1.6): pickles and raw storages one after another, no zip
+torch.save(dtypes, os.path.join(out, 'legacy.pt'), _use_new_zipfile_serialization=False)
+record('legacy.pt', dtypes, 'state dict')
 
 # pickle protocol 4 (FRAME, MEMOIZE, STACK_GLOBAL), an nn.Parameter, and integer and bool tensors
 others = {
@@ -106,7 +109,6 @@ with zipfile.ZipFile(os.path.join(out, 'unknown-storage.pt'), 'w', zipfile.ZIP_S
 with zipfile.ZipFile(os.path.join(out, 'deflated.pt'), 'w', zipfile.ZIP_DEFLATED) as z:
     for n, b in contents.items():
         z.writestr(n, b)
-torch.save({'w': torch.ones(2)}, os.path.join(out, 'legacy.pt'), _use_new_zipfile_serialization=False)
 with open(os.path.join(out, 'bare.pkl'), 'wb') as f:
     pickle.dump({'ema': [1, 2, 3], 'augment_pipe': None}, f)
 

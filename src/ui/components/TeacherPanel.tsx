@@ -71,7 +71,7 @@ function DropZone({ disabled }: { disabled: boolean }) {
           of an EDM SongUNet (DDPM++, NCSN++) or DhariwalUNet (ADM), or the files of a diffusers <code>UNet2DModel</code> folder
           together (<code>config.json</code>, <code>diffusion_pytorch_model.safetensors</code>, <code>scheduler_config.json</code>).</p>
         <button type="button" onClick={() => input.current?.click()} disabled={disabled}>Choose teacher files</button>
-        <input ref={input} type="file" multiple accept=".safetensors,.json,.pt,.pth,.bin,.ckpt" hidden
+        <input ref={input} type="file" multiple accept=".safetensors,.json,.pt,.pth,.bin,.ckpt,.pkl" hidden
           onChange={(e) => { void take(e.target.files); e.target.value = ''; }} />
         {loading && loading.kind === 'files' ? <p className="hint" role="status">Loading {loadingName({ builtins }, loading)}…</p> : null}
       </div>
