@@ -68,7 +68,7 @@ function DropZone({ disabled }: { disabled: boolean }) {
       >
         <p>Drop a teacher here: one <code>.safetensors</code> model file, a <code>config.json</code> + <code>.safetensors</code> pair, or a
           PyTorch state dict (<code>.pt</code>, <code>.pth</code>, <code>.bin</code>, <code>.ckpt</code> or a state-dict <code>.safetensors</code>)
-          of an EDM SongUNet (DDPM++, NCSN++) or DhariwalUNet (ADM), or the files of a diffusers <code>UNet2DModel</code> folder
+          of an EDM SongUNet (DDPM++, NCSN++) or DhariwalUNet (ADM), an EDM network snapshot (<code>.pkl</code>), or the files of a diffusers <code>UNet2DModel</code> folder
           together (<code>config.json</code>, <code>diffusion_pytorch_model.safetensors</code>, <code>scheduler_config.json</code>).</p>
         <button type="button" onClick={() => input.current?.click()} disabled={disabled}>Choose teacher files</button>
         <input ref={input} type="file" multiple accept=".safetensors,.json,.pt,.pth,.bin,.ckpt,.pkl" hidden
