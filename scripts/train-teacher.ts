@@ -16,7 +16,8 @@ import { Rng } from '../src/core/rng';
 import { UsageError, parseOptions } from '../src/cli/args';
 import { loadMnist } from '../src/cli/mnist';
 import { parseNetworkOption } from '../src/cli/network-option';
-import { DEFAULT_EDM, type DataSpec, MLP_DEFAULTS, type PidStudioConfig } from '../src/formats/config';
+import { DEFAULT_EDM, type DataSpec, type PidStudioConfig } from '../src/formats/config';
+import { MLP_DEFAULTS } from '../src/formats/mlp-network';
 import { writeModelFile } from '../src/formats/model-file';
 import { readSafetensors, writeSafetensors } from '../src/formats/safetensors';
 

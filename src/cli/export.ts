@@ -9,8 +9,8 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { specToDiffusersConfig } from '../formats/diffusers-network';
 import { ModelFileError } from '../formats/errors';
+import { NETWORK_FORMATS, NETWORK_TYPES, networkFormat } from '../formats/network-types';
 import { writeSafetensors } from '../formats/safetensors';
 import { writeTorchStateDict } from '../formats/torch-file';
 import { type OptionKind, UsageError, parseOptions } from './args';
@@ -35,10 +35,12 @@ export async function exportModel(argv: string[], out: (line: string) => void): 
   const { config } = model;
   if (model.tensors.size === 0) throw new UsageError(`export: ${model.fileName} is an analytic ${config.network.type} model: it has no weights to export`);
   const net = config.network;
+  const format = networkFormat(net);
+  const typesWith = (hook: 'diffusersConfig' | 'inPidReference') => NETWORK_TYPES.filter((t) => NETWORK_FORMATS[t][hook]).join(', ');
 
   if (o.format === 'diffusers') {
-    if (net.type !== 'diffusers-unet2d' || config.precond?.type !== 'ddpm-eps') {
-      throw new UsageError(`export: --format diffusers is for diffusers UNet2DModel models (network type diffusers-unet2d), not ${net.type}; use --format pytorch`);
+    if (!format.diffusersConfig || config.precond?.type !== 'ddpm-eps') {
+      throw new UsageError(`export: --format diffusers is for diffusers UNet2DModel models (network type ${typesWith('diffusersConfig')}), not ${net.type}; use --format pytorch`);
     }
     const { type: _type, ...schedule } = config.precond;
     try {
@@ -47,18 +49,17 @@ export async function exportModel(argv: string[], out: (line: string) => void): 
       throw new ModelFileError(o.out, `cannot be made as a folder (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, 'give a folder path that can be written');
     }
     const json = (v: unknown) => new TextEncoder().encode(`${JSON.stringify(v, null, 2)}\n`);
-    writeFile(join(o.out, 'config.json'), json(specToDiffusersConfig(net)));
+    writeFile(join(o.out, 'config.json'), json(format.diffusersConfig(net)));
     writeFile(join(o.out, 'diffusion_pytorch_model.safetensors'), writeSafetensors(new Map(model.tensors), { format: 'pt' }));
     writeFile(join(o.out, 'scheduler_config.json'), json({ _class_name: 'DDPMScheduler', ...schedule, prediction_type: 'epsilon' }));
     out(`wrote ${o.out}/: config.json, diffusion_pytorch_model.safetensors (${model.tensors.size} tensors), scheduler_config.json of the ${config.role} "${config.name}": UNet2DModel.from_pretrained opens it`);
     return 0;
   }
 
-  const edm = net.type === 'edm-songunet' || net.type === 'edm-dhariwalunet';
-  if (keys === 'pid' && !edm) throw new UsageError(`export: --keys pid is for EDM networks (edm-songunet, edm-dhariwalunet), not ${net.type}`);
+  const keep = keys === 'pid' ? format.inPidReference : () => true;
+  if (!keep) throw new UsageError(`export: --keys pid is for EDM networks (${typesWith('inPidReference')}), not ${net.type}`);
   const prefix = keys === 'pid' ? '' : config.pytorch?.prefix ?? '';
-  const kept = [...model.tensors].filter(([name]) => keys !== 'pid' || !name.startsWith('map_augment.'));
-  const tensors = new Map(kept.map(([name, t]) => [prefix + name, { shape: t.shape, data: t.data }]));
+  const tensors = new Map([...model.tensors].filter(([name]) => keep(name)).map(([name, t]) => [prefix + name, { shape: t.shape, data: t.data }]));
   writeFile(o.out, writeTorchStateDict(tensors));
   const named = keys === 'pid' ? ", under the PID reference code's names" : prefix ? `, keys prefixed '${prefix}'` : '';
   out(`wrote ${o.out}: ${tensors.size} tensors of the ${config.role} "${config.name}" (${net.type}) as a PyTorch state dict${named}`);

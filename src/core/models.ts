@@ -9,11 +9,11 @@ import type { ModelFile } from '../formats/model-file';
 import { writeModelFile } from '../formats/model-file';
 import { type Denoiser, networkWithLabels, preconditionedDenoiser } from './edm';
 import { type Precond, precondOf } from './precond';
+import { analyticType } from './network-types';
 import { DEFAULT_MLP, LEARNED_NETWORK_TYPES, type LearnedNetworkSpec, Network, initParams, isLearnedNetwork, tensorProblems } from './nets';
 import { type HostTensor, fromParams } from './nets/params';
 import { pidOneStep } from './student';
 import type { Rng } from './rng';
-import { GaussianMixtureDenoiser } from './teachers/gaussian-mixture';
 
 export interface Teacher {
   config: PidStudioConfig;
@@ -67,8 +67,8 @@ export function loadTeacher(model: ModelFile): Teacher {
   }
   validateModel(model);
   const net = config.network;
-  if (net.type === 'gaussian-mixture') {
-    const denoiser = new GaussianMixtureDenoiser(net);
+  if (!isLearnedNetwork(net)) {
+    const denoiser = analyticType(net).denoiser(net);
     return { config, sha256: model.sha256, denoiser, network: null, weights: null, precond: precondOf(config), labelDim: 0, dispose: () => denoiser.dispose() };
   }
   const weights: Map<string, HostTensor> = model.tensors;
@@ -96,7 +96,8 @@ export interface Student {
 
 export function loadStudent(model: ModelFile): Student {
   const { config } = model;
-  if (config.role !== 'student' || !config.student) {
+  // A bare network read with role 'student' (model-import.ts: the PID reference's students) has no student section.
+  if (config.role !== 'student' || (!config.student && !model.origin)) {
     throw new ModelFileError(model.fileName, `is a ${config.role}, not a student`, 'choose a distilled student file');
   }
   validateModel(model);

@@ -25,7 +25,7 @@ import type { InputFile } from '../formats/model-file';
 import { writeTorchStateDict } from '../formats/torch-file';
 import { readAnyModel } from '../core/model-import';
 import { isLearnedNetwork } from '../core/nets';
-import { describeNetwork } from '../core/nets/infer';
+import { describeNetwork } from '../formats/network-types';
 import {
   type OpenedStudentInfo, type RunSettings, SAMPLE_NOISE_SEED, type StudentView, type TeacherInfo, type TeacherSource,
   type TeacherView, VALIDATION_NOISE_SEED, viewKindOf, viewSizes,
@@ -131,7 +131,7 @@ export class StudioEngine {
       name: config.name,
       fileName: model.fileName,
       networkType: net.type,
-      architecture: isLearnedNetwork(net) ? describeNetwork(net) : 'Gaussian mixture (analytic)',
+      architecture: describeNetwork(net),
       labelDim: teacher.labelDim,
       precond: config.precond?.type ?? 'edm',
       precondAssumed: model.origin !== undefined && !model.origin.precondGiven,

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Network, bufferNames, initParams, parameterCount, paramShapes } from '../../src/core/nets';
 import { DEFAULT_DIFFUSERS_UNET2D, type DiffusersUnet2dSpec, diffusersUnet2dTrace, renameLegacyAttention } from '../../src/core/nets/diffusers-unet2d';
-import { describeNetwork } from '../../src/core/nets/infer';
+import { describeNetwork } from '../../src/formats/network-types';
 import type { HostTensor } from '../../src/core/nets/params';
 import { Rng } from '../../src/core/rng';
 import { parseConfig } from '../../src/formats/config';

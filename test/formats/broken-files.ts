@@ -2,7 +2,7 @@
  * Hand-made broken model files, byte by byte (no writer from src/ involved). Each one must be refused with a
  * ModelFileError whose message matches `expect`. The CLI tests reuse this list: exit code 2, one stderr line.
  */
-import { NETWORK_TYPES } from '../../src/formats/config.ts';
+import { NETWORK_TYPES } from '../../src/formats/network-types.ts';
 
 export interface BrokenFile { name: string; bytes: Uint8Array; expect: RegExp }
 

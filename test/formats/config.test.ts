@@ -1,6 +1,9 @@
 import { describe, it, expect } from 'vitest';
 import { ModelFileError } from '../../src/formats/errors.ts';
-import { configToJson, DEFAULT_EDM, MLP_DEFAULTS, NETWORK_TYPES, parseConfig, type PidStudioConfig, UNET_DEFAULTS, type UnetNetwork } from '../../src/formats/config.ts';
+import { configToJson, DEFAULT_EDM, parseConfig, type PidStudioConfig } from '../../src/formats/config.ts';
+import { MLP_DEFAULTS } from '../../src/formats/mlp-network.ts';
+import { NETWORK_TYPES } from '../../src/formats/network-types.ts';
+import { UNET_DEFAULTS, type UnetNetwork } from '../../src/formats/unet-network.ts';
 
 const teacher = () => ({
   format: 'pid-studio/1',

@@ -1,47 +1,17 @@
-/** The learned network types, behind one interface: shapes of their tensors, a fresh init, and the forward pass. */
+/** A learned network: its tensors' shapes, a fresh init and the forward pass, read from its type's record (../network-types.ts). */
 import * as tf from '@tensorflow/tfjs-core';
+import { type LearnedNetworkSpec, learnedType } from '../network-types';
 import type { NetworkFn } from '../edm';
 import type { Rng } from '../rng';
-import { DEFAULT_MLP, type MlpSpec, mlpForward, mlpInit, mlpParamShapes } from './mlp';
+import { DEFAULT_MLP } from './mlp';
 import { type HostTensor, type ParamShapes, type Params, countParams, toParams } from './params';
-import { DEFAULT_UNET, type UnetSpec, unetForward, unetInit, unetParamShapes } from './unet';
-import { type EdmSongUnetSpec, edmSongUnetBuffers, edmSongUnetForward, edmSongUnetInit, edmSongUnetParamShapes } from './edm-songunet';
-import { type EdmDhariwalUnetSpec, edmDhariwalUnetBuffers, edmDhariwalUnetForward, edmDhariwalUnetInit, edmDhariwalUnetParamShapes } from './edm-dhariwalunet';
-import { type DiffusersUnet2dSpec, diffusersUnet2dBuffers, diffusersUnet2dForward, diffusersUnet2dInit, diffusersUnet2dParamShapes } from './diffusers-unet2d';
+import { DEFAULT_UNET } from './unet';
 
-export type LearnedNetworkSpec = MlpSpec | UnetSpec | EdmSongUnetSpec | EdmDhariwalUnetSpec | DiffusersUnet2dSpec;
-
-/** What a network type provides. Tensor names and layouts are PyTorch's (state-dict names of the original module). */
-export interface NetworkKind<S> {
-  /** Every tensor of the state dict, buffers included. */
-  paramShapes(spec: S, dataShape: number[]): ParamShapes;
-  /** A fresh set of weights (buffers with their fixed values). */
-  init(spec: S, dataShape: number[], rng: Rng): Map<string, HostTensor>;
-  /** Names of the tensors that are fixed buffers (resampling filters, Fourier frequencies): never trained. */
-  buffers?(spec: S, dataShape: number[]): string[];
-  /** F(x_in, c_noise[, labels]): x_in [B, ...dataShape] HWC, cNoise [B], labels [B, label_dim] when label_dim > 0. */
-  forward(spec: S, params: Params, xIn: tf.Tensor, cNoise: tf.Tensor1D, labels?: tf.Tensor2D): tf.Tensor;
-}
-
-const kinds: { [T in LearnedNetworkSpec['type']]: NetworkKind<Extract<LearnedNetworkSpec, { type: T }>> } = {
-  mlp: { paramShapes: mlpParamShapes, init: mlpInit, forward: mlpForward },
-  unet: { paramShapes: unetParamShapes, init: unetInit, forward: unetForward },
-  'edm-songunet': { paramShapes: edmSongUnetParamShapes, init: edmSongUnetInit, buffers: edmSongUnetBuffers, forward: edmSongUnetForward },
-  'edm-dhariwalunet': { paramShapes: edmDhariwalUnetParamShapes, init: edmDhariwalUnetInit, buffers: edmDhariwalUnetBuffers, forward: edmDhariwalUnetForward },
-  'diffusers-unet2d': { paramShapes: diffusersUnet2dParamShapes, init: diffusersUnet2dInit, buffers: diffusersUnet2dBuffers, forward: diffusersUnet2dForward },
-};
-
-export const LEARNED_NETWORK_TYPES = Object.keys(kinds) as LearnedNetworkSpec['type'][];
+export { LEARNED_NETWORK_TYPES, type LearnedNetworkSpec, isLearnedNetwork } from '../network-types';
 export { DEFAULT_MLP, DEFAULT_UNET };
 
-export function isLearnedNetwork(spec: { type: string }): spec is LearnedNetworkSpec {
-  return (LEARNED_NETWORK_TYPES as string[]).includes(spec.type);
-}
-
-const kindOf = (spec: LearnedNetworkSpec) => kinds[spec.type] as NetworkKind<LearnedNetworkSpec>;
-
 export function paramShapes(spec: LearnedNetworkSpec, dataShape: number[]): ParamShapes {
-  return kindOf(spec).paramShapes(spec, dataShape);
+  return learnedType(spec).paramShapes(spec, dataShape);
 }
 
 export function parameterCount(spec: LearnedNetworkSpec, dataShape: number[]): number {
@@ -50,11 +20,11 @@ export function parameterCount(spec: LearnedNetworkSpec, dataShape: number[]): n
 
 /** The tensors of a network type that are fixed buffers, not trained. */
 export function bufferNames(spec: LearnedNetworkSpec, dataShape: number[]): string[] {
-  return kindOf(spec).buffers?.(spec, dataShape) ?? [];
+  return learnedType(spec).buffers?.(spec, dataShape) ?? [];
 }
 
 export function initParams(spec: LearnedNetworkSpec, dataShape: number[], rng: Rng): Map<string, HostTensor> {
-  return kindOf(spec).init(spec, dataShape, rng);
+  return learnedType(spec).init(spec, dataShape, rng);
 }
 
 /**
@@ -85,12 +55,12 @@ export class Network {
   }
 
   /** F(x_in, c_noise). */
-  readonly apply: NetworkFn = (xIn, cNoise, labels) => kindOf(this.spec).forward(this.spec, this.params, xIn, cNoise, labels);
+  readonly apply: NetworkFn = (xIn, cNoise, labels) => learnedType(this.spec).forward(this.spec, this.params, xIn, cNoise, labels);
 
   /** The same architecture with other weights of the same names and shapes (e.g. the EMA); buffers are this network's. */
   withWeights(weights: Params): NetworkFn {
     const all: Params = new Map([...this.params, ...weights]);
-    return (xIn, cNoise, labels) => kindOf(this.spec).forward(this.spec, all, xIn, cNoise, labels);
+    return (xIn, cNoise, labels) => learnedType(this.spec).forward(this.spec, all, xIn, cNoise, labels);
   }
 
   get parameterCount(): number {

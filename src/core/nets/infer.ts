@@ -6,7 +6,10 @@
  * The resample filter is told by its buffer's shape: [1, 1, 2, 2] is [1, 1], [1, 1, 4, 4] is [1, 3, 3, 1].
  */
 import { EDM_DHARIWALUNET_DEFAULTS, EDM_SONGUNET_DEFAULTS, type EdmDhariwalUnetNetwork, type EdmSongUnetNetwork } from '../../formats/edm-networks';
+import { describeNetwork } from '../../formats/network-types';
 import { type LearnedNetworkSpec, paramShapes } from './index';
+
+export { describeNetwork };
 
 export type Inferred = { spec: LearnedNetworkSpec; dataShape: number[] } | { problems: string };
 
@@ -139,20 +142,4 @@ export function inferNetwork(shapes: Map<string, number[]>): Inferred {
   const diff = mismatch(want, shapes);
   if (diff) return { problems: `looks like an ${kind}, but its tensors differ from those of the closest ${describeNetwork(spec)}: ${diff}` };
   return { spec, dataShape };
-}
-
-/** A human label: "EDM SongUNet (DDPM++)", "EDM SongUNet (NCSN++)", "EDM DhariwalUNet (ADM)", ... */
-export function describeNetwork(spec: LearnedNetworkSpec): string {
-  switch (spec.type) {
-    case 'edm-dhariwalunet': return 'EDM DhariwalUNet (ADM)';
-    case 'diffusers-unet2d': return 'diffusers UNet2DModel';
-    case 'edm-songunet': {
-      const f = spec.resample_filter.join(',');
-      if (spec.embedding_type === 'positional' && spec.encoder_type === 'standard' && spec.decoder_type === 'standard' && f === '1,1') return 'EDM SongUNet (DDPM++)';
-      if (spec.embedding_type === 'fourier' && spec.encoder_type === 'residual' && spec.decoder_type === 'standard' && f === '1,3,3,1') return 'EDM SongUNet (NCSN++)';
-      return 'EDM SongUNet (custom options)';
-    }
-    case 'unet': return 'U-Net (PID Studio)';
-    case 'mlp': return 'MLP (PID Studio)';
-  }
 }

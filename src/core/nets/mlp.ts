@@ -12,7 +12,7 @@
  * blocks.i.fc1 and out start at zero (EDM's init_zero), so a fresh network is F = 0.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { MLP_DEFAULTS, type MlpNetwork } from '../../formats/config';
+import { MLP_DEFAULTS, type MlpNetwork } from '../../formats/mlp-network';
 import type { Rng } from '../rng';
 import { cosSinFeatures, linear, residualAdd, silu } from './layers';
 import { type HostTensor, type ParamShapes, type Params, linearInit } from './params';

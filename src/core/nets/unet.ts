@@ -31,7 +31,7 @@
  * tile, whose gradients are right on every backend (resizeNearestNeighbor's cpu gradient is wrong for batch > 1).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { UNET_DEFAULTS, type UnetNetwork } from '../../formats/config';
+import { UNET_DEFAULTS, type UnetNetwork } from '../../formats/unet-network';
 import type { Rng } from '../rng';
 import { noiseEmbedding } from './mlp';
 import { attention, conv1x1, conv2d, downsample2, groupNorm, linear, silu, upsample2 } from './layers';

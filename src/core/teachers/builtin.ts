@@ -2,7 +2,7 @@
  * The built-in teachers shipped in public/teachers/: analytic 2D mixtures (exact denoisers, no weights) and learned
  * MLP teachers trained by `npm run train-teacher`. index.json lists them; `default` is the one the studio opens with.
  */
-import type { GaussianMixtureNetwork } from '../../formats/config';
+import type { GaussianMixtureNetwork } from '../../formats/gaussian-mixture-network';
 import type { RunSettings } from '../../formats/run-settings';
 
 export interface BuiltinEntry {
