@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '../../src/core/gradients';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { SimdKernels, useSimdKernels } from '../../src/core/kernels/simd-module';
 import { Rng } from '../../src/core/rng';
 import { useBackend } from '../helpers/backend';
 
@@ -20,6 +21,14 @@ const cases: Case[] = [
   { name: 'out < in: 2x2 same', x: [2, 9, 8, 5], w: [2, 2, 5, 2], stride: 1, pad: 'same' },
   { name: 'out < in: explicit padding', x: [2, 6, 5, 3], w: [3, 2, 3, 1], stride: 1, pad: [[0, 0], [2, 0], [1, 1], [0, 0]] },
   { name: 'out < in: stride 2 same', x: [2, 7, 7, 4], w: [3, 3, 4, 1], stride: 2, pad: 'same' },
+  // Output channels in sixteens: the SIMD filter gradient (simd-module.ts).
+  { name: 'SIMD: 3x3 same, 16 out', x: [2, 6, 5, 3], w: [3, 3, 3, 16], stride: 1, pad: 'same' },
+  { name: 'SIMD: 3x3 valid, 32 out, odd channels', x: [3, 7, 6, 5], w: [3, 3, 5, 32], stride: 1, pad: 'valid' },
+  { name: 'SIMD: 1x1, 48 out', x: [2, 5, 5, 16], w: [1, 1, 16, 48], stride: 1, pad: 'same' },
+  { name: 'SIMD: 2x2 same, asymmetric padding', x: [2, 9, 8, 16], w: [2, 2, 16, 16], stride: 1, pad: 'same' },
+  { name: 'SIMD: explicit padding, 3x2 filter', x: [2, 6, 5, 4], w: [3, 2, 4, 32], stride: 1, pad: [[0, 0], [2, 0], [1, 1], [0, 0]] },
+  { name: 'SIMD: 16 in, 16 out, odd pixel count', x: [1, 7, 7, 16], w: [3, 3, 16, 16], stride: 1, pad: 'same' },
+  { name: 'SIMD: stride 2 (the im2col path)', x: [2, 8, 8, 4], w: [3, 3, 4, 16], stride: 2, pad: 'same' },
 ];
 
 function values(shape: number[], seed: number): Float32Array {
@@ -53,24 +62,45 @@ function expectClose(got: Float32Array, want: Float32Array, what: string): void 
   expect(worst, `${what}: worst relative difference`).toBeLessThan(1e-4);
 }
 
-describe('wasm convolution gradient kernels', () => {
+describe('wasm convolution kernels', () => {
   it('are registered when the wasm backend starts', async () => {
     await useBackend('wasm');
     expect(tf.getKernel('Conv2DBackpropFilter', 'wasm')).toBeDefined();
     expect(tf.getKernel('Conv2DBackpropInput', 'wasm')).toBeDefined();
   });
 
-  it.each(cases)('match the cpu backend: $name', async (c) => {
+  it.each(cases.flatMap((c) => [{ ...c, simd: true }, { ...c, simd: false }]))('match the cpu backend: $name (SIMD kernels $simd)', async (c) => {
     await useBackend('cpu');
     const want = compute(c);
     await useBackend('wasm');
-    const got = compute(c);
+    useSimdKernels(c.simd);
+    let got: Results;
+    try {
+      got = compute(c);
+    } finally {
+      useSimdKernels(true);
+    }
     expectClose(got.y, want.y, 'forward');
     expectClose(got.dx, want.dx, 'dx through tf.grads');
     expectClose(got.dw, want.dw, 'dW through tf.grads');
     expectClose(got.filterKernel, want.filterKernel, 'Conv2DBackpropFilter');
     expectClose(got.inputKernel, want.inputKernel, 'Conv2DBackpropInput');
     expectClose(got.filterKernel, got.dw, 'Conv2DBackpropFilter vs tf.grads');
+  });
+
+  it('take the SIMD filter gradient for stride 1 and output channels in sixteens, and only there', async () => {
+    await useBackend('wasm');
+    const filter = vi.spyOn(SimdKernels.prototype, 'convFilterGrad');
+    try {
+      for (const c of cases) {
+        filter.mockClear();
+        compute(c);
+        // dW through tf.grads and the kernel run directly
+        expect(filter.mock.calls.length, c.name).toBe(c.stride === 1 && c.w[3] % 16 === 0 ? 2 : 0);
+      }
+    } finally {
+      filter.mockRestore();
+    }
   });
 
   it('free every buffer they allocate', async () => {
