@@ -15,8 +15,10 @@ import { startCliBackend } from './backend';
 import { generate } from './generate';
 import { readModelArg } from './io';
 import { loadMnist } from './mnist';
+import { precondOption } from './precond-option';
+import { roleOption } from './role-option';
 
-export const EVAL_OPTIONS = { model: 'string', n: 'integer', steps: 'integer', seed: 'integer', backend: 'string' } as const satisfies Record<string, OptionKind>;
+export const EVAL_OPTIONS = { model: 'string', n: 'integer', steps: 'integer', seed: 'integer', backend: 'string', precond: 'string', role: 'string' } as const satisfies Record<string, OptionKind>;
 
 export const CLASSIFIER_FILE = fileURLToPath(new URL('../../public/classifier/mnist-mlp.safetensors', import.meta.url));
 
@@ -59,7 +61,7 @@ export async function evaluate(argv: string[], out: (line: string) => void, warn
   const steps = (o.steps as number | undefined) ?? 18;
   if (n < 2) throw new UsageError('eval: --n must be at least 2');
   if (steps < 2) throw new UsageError('eval: --steps must be at least 2');
-  const model = await readModelArg(o.model);
+  const model = await readModelArg(o.model, { precond: precondOption(o.precond, 'eval'), role: roleOption(o.role, 'eval') });
   const shape = model.config.data.shape;
   if (shape.length !== 3 || shape[0] !== shape[1] || shape[2] !== 1 || ![14, 28].includes(shape[0])) {
     throw new ModelFileError(model.fileName, `has data of shape [${shape.join(', ')}]; the FD score is for MNIST digits, [28, 28, 1] or [14, 14, 1]`, 'evaluate a digits model');

@@ -5,26 +5,28 @@ import { precondOf } from '../core/precond';
 import { type OptionKind, UsageError, parseOptions } from './args';
 import { readModelArg } from './io';
 import { precondOption } from './precond-option';
+import { roleOption } from './role-option';
 import { describeTensorFile, tensorFileKind } from './tensor-files';
 
-export const INSPECT_OPTIONS = { precond: 'string' } as const satisfies Record<string, OptionKind>;
+export const INSPECT_OPTIONS = { precond: 'string', role: 'string' } as const satisfies Record<string, OptionKind>;
 
 export async function inspect(argv: string[], out: (line: string) => void): Promise<number> {
   const [input, ...rest] = argv;
-  if (!input || input.startsWith('--')) throw new UsageError('usage: pid-studio inspect <model | samples file | noise file> [--precond edm|vp|ve]');
+  if (!input || input.startsWith('--')) throw new UsageError('usage: pid-studio inspect <model | samples file | noise file> [--precond edm|vp|ve] [--role teacher|student]');
   const o = parseOptions(rest, INSPECT_OPTIONS, 'inspect');
   const tensorName = tensorFileKind(input);
   if (tensorName) {
     for (const line of describeTensorFile(input, tensorName)) out(line);
     return 0;
   }
-  const model = await readModelArg(input, { precond: precondOption(o.precond, 'inspect') });
+  const model = await readModelArg(input, { precond: precondOption(o.precond, 'inspect'), role: roleOption(o.role, 'inspect') });
   const { config, origin } = model;
   const net = config.network;
+  const readAs = config.role === 'student' ? 'a PID one-step student' : 'a teacher';
   const what = !origin ? `pid-studio ${config.role}`
     : origin.format === 'diffusers' ? 'diffusers UNet2DModel folder, read as a teacher'
-    : origin.format === 'edm-snapshot' ? 'EDM network snapshot (pickle; nothing in it run), read as a teacher'
-    : `${origin.format === 'pytorch' ? 'PyTorch' : 'safetensors'} state dict, read as a teacher`;
+    : origin.format === 'edm-snapshot' ? `EDM network snapshot (pickle; nothing in it run), read as ${readAs}`
+    : `${origin.format === 'pytorch' ? 'PyTorch' : 'safetensors'} state dict, read as ${readAs}`;
   out(`${model.fileName}: valid ${what} "${config.name}"`);
   const taken = origin?.format === 'edm-snapshot' ? `EMA weights ('${origin.taken}')` : origin?.taken;
   if (origin) out(`  weights    ${taken}${origin.prefix ? `, key prefix '${origin.prefix}' stripped` : ''}`);
@@ -47,6 +49,10 @@ export async function inspect(argv: string[], out: (line: string) => void): Prom
     const { type, ...hyper } = net;
     out(`  network    ${describeNetwork(net)}: ${type} ${JSON.stringify(hyper)}`);
     out(`  parameters ${parameterCount(net, config.data.shape).toLocaleString('en-US')} in ${model.tensors.size} tensors`);
+  }
+  if (origin && config.role === 'student') {
+    const { sigma_min: s, sigma_max: T } = config.edm;
+    out(`  student    one step from sigma ${T} to ${s}: x = ${s / T} z + ${1 - s / T} F(c_in(${T}) z, c_noise(${s})) (the PID reference's OneShotDenoiser); the file does not record its teacher or training`);
   }
   if (config.student) {
     const { teacher, pid } = config.student;

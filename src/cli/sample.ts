@@ -8,9 +8,10 @@ import { readModelArg, readNoise, writeTensorFile } from './io';
 import { labelsOption } from './labels-option';
 import { checkWritableOutputs } from './output-paths';
 import { precondOption } from './precond-option';
+import { roleOption } from './role-option';
 
 export const SAMPLE_OPTIONS = {
-  model: 'string', n: 'integer', seed: 'integer', noise: 'string', out: 'string', solver: 'string', steps: 'integer', backend: 'string', labels: 'string', class: 'integer', precond: 'string',
+  model: 'string', n: 'integer', seed: 'integer', noise: 'string', out: 'string', solver: 'string', steps: 'integer', backend: 'string', labels: 'string', class: 'integer', precond: 'string', role: 'string',
 } as const satisfies Record<string, OptionKind>;
 
 export async function sample(argv: string[], out: (line: string) => void): Promise<number> {
@@ -25,7 +26,7 @@ export async function sample(argv: string[], out: (line: string) => void): Promi
   if (o.n !== undefined && (o.n as number) < 1) throw new UsageError('sample: --n must be at least 1');
   checkWritableOutputs([{ flag: '--out', path: o.out }], 'sample');
 
-  const model = await readModelArg(o.model, { precond: precondOption(o.precond, 'sample') });
+  const model = await readModelArg(o.model, { precond: precondOption(o.precond, 'sample'), role: roleOption(o.role, 'sample') });
   const { config } = model;
   const shape = config.data.shape;
   const size = shape.reduce((a, b) => a * b, 1);

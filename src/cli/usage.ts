@@ -8,14 +8,15 @@ interface CommandHelp {
 }
 
 const PRECOND: [string, string] = ['--precond edm|vp|ve', 'the preconditioning of a bare state dict; default edm; a pid-studio file says its own'];
+const ROLE: [string, string] = ['--role teacher|student', "what a bare state dict or EDM snapshot is; default teacher; student: a PID one-step student such as the PID reference's ema_*.pt, sampled x = (sigma_min/T) z + (1 - sigma_min/T) F(c_in(T) z, c_noise(sigma_min))"];
 const BACKEND: [string, string] = ['--backend wasm|cpu|webgpu', 'tfjs backend; default wasm; webgpu runs through Dawn on a Vulkan adapter'];
 const LABELS: [string, string] = ['--labels <labels file>', 'one-hot class labels, one F32 tensor "labels" [n, label_dim], for class-conditional models'];
 
 export const COMMAND_HELP: Record<string, CommandHelp> = {
   inspect: {
     about: 'validate a model (or a samples, noise or D file) and print a summary',
-    usage: 'pid-studio inspect <model | samples file | noise file> [--precond edm|vp|ve]',
-    flags: [PRECOND],
+    usage: 'pid-studio inspect <model | samples file | noise file> [--precond edm|vp|ve] [--role teacher|student]',
+    flags: [PRECOND, ROLE],
   },
   sample: {
     about: 'a teacher solves its ODE, a student takes one step, from the same noise',
@@ -31,6 +32,7 @@ export const COMMAND_HELP: Record<string, CommandHelp> = {
       LABELS,
       ['--class K', 'every sample of class K; default: every class in turn'],
       PRECOND,
+      ROLE,
       BACKEND,
     ],
   },
@@ -129,6 +131,8 @@ export const COMMAND_HELP: Record<string, CommandHelp> = {
       ['--n K', 'generated digits; default 1000; eval warns below 500, too few for a stable FD'],
       ['--steps K', "Karras points of a teacher's solver; default 18"],
       ['--seed S', 'seed of the noise; default 0'],
+      PRECOND,
+      ROLE,
       BACKEND,
     ],
   },

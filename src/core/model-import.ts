@@ -25,7 +25,16 @@ export const PRECOND_CHOICES: PrecondType[] = ['edm', 'vp', 've'];
 export interface ReadOptions {
   /** The preconditioning of a bare state dict (absent: edm); for a file with a config it must agree with it. */
   precond?: PrecondType;
+  /**
+   * What a bare state dict or EDM snapshot is (absent: teacher). 'student': a PID one-step student such as the PID
+   * reference code saves (ema_*.pt: the bare network, no map_augment), sampled in one step (core/student.ts); its
+   * config then has role 'student' and no student section (the file records no distillation). For a file with a
+   * config it must agree with the config's role.
+   */
+  role?: ModelRole;
 }
+export type ModelRole = 'teacher' | 'student';
+export const ROLE_CHOICES: ModelRole[] = ['teacher', 'student'];
 
 const TORCH_EXTENSIONS = ['.pt', '.pth', '.bin', '.ckpt'];
 export const MODEL_EXTENSIONS = ['.safetensors', ...TORCH_EXTENSIONS, '.pkl'];
@@ -48,6 +57,7 @@ export async function readAnyModel(files: InputFile[], options: ReadOptions = {}
     const tensors = new Map([...read.values()].map((t, i) => [names[i], t]));
     model = await fromStateDict(single, tensors, { format: 'safetensors', taken: 'state dict', prefix }, options);
   } else if (isDiffusersFolder(files)) {
+    if (options.role === 'student') throw new ModelFileError(files[0].name, 'a diffusers folder is read as a teacher only', 'leave out --role student, or give the student as a state dict (.pt, .safetensors) or an EDM snapshot (.pkl)');
     if (options.precond) throw new ModelFileError(files[0].name, 'a diffusers folder says its preconditioning itself (ddpm-eps, from its scheduler)', 'leave out --precond');
     model = await readDiffusersFolder(files);
   } else {
@@ -61,9 +71,22 @@ export async function readAnyModel(files: InputFile[], options: ReadOptions = {}
     if (options.precond && options.precond !== own) {
       throw new ModelFileError(model.fileName, `its config says precond "${own}", not "${options.precond}"`, 'leave out --precond for files that carry a pid-studio config');
     }
+    if (options.role && options.role !== model.config.role) {
+      throw new ModelFileError(model.fileName, `its config says role "${model.config.role}", not "${options.role}"`, 'leave out --role for files that carry a pid-studio config');
+    }
   }
+  if (options.role === 'student' && model.origin) model = asReferenceStudent(model);
   validateModel(model);
   return model;
+}
+
+/**
+ * A bare network read as a PID student (the PID reference's OneShotDenoiser): the teacher config inferred for it,
+ * with role 'student' and no student section, since the file does not say how it was distilled.
+ */
+function asReferenceStudent(model: ModelFile): ModelFile {
+  const config: PidStudioConfig = { ...model.config, role: 'student', name: `${model.config.name} (PID student)` };
+  return { ...model, config };
 }
 
 function hasConfig(file: InputFile): boolean {

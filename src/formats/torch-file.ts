@@ -64,10 +64,11 @@ export function readTorchStateDict(bytes: Uint8Array, fileName: string): TorchSt
   const byteorder = zip.entries.has(`${archive}/byteorder`) ? new TextDecoder().decode(zip.read(`${archive}/byteorder`)).trim() : 'little';
   if (byteorder !== 'little') fail(`the file was saved with byte order ${quoteName(byteorder)}; only little-endian files are read`, 'save it again with torch.save on a little-endian machine (x86, ARM)');
 
+  const storages = new Map<string, Storage>();
   const root = unpickle(zip.read(pickles[0]), fileName, {
     globals,
     unknownGlobal,
-    persistentLoad: (pid) => loadStorage(pid, archive, zip, fail),
+    persistentLoad: (pid) => loadStorage(pid, archive, zip, storages, fail),
     pickleName: pickles[0],
   });
   return stateDictOf(root, fileName, fail);
@@ -90,19 +91,31 @@ function refuseNonZip(bytes: Uint8Array, fail: (p: string, f?: string) => never)
 
 
 
-function loadStorage(pid: unknown, archive: string, zip: StoredZip, fail: (p: string) => never): Storage {
+/**
+ * The storage a persistent id names. The location (a string such as "cpu" or "cuda:0") is not looked at: every
+ * storage is read to the host. A storage shared by many tensors (fp16 training leaves every tensor a view into one
+ * float32 storage at its own offset) is made, and its bytes read and CRC-checked, once.
+ */
+function loadStorage(pid: unknown, archive: string, zip: StoredZip, storages: Map<string, Storage>, fail: (p: string) => never): Storage {
   if (!Array.isArray(pid) || pid.length !== 5 || pid[0] !== 'storage') return fail(`a persistent id is ${describe(pid)} instead of ('storage', type, key, location, numel)`);
   const [, type, key, , numel] = pid;
   const info = storageTypeOf(type);
   if (!info) return fail(`a storage has type ${describe(type)} instead of a torch storage type`);
   if (typeof key !== 'string' || !isIndex(numel)) return fail(`a storage has key ${describe(key)} and size ${describe(numel)}`);
+  const known = storages.get(key);
+  if (known) {
+    if (known.numel !== numel || known.dtype !== info.dtype) fail(`storage ${quoteName(key)} is named twice with different types or sizes`);
+    return known;
+  }
   const entry = `${archive}/data/${key}`;
   const stored = zip.entries.get(entry);
   if (!stored) return fail(`storage ${quoteName(key)} has no zip entry ${quoteName(entry)}`);
   if (stored.size !== numel * info.itemSize) {
     fail(`storage ${quoteName(key)} should hold ${numel} ${info.dtype} values (${numel * info.itemSize} bytes) but its zip entry has ${stored.size} bytes`);
   }
-  return new Storage(info.dtype, info.itemSize, numel, () => zip.read(entry)); // CRC-checked on first read
+  const storage = new Storage(info.dtype, info.itemSize, numel, () => zip.read(entry)); // CRC-checked on first read
+  storages.set(key, storage);
+  return storage;
 }
 
 
