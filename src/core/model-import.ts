@@ -25,6 +25,8 @@ export const PRECOND_CHOICES: PrecondType[] = ['edm', 'vp', 've'];
 export interface ReadOptions {
   /** The preconditioning of a bare state dict (absent: edm); for a file with a config it must agree with it. */
   precond?: PrecondType;
+  /** The preconditioning of a bare state dict when `precond` is absent, not checked against files that say their own (the studio: the loaded teacher's, for a student). */
+  precondFallback?: PrecondType;
   /**
    * What a bare state dict or EDM snapshot is (absent: teacher). 'student': a PID one-step student such as the PID
    * reference code saves (ema_*.pt: the bare network, no map_augment), sampled in one step (core/student.ts); its
@@ -72,7 +74,8 @@ export async function readAnyModel(files: InputFile[], options: ReadOptions = {}
       throw new ModelFileError(model.fileName, `its config says precond "${own}", not "${options.precond}"`, 'leave out --precond for files that carry a pid-studio config');
     }
     if (options.role && options.role !== model.config.role) {
-      throw new ModelFileError(model.fileName, `its config says role "${model.config.role}", not "${options.role}"`, 'leave out --role for files that carry a pid-studio config');
+      const choose = options.role === 'student' ? 'choose a distilled student file' : 'choose a teacher file';
+      throw new ModelFileError(model.fileName, `is a ${model.config.role}, not a ${options.role}`, `${choose}; a pid-studio file says its own role (--role is for bare state dicts and EDM snapshots)`);
     }
   }
   if (options.role === 'student' && model.origin) model = asReferenceStudent(model);
@@ -107,7 +110,7 @@ async function fromStateDict(
       : 'give a state dict of an EDM SongUNet or DhariwalUNet (NVlabs/edm training/networks.py), or a pid-studio file';
     throw new ModelFileError(file.name, `${what} could not be recognised: ${inferred.problems}`, fix);
   }
-  const type = options.precond ?? 'edm';
+  const type = options.precond ?? options.precondFallback ?? 'edm';
   const precond: PrecondSpec = type === 'edm' ? { type } : { type, ...PRECOND_DEFAULTS[type] } as PrecondSpec;
   const [sigmaMin, sigmaMax] = clippedSigmaRange(precondOf({ edm: DEFAULT_EDM, precond }), DEFAULT_EDM.sigma_min, DEFAULT_EDM.sigma_max);
   const labelDim = (inferred.spec as { label_dim?: number }).label_dim ?? 0;

@@ -43,7 +43,8 @@ export function classesText(classes: GridClasses | null | undefined): string {
 
 export function studentSubtitle(v: StudentView, name?: string): string {
   const weights = v.weights === 'ema' ? 'EMA weights' : 'training weights';
-  if (v.source === 'opened') return `${name ?? 'opened student'} · ${v.step} steps · 1 NFE`;
+  // a bare network read as a PID student records no step count (step 0)
+  if (v.source === 'opened') return `${name ?? 'opened student'}${v.step > 0 ? ` · ${v.step} steps` : ''} · 1 NFE`;
   return `step ${v.step} · ${weights} · 1 NFE`;
 }
 

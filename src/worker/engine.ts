@@ -23,7 +23,7 @@ import { edmSamplingSigmas, sampleHeun } from '../core/samplers';
 import type { PidStudioConfig } from '../formats/config';
 import type { InputFile } from '../formats/model-file';
 import { writeTorchStateDict } from '../formats/torch-file';
-import { readAnyModel } from '../core/model-import';
+import { PRECOND_CHOICES, type PrecondType, readAnyModel } from '../core/model-import';
 import { isLearnedNetwork } from '../core/nets';
 import { describeNetwork } from '../formats/network-types';
 import {
@@ -349,19 +349,28 @@ export class StudioEngine {
     return { fileName: `${base}.safetensors`, bytes: await studentFileBytes(config, trainer.exportParams()) };
   }
 
-  /** Reads a student file and samples it in one step from the fixed sample noise (throws ModelFileError on bad files). */
+  /**
+   * Reads a student file and samples it in one step from the fixed sample noise (throws ModelFileError on bad files).
+   * A bare network (.pt, .pkl, state-dict .safetensors) is read as a PID student, the PID reference's; its
+   * preconditioning is the loaded teacher's (a student keeps its teacher's c_in and c_noise), else EDM's.
+   */
   async openStudent(files: InputFile[]): Promise<{ info: OpenedStudentInfo; view: StudentView }> {
-    const model = await readAnyModel(files);
+    const teacherPrecond = this.loaded?.teacher.config.precond?.type ?? 'edm';
+    const fallback = (PRECOND_CHOICES as string[]).includes(teacherPrecond) && this.loaded ? teacherPrecond as PrecondType : undefined;
+    const model = await readAnyModel(files, { role: 'student', ...(fallback ? { precondFallback: fallback } : {}) });
     const student = loadStudent(model);
     try {
       const { config } = student;
-      const s = config.student!;
-      if (isLearnedNetwork(config.network)) {
+      const s = config.student ?? null;
+      const origin = model.origin;
+      if (s && isLearnedNetwork(config.network)) {
         const p = s.pid;
         this.opened = {
           teacherSha256: s.teacher.sha256, network: config.network, weights: model.tensors,
           settings: { N: p.N, loss: p.loss, optimizer: p.optimizer, lr: p.lr, lrFinal: p.lr_final ?? p.lr, ema: p.ema, batch: p.batch, steps: p.steps, seed: p.seed, evalEvery: Math.max(1, Math.round(p.steps / 10)) },
         };
+      } else if (!s) {
+        this.opened = null; // a bare network records no teacher or settings to continue from
       }
       const l = this.loaded;
       const sameShape = l !== null && l.teacher.config.data.shape.join(',') === config.data.shape.join(',')
@@ -369,24 +378,31 @@ export class StudioEngine {
       const info: OpenedStudentInfo = {
         fileName: model.fileName,
         name: config.name,
-        teacherName: s.teacher.name,
-        teacherSha256: s.teacher.sha256,
-        matchesTeacher: l !== null && l.teacher.sha256 === s.teacher.sha256,
+        teacherName: s?.teacher.name ?? null,
+        teacherSha256: s?.teacher.sha256 ?? null,
+        matchesTeacher: s !== null && l !== null && l.teacher.sha256 === s.teacher.sha256,
         networkType: config.network.type,
         parameterCount: student.network.parameterCount,
         dataShape: [...config.data.shape],
-        pid: { ...s.pid },
+        pid: s ? { ...s.pid } : null,
+        ...(origin ? {
+          bare: {
+            format: origin.format,
+            precond: config.precond?.type ?? 'edm',
+            precondFrom: origin.precondFrom ? `the snapshot's ${origin.precondFrom}` : fallback ? "the loaded teacher's" : 'assumed: EDM\'s',
+          },
+        } : {}),
       };
       let view: StudentView;
       if (sameShape) {
         const error = await this.errorOf(student.network.apply);
-        view = await this.studentView(student.network.apply, config, 'opened', s.pid.steps, 'ema', error);
+        view = await this.studentView(student.network.apply, config, 'opened', s?.pid.steps ?? 0, 'ema', error);
       } else {
         const sizes = viewSizes(dataSize(config.data.shape), student.network.parameterCount);
         const z = fixedNoise(SAMPLE_NOISE_SEED, sizes.samples, config.data.shape, config.edm.sigma_max);
         const labels = fixedLabels(config.data.label_dim ?? 0, sizes.samples);
         try {
-          view = await this.studentView(student.network.apply, config, 'opened', s.pid.steps, 'ema', null, { z, labels });
+          view = await this.studentView(student.network.apply, config, 'opened', s?.pid.steps ?? 0, 'ema', null, { z, labels });
         } finally {
           tf.dispose(labels ? [z, labels] : [z]);
         }

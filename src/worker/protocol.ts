@@ -174,14 +174,17 @@ export interface RunStatus {
 export interface OpenedStudentInfo {
   fileName: string;
   name: string;
-  teacherName: string;
-  teacherSha256: string;
+  /** The teacher and settings of a pid-studio student file; null for a bare network read as a PID student (the PID reference's ema_*.pt), which records neither. */
+  teacherName: string | null;
+  teacherSha256: string | null;
   /** The loaded teacher is the one this student was distilled from (same sha256). */
   matchesTeacher: boolean;
   networkType: string;
   parameterCount: number;
   dataShape: number[];
-  pid: { N: number; loss: string; optimizer: string; lr: number; lr_final?: number; batch: number; steps: number; ema: number; seed: number };
+  pid: { N: number; loss: string; optimizer: string; lr: number; lr_final?: number; batch: number; steps: number; ema: number; seed: number } | null;
+  /** A bare network read as a PID student: its preconditioning (what c_in and c_noise are) and where that came from. */
+  bare?: { format: string; precond: string; precondFrom: string };
 }
 
 /** The run saved in this browser (IndexedDB), as the page offers it after a reload. */

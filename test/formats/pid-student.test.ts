@@ -94,6 +94,6 @@ describe('PID-reference students', () => {
     const bytes = writeModelFile(teacher.config, teacher.tensors);
     const refused = await readAnyModel([{ name: 'teacher.safetensors', bytes }], { role: 'student' }).then(() => null, (e: unknown) => e);
     expect(refused).toBeInstanceOf(ModelFileError);
-    expect((refused as Error).message).toMatch(/teacher\.safetensors: its config says role "teacher", not "student"/);
+    expect((refused as Error).message).toMatch(/teacher\.safetensors: is a teacher, not a student\. Fix: choose a distilled student file/);
   });
 });

@@ -31,4 +31,23 @@ describe('engine helpers', () => {
     expect(view!.paths!.length).toBe(view!.times.length * 8 * 2);
     engine.dispose();
   });
+  it("opens a bare network (.pt, .pkl, state-dict .safetensors) as a PID student, with the loaded teacher's preconditioning", async () => {
+    const fixture = (name: string) => [{ name, bytes: new Uint8Array(readFileSync(`test/fixtures/pid-students/${name}`)) }];
+    const engine = new StudioEngine();
+    // no teacher loaded: the student is sampled from its own noise, its preconditioning EDM's (assumed)
+    const a = await engine.openStudent(fixture('ddpmpp-fp16.pt'));
+    expect(a.info).toMatchObject({ name: 'ddpmpp-fp16 (PID student)', teacherName: null, teacherSha256: null, pid: null, matchesTeacher: false, networkType: 'edm-songunet', dataShape: [8, 8, 3] });
+    expect(a.info.bare).toEqual({ format: 'pytorch', precond: 'edm', precondFrom: "assumed: EDM's" });
+    expect(a.view.samples.every(Number.isFinite)).toBe(true);
+    expect(a.view.count).toBeGreaterThan(0);
+    // an EDM snapshot says its own
+    const b = await engine.openStudent(fixture('ncsnpp-ve.pkl'));
+    expect(b.info.bare).toEqual({ format: 'edm-snapshot', precond: 've', precondFrom: "the snapshot's VEPrecond" });
+    // with a VP teacher loaded, a bare state dict takes the teacher's c_in and c_noise
+    await engine.loadTeacher(fixture('adm-cond-vp.safetensors'), { kind: 'files', names: ['adm-cond-vp.safetensors'], precond: 'vp' });
+    const c = await engine.openStudent(fixture('adm-cond-vp.safetensors'));
+    expect(c.info.bare).toEqual({ format: 'safetensors', precond: 'vp', precondFrom: "the loaded teacher's" });
+    expect(c.view.samples.every(Number.isFinite)).toBe(true);
+    engine.dispose();
+  }, 120_000);
 });
