@@ -66,8 +66,9 @@ describe('distill from an EDM snapshot (.pkl), export --format pytorch, read bac
     const asTeacher = loadTeacher(exported);
     const dStudent = tf.tidy(() => preconditionedDenoiser(s.network.apply, precondOf(student.config)).denoise(x, sigma));
     const dExported = tf.tidy(() => asTeacher.denoiser.denoise(x, sigma));
-    const [a, b] = [await dStudent.data(), await dExported.data()];
-    const diff = a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
+    const a = (await dStudent.data()) as Float32Array;
+    const b = (await dExported.data()) as Float32Array;
+    const diff = a.reduce((m: number, v: number, i: number) => Math.max(m, Math.abs(v - b[i])), 0);
     console.log(`D of the student vs D of its exported .pt read back: max |diff| ${diff} (max |D| ${Math.max(...Array.from(a, Math.abs)).toFixed(3)})`);
     expect(diff).toBe(0);
     tf.dispose([x, sigma, dStudent, dExported]);
