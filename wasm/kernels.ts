@@ -200,3 +200,160 @@ export function batchMatMul(a: usize, b: usize, out: usize, batch: i32, M: i32, 
     }
   }
 }
+
+/**
+ * GroupNorm of B samples of P pixels by C channels (NHWC), G groups of C / G consecutive channels, then the
+ * per-channel affine: y = (x - mean_g) rstd_g w + b, with mean_g and rstd_g = 1 / sqrt(var_g + eps) over the group's
+ * pixels and channels (two passes: the variance about the mean). Writes mean and rstd, B x G, for the gradient.
+ * C must be a multiple of 4; scratch holds 3 C floats.
+ */
+export function groupNorm(x: usize, w: usize, b: usize, y: usize, mean: usize, rstd: usize, scratch: usize,
+  B: i32, P: i32, C: i32, G: i32, eps: f32): void {
+  const cg = C / G;
+  const n = <f32>(P * cg);
+  const sums = scratch;
+  const scale = scratch + (<usize>C << 2);
+  const shift = scale + (<usize>C << 2);
+  for (let s = 0; s < B; s++) {
+    const xs = x + (<usize>(s * P * C) << 2);
+    const ys = y + (<usize>(s * P * C) << 2);
+    channelSums(xs, 0, sums, P, C);
+    for (let g = 0; g < G; g++) {
+      let t: f32 = 0;
+      for (let c = g * cg; c < (g + 1) * cg; c++) t += load<f32>(sums + (<usize>c << 2));
+      const m = t / n;
+      store<f32>(mean + (<usize>(s * G + g) << 2), m);
+      for (let c = g * cg; c < (g + 1) * cg; c++) store<f32>(shift + (<usize>c << 2), m);
+    }
+    channelSquares(xs, shift, sums, P, C);
+    for (let g = 0; g < G; g++) {
+      let t: f32 = 0;
+      for (let c = g * cg; c < (g + 1) * cg; c++) t += load<f32>(sums + (<usize>c << 2));
+      const r = <f32>1 / Mathf.sqrt(t / n + eps);
+      store<f32>(rstd + (<usize>(s * G + g) << 2), r);
+      for (let c = g * cg; c < (g + 1) * cg; c++) {
+        const k = <usize>c << 2;
+        const a = r * load<f32>(w + k);
+        store<f32>(scale + k, a);
+        store<f32>(shift + k, load<f32>(b + k) - load<f32>(shift + k) * a);
+      }
+    }
+    affine(xs, 0, 0, scale, shift, ys, P, C);
+  }
+}
+
+/**
+ * The gradient of groupNorm, from dy, x, w and the forward pass's mean and rstd. With x^ = (x - mean_g) rstd_g:
+ *   db = sum dy,  dw = sum dy x^  (over samples and pixels),
+ *   dx = rstd_g (dy w - m1_g - x^ m2_g),  m1_g = mean over the group of dy w,  m2_g = of dy w x^,
+ * which is dx = alpha dy + beta x + gamma with per-channel alpha, beta, gamma: two passes over each sample.
+ * dw and db are written, not accumulated into. scratch holds 5 C floats.
+ */
+export function groupNormGrad(dy: usize, x: usize, w: usize, mean: usize, rstd: usize, dx: usize, dw: usize, db: usize,
+  scratch: usize, B: i32, P: i32, C: i32, G: i32): void {
+  const cg = C / G;
+  const n = <f32>(P * cg);
+  const sumDy = scratch;
+  const sumDyX = sumDy + (<usize>C << 2);
+  const alpha = sumDyX + (<usize>C << 2);
+  const beta = alpha + (<usize>C << 2);
+  const gamma = beta + (<usize>C << 2);
+  memory.fill(dw, 0, <usize>C << 2);
+  memory.fill(db, 0, <usize>C << 2);
+  for (let s = 0; s < B; s++) {
+    const dys = dy + (<usize>(s * P * C) << 2);
+    const xs = x + (<usize>(s * P * C) << 2);
+    channelSums(dys, xs, sumDy, P, C);
+    for (let g = 0; g < G; g++) {
+      const m = load<f32>(mean + (<usize>(s * G + g) << 2));
+      const r = load<f32>(rstd + (<usize>(s * G + g) << 2));
+      let m1: f32 = 0, m2: f32 = 0;
+      for (let c = g * cg; c < (g + 1) * cg; c++) {
+        const k = <usize>c << 2;
+        const a = load<f32>(sumDy + k);
+        const dyXHat = r * (load<f32>(sumDyX + k) - m * a);
+        store<f32>(db + k, load<f32>(db + k) + a);
+        store<f32>(dw + k, load<f32>(dw + k) + dyXHat);
+        m1 += load<f32>(w + k) * a;
+        m2 += load<f32>(w + k) * dyXHat;
+      }
+      m1 /= n;
+      m2 /= n;
+      for (let c = g * cg; c < (g + 1) * cg; c++) {
+        const k = <usize>c << 2;
+        store<f32>(alpha + k, r * load<f32>(w + k));
+        store<f32>(beta + k, -r * r * m2);
+        store<f32>(gamma + k, r * (m * r * m2 - m1));
+      }
+    }
+    affine(dys, xs, beta, alpha, gamma, dx + (<usize>(s * P * C) << 2), P, C);
+  }
+}
+
+/** sums[c] = sum over p of u[p, c], and sums[C + c] = sum over p of u[p, c] v[p, c] where v is not 0. */
+function channelSums(u: usize, v: usize, sums: usize, P: i32, C: i32): void {
+  memory.fill(sums, 0, <usize>(v ? 2 * C : C) << 2);
+  const row = <usize>C << 2;
+  for (let c = 0; c < C; c += 4) {
+    const k = <usize>c << 2;
+    let a = f32x4.splat(0), q = f32x4.splat(0);
+    let pu = u + k, pv = v + k;
+    if (v) {
+      for (let p = 0; p < P; p++) {
+        const t = v128.load(pu);
+        a = f32x4.add(a, t);
+        q = f32x4.add(q, f32x4.mul(t, v128.load(pv)));
+        pu += row;
+        pv += row;
+      }
+      v128.store(sums + row + k, q);
+    } else {
+      for (let p = 0; p < P; p++) {
+        a = f32x4.add(a, v128.load(pu));
+        pu += row;
+      }
+    }
+    v128.store(sums + k, a);
+  }
+}
+
+/** sums[c] = sum over p of (u[p, c] - centre[c])^2. */
+function channelSquares(u: usize, centre: usize, sums: usize, P: i32, C: i32): void {
+  const row = <usize>C << 2;
+  for (let c = 0; c < C; c += 4) {
+    const k = <usize>c << 2;
+    const m = v128.load(centre + k);
+    let a = f32x4.splat(0);
+    let pu = u + k;
+    for (let p = 0; p < P; p++) {
+      const d = f32x4.sub(v128.load(pu), m);
+      a = f32x4.add(a, f32x4.mul(d, d));
+      pu += row;
+    }
+    v128.store(sums + k, a);
+  }
+}
+
+/** out[p, c] = u[p, c] a[c] + v[p, c] b[c] + shift[c] (the v term only where v is not 0). */
+function affine(u: usize, v: usize, b: usize, a: usize, shift: usize, out: usize, P: i32, C: i32): void {
+  const n = <usize>(P * C) << 2;
+  if (C == 4) {
+    // one vector per pixel: the coefficients stay in registers
+    const av = v128.load(a), sv = v128.load(shift);
+    const bv = v ? v128.load(b) : f32x4.splat(0);
+    for (let k: usize = 0; k < n; k += 16) {
+      let r = f32x4.add(f32x4.mul(v128.load(u + k), av), sv);
+      if (v) r = f32x4.add(r, f32x4.mul(v128.load(v + k), bv));
+      v128.store(out + k, r);
+    }
+    return;
+  }
+  const row = <usize>C << 2;
+  for (let p: usize = 0; p < n; p += row) {
+    for (let k: usize = 0; k < row; k += 16) {
+      let r = f32x4.add(f32x4.mul(v128.load(u + p + k), v128.load(a + k)), v128.load(shift + k));
+      if (v) r = f32x4.add(r, f32x4.mul(v128.load(v + p + k), v128.load(b + k)));
+      v128.store(out + p + k, r);
+    }
+  }
+}

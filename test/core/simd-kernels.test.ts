@@ -1,14 +1,15 @@
 /**
  * The WebAssembly SIMD kernels (wasm/kernels.ts through src/core/kernels/simd-module.ts) and the wasm kernels built on
- * them: BatchMatMul over batches and Concat, against the cpu backend, and through central differences, which are
- * exact up to rounding for these (bi)linear maps. The convolution filter gradient's cases against cpu are in
+ * them or beside them: BatchMatMul over batches, GroupNorm and Concat, against the cpu backend, and through central differences, which are
+ * exact up to rounding for the (bi)linear maps. The convolution filter gradient's cases against cpu are in
  * wasm-kernels.test.ts, run with the SIMD kernels and without.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '../../src/core/gradients';
 import { readFileSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
-import { simdKernels } from '../../src/core/kernels/simd-module';
+import { describe, expect, it, vi } from 'vitest';
+import { SimdKernels, simdKernels } from '../../src/core/kernels/simd-module';
+import { groupNorm } from '../../src/core/nets/layers';
 import { Rng } from '../../src/core/rng';
 import { BINARY_MODULE, binaryModuleText, compileKernels } from '../../scripts/build-wasm-kernels';
 import { useBackend } from '../helpers/backend';
@@ -145,5 +146,68 @@ describe('wasm Concat', () => {
     await useBackend('wasm');
     const got = run();
     got.forEach((g, k) => expect(worstRelative(g, want[k])).toBeLessThan(1e-5));
+  });
+});
+
+describe('wasm GroupNorm as one SIMD kernel each way', () => {
+  // [B, H, W, C, groups]: EDM's 4 channels a group, 8, one group, a single vector of channels, and one that does not
+  // fit the kernel (channels not in fours), which keeps the composed GroupNorm
+  const shapes: [number, number, number, number, number][] = [[2, 5, 4, 16, 4], [3, 3, 3, 32, 4], [2, 2, 3, 12, 1], [2, 3, 3, 4, 1], [2, 3, 2, 6, 2]];
+
+  const run = (B: number, H: number, W: number, C: number, G: number) => tf.tidy(() => {
+    const x = tf.add(tf.mul(tf.tensor4d(values([B, H, W, C], 30), [B, H, W, C]), 3), 2);
+    const w = tf.tensor1d(values([C], 31));
+    const b = tf.tensor1d(values([C], 32));
+    const r = tf.tensor4d(values([B, H, W, C], 33), [B, H, W, C]);
+    const norm = (xx: tf.Tensor, ww: tf.Tensor, bb: tf.Tensor) => groupNorm(new Map([['n.weight', ww], ['n.bias', bb]]), 'n', xx as tf.Tensor4D, G);
+    const y = norm(x, w, b);
+    const grads = tf.grads((xx: tf.Tensor, ww: tf.Tensor, bb: tf.Tensor) => tf.sum(tf.mul(norm(xx, ww, bb), r)))([x, w, b]);
+    return [y, ...grads].map((t) => Array.from(t.dataSync()));
+  });
+
+  it.each(shapes)('matches the composed GroupNorm on cpu: [%i, %i, %i, %i], %i groups', async (B, H, W, C, G) => {
+    await useBackend('cpu');
+    const want = run(B, H, W, C, G);
+    await useBackend('wasm');
+    const kernel = vi.spyOn(SimdKernels.prototype, 'groupNorm');
+    const gradient = vi.spyOn(SimdKernels.prototype, 'groupNormGrad');
+    try {
+      const got = run(B, H, W, C, G);
+      ['y', 'dx', 'dw', 'db'].forEach((what, k) => expect(worstRelative(got[k], want[k]), what).toBeLessThan(2e-5));
+      // twice forward (the value, then again under tf.grads), once backward; never for channels not in fours
+      expect(kernel.mock.calls.length).toBe(C % 4 === 0 ? 2 : 0);
+      expect(gradient.mock.calls.length).toBe(C % 4 === 0 ? 1 : 0);
+    } finally {
+      kernel.mockRestore();
+      gradient.mockRestore();
+    }
+  });
+
+  it('has the gradient central differences give, and leaves no tensor behind', async () => {
+    await useBackend('wasm');
+    const [B, H, W, C, G] = [2, 4, 3, 8, 2];
+    const xv = values([B, H, W, C], 40);
+    const wv = values([C], 41);
+    const bv = values([C], 42);
+    const r = values([B, H, W, C], 43);
+    const loss = (x: Float32Array, w: Float32Array) => tf.tidy(() => tf.sum(tf.mul(tf.square(groupNorm(
+      new Map([['n.weight', tf.tensor1d(w)], ['n.bias', tf.tensor1d(bv)]]), 'n', tf.tensor4d(x, [B, H, W, C]), G)), tf.tensor(r, [B, H, W, C]))).dataSync()[0]);
+    const before = tf.memory().numTensors;
+    const [dx, dw] = tf.tidy(() => tf.grads((x: tf.Tensor, w: tf.Tensor) => tf.sum(tf.mul(tf.square(groupNorm(
+      new Map([['n.weight', w], ['n.bias', tf.tensor1d(bv)]]), 'n', x as tf.Tensor4D, G)), tf.tensor(r, [B, H, W, C]))))([tf.tensor4d(xv, [B, H, W, C]), tf.tensor1d(wv)]).map((g) => g.dataSync()));
+    expect(tf.memory().numTensors).toBe(before);
+    const rng = new Rng(44);
+    const eps = 1e-2;
+    for (let probe = 0; probe < 10; probe++) {
+      const i = rng.int(xv.length);
+      const up = xv.slice(); up[i] += eps;
+      const down = xv.slice(); down[i] -= eps;
+      expect(Math.abs((loss(up, wv) - loss(down, wv)) / (2 * eps) - dx[i]), `dx[${i}]`).toBeLessThan(5e-3 * Math.max(1, Math.abs(dx[i])));
+    }
+    for (let i = 0; i < C; i++) {
+      const up = wv.slice(); up[i] += eps;
+      const down = wv.slice(); down[i] -= eps;
+      expect(Math.abs((loss(xv, up) - loss(xv, down)) / (2 * eps) - dw[i]), `dw[${i}]`).toBeLessThan(5e-3 * Math.max(1, Math.abs(dw[i])));
+    }
   });
 });

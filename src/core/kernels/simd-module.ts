@@ -10,6 +10,10 @@ interface Exports {
   heapBase(): number;
   convFilterGrad(xp: number, dyp: number, dw: number, P: number, WP: number, C: number, O: number, KH: number, KW: number): void;
   batchMatMul(a: number, b: number, out: number, batch: number, M: number, K: number, N: number): void;
+  groupNorm(x: number, w: number, b: number, y: number, mean: number, rstd: number, scratch: number, B: number, P: number, C: number,
+    G: number, eps: number): void;
+  groupNormGrad(dy: number, x: number, w: number, mean: number, rstd: number, dx: number, dw: number, db: number, scratch: number,
+    B: number, P: number, C: number, G: number): void;
 }
 
 /** A stride-1 convolution, NHWC: output OH x OW, padding before row and column 0 (top, left). */
@@ -67,6 +71,45 @@ export class SimdKernels {
     }
     this.exports.convFilterGrad(xp * 4, dyp * 4, dw * 4, P, WP, C, O, KH, KW);
     return heap.slice(dw, dw + KH * KW * C * O);
+  }
+
+  /** Lays out `lengths` float32 blocks one after another (16-byte aligned), with room; returns the heap and offsets. */
+  private blocks(lengths: number[]): { heap: Float32Array; at: number[] } {
+    const at: number[] = [];
+    let next = this.base / 4;
+    for (const n of lengths) {
+      at.push(next);
+      next += align(n * 4) / 4;
+    }
+    return { heap: this.heap(next - this.base / 4), at };
+  }
+
+  /**
+   * GroupNorm of B samples of P pixels by C channels (NHWC) in G groups, then the affine w, b: y, and each sample's
+   * group means and reciprocal standard deviations (B x G) for groupNormGrad. Views into the module's memory, valid
+   * until the next call.
+   */
+  groupNorm(x: Float32Array, w: Float32Array, b: Float32Array, B: number, P: number, C: number, G: number, eps: number) {
+    const size = B * P * C;
+    const { heap, at: [xAt, wAt, bAt, yAt, meanAt, rstdAt, scratch] } = this.blocks([size, C, C, size, B * G, B * G, 3 * C]);
+    heap.set(x, xAt);
+    heap.set(w, wAt);
+    heap.set(b, bAt);
+    this.exports.groupNorm(xAt * 4, wAt * 4, bAt * 4, yAt * 4, meanAt * 4, rstdAt * 4, scratch * 4, B, P, C, G, eps);
+    return { y: heap.subarray(yAt, yAt + size), mean: heap.subarray(meanAt, meanAt + B * G), rstd: heap.subarray(rstdAt, rstdAt + B * G) };
+  }
+
+  /** The gradient of groupNorm for dy: dx, dw and db, as views valid until the next call. */
+  groupNormGrad(dy: Float32Array, x: Float32Array, w: Float32Array, mean: Float32Array, rstd: Float32Array, B: number, P: number, C: number, G: number) {
+    const size = B * P * C;
+    const { heap, at: [dyAt, xAt, wAt, meanAt, rstdAt, dxAt, dwAt, dbAt, scratch] } = this.blocks([size, size, C, B * G, B * G, size, C, C, 5 * C]);
+    heap.set(dy, dyAt);
+    heap.set(x, xAt);
+    heap.set(w, wAt);
+    heap.set(mean, meanAt);
+    heap.set(rstd, rstdAt);
+    this.exports.groupNormGrad(dyAt * 4, xAt * 4, wAt * 4, meanAt * 4, rstdAt * 4, dxAt * 4, dwAt * 4, dbAt * 4, scratch * 4, B, P, C, G);
+    return { dx: heap.subarray(dxAt, dxAt + size), dw: heap.subarray(dwAt, dwAt + C), db: heap.subarray(dbAt, dbAt + C) };
   }
 
   /**

@@ -2,6 +2,7 @@
 import { registerWasmBatchMatMul } from './wasm-batch-matmul';
 import { registerWasmConcat } from './wasm-concat';
 import { registerWasmConvGrads } from './wasm-conv-grads';
+import { registerWasmGroupNorm } from './wasm-group-norm';
 import { registerWasmIdentity } from './wasm-identity';
 import { registerWasmSlice } from './wasm-slice';
 
@@ -10,6 +11,7 @@ export function registerWasmKernels(): void {
   registerWasmBatchMatMul();
   registerWasmConcat();
   registerWasmConvGrads();
+  registerWasmGroupNorm();
   registerWasmIdentity();
   registerWasmSlice();
 }

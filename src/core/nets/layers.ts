@@ -4,7 +4,8 @@
  * webgl and webgpu:
  *   - conv weights [out, in, kh, kw] are transposed to HWIO at use; 1x1 convs are a plain-matMul `linear`
  *     (tfjs-wasm's transposed matMul is slow);
- *   - GroupNorm has a hand-written gradient (fewer full-size ops than autodiff through the means);
+ *   - GroupNorm has a hand-written gradient (fewer full-size ops than autodiff through the means), and on wasm is
+ *     one SIMD kernel each way;
  *   - no resizeNearestNeighbor (its cpu gradient is wrong for batch > 1), no depthwise or transposed convolutions
  *     (tfjs-wasm has no DepthwiseConv2dNative gradient kernels, and a slow naive Conv2DBackpropInput): EDM's
  *     resampling, a depthwise (transposed) convolution with the outer product of a 1D filter, is done separably,
@@ -13,6 +14,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { EdmBlock } from '../../formats/edm-networks';
 import type { Params } from './params';
+import { GROUP_NORM, GROUP_NORM_GRAD, fusedGroupNorm } from '../kernels/wasm-group-norm';
 
 /**
  * SiLU, x sigmoid(x), with its derivative written out: d/dx = s (1 + x (1 - s)), s = sigmoid(x). Autodiff through
@@ -151,9 +153,23 @@ function groupNormOp(groups: number, eps: number) {
   }) as unknown as Parameters<typeof tf.customGrad>[0]);
 }
 
+/** The same GroupNorm as one wasm kernel each way (kernels/wasm-group-norm.ts), saving x and the group statistics. */
+function fusedGroupNormOp(groups: number, eps: number) {
+  return tf.customGrad(((x: tf.Tensor4D, w: tf.Tensor1D, b: tf.Tensor1D, save: tf.GradSaveFunc) => {
+    const [y, mean, rstd] = tf.engine().runKernel(GROUP_NORM, { x, w, b }, { groups, eps }) as tf.Tensor[];
+    save([x, w, mean, rstd]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor4D, [xs, ws, m, r]: tf.Tensor[]) =>
+        tf.engine().runKernel(GROUP_NORM_GRAD, { dy, x: xs, w: ws, mean: m, rstd: r }, { groups, eps }) as tf.Tensor[],
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]);
+}
+
 /** GroupNorm `name` (weight, bias [C]) with `groups` groups. */
 export function groupNorm(params: Params, name: string, x: tf.Tensor4D, groups: number, eps = 1e-5): tf.Tensor4D {
-  return groupNormOp(groups, eps)(x, params.get(`${name}.weight`)!, params.get(`${name}.bias`)!) as tf.Tensor4D;
+  const op = fusedGroupNorm(tf.getBackend(), x.shape[3], groups) ? fusedGroupNormOp : groupNormOp;
+  return op(groups, eps)(x, params.get(`${name}.weight`)!, params.get(`${name}.bias`)!) as tf.Tensor4D;
 }
 
 /** EDM's GroupNorm: min(32, C // 4) groups. */
