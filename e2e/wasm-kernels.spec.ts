@@ -1,6 +1,6 @@
 /**
- * The wasm kernels of src/core/kernels/ (the SIMD filter gradient and batched product compiled from wasm/kernels.ts,
- * Concat and SplitV) in Chromium, against its cpu backend and central differences: e2e/wasm-kernels/entry.ts,
+ * The wasm kernels of src/core/kernels/ (the SIMD filter gradient, batched product and GroupNorm compiled from
+ * wasm/kernels.ts, Concat and SplitV) in Chromium, against its cpu backend and central differences: e2e/wasm-kernels/entry.ts,
  * bundled here and served on the site's origin with tfjs-wasm's own binaries.
  */
 import { readFileSync } from 'node:fs';
@@ -26,14 +26,14 @@ test('the wasm kernels match the cpu backend and central differences in the brow
   await page.goto(`${baseURL}wasm-kernels/index.html`);
   await page.waitForFunction(() => 'runChecks' in globalThis);
   const r = await page.evaluate((prefix) => (globalThis as unknown as { runChecks(p: string): Promise<never> }).runChecks(prefix), `${baseURL}wasm-kernels/`) as {
-    backend: string; simd: boolean; simdCalls: number; filter: number; input: number; product: number; joined: number; split: number;
+    backend: string; simd: boolean; simdCalls: number; filter: number; input: number; product: number; joined: number; split: number; groupNorm: number;
     differences: { worst: number; nonzero: number };
   };
   console.log(`wasm kernels in Chromium: ${JSON.stringify(r)}`);
   expect(r.backend).toBe('wasm');
   expect(r.simd).toBe(true);
-  expect(r.simdCalls).toBe(1);
-  for (const k of ['filter', 'input', 'product', 'joined', 'split'] as const) expect(r[k], k).toBeLessThan(1e-5);
+  expect(r.simdCalls).toBe(2); // the filter gradient and the GroupNorm gradient
+  for (const k of ['filter', 'input', 'product', 'joined', 'split', 'groupNorm'] as const) expect(r[k], k).toBeLessThan(1e-5);
   expect(r.differences.worst).toBeLessThan(2e-3);
   expect(r.differences.nonzero).toBeGreaterThan(5);
   expect(errors).toEqual([]);

@@ -1,5 +1,6 @@
 /**
- * The project's wasm kernels (src/core/kernels/) in a browser page, bundled by e2e/wasm-kernels.spec.ts: each against
+ * The project's wasm kernels (src/core/kernels/: convolution filter gradient, batched product, GroupNorm, Concat,
+ * SplitV) in a browser page, bundled by e2e/wasm-kernels.spec.ts: each against
  * the cpu backend on the same inputs, and the convolution filter gradient and a batched product against central
  * differences (exact up to rounding: both are linear in the entry moved). Node runs the same comparisons in
  * test/core/wasm-kernels.test.ts and simd-kernels.test.ts.
@@ -8,6 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '../../src/core/gradients';
 import { startBackend } from '../../src/core/backend';
 import { SimdKernels, simdKernels } from '../../src/core/kernels/simd-module';
+import { groupNorm } from '../../src/core/nets/layers';
 import { Rng } from '../../src/core/rng';
 
 const values = (shape: number[], seed: number) => Float32Array.from(new Rng(seed).normals(shape.reduce((a, b) => a * b, 1)));
@@ -26,8 +28,14 @@ function compute() {
     const parts = [tf.tensor4d(values([2, 3, 3, 16], 6), [2, 3, 3, 16]), tf.tensor4d(values([2, 3, 3, 32], 7), [2, 3, 3, 32])];
     const joined = tf.concat(parts, 3);
     const split = tf.split(joined, [40, 8], 3);
+    const gx = tf.tensor4d(values([2, 4, 3, 16], 8), [2, 4, 3, 16]);
+    const gr = tf.tensor4d(values([2, 4, 3, 16], 9), [2, 4, 3, 16]);
+    const norm = (xx: tf.Tensor, ww: tf.Tensor, bb: tf.Tensor) => groupNorm(new Map([['n.weight', ww], ['n.bias', bb]]), 'n', xx as tf.Tensor4D, 4);
+    const gw = tf.tensor1d(values([16], 10));
+    const gb = tf.tensor1d(values([16], 11));
+    const normed = [norm(gx, gw, gb), ...tf.grads((xx: tf.Tensor, ww: tf.Tensor, bb: tf.Tensor) => tf.sum(tf.mul(norm(xx, ww, bb), gr)))([gx, gw, gb])];
     const read = (t: tf.Tensor) => Array.from(t.dataSync());
-    return { filter: read(filter), input: read(input), product: read(product), joined: read(joined), split: split.map(read) };
+    return { filter: read(filter), input: read(input), product: read(product), joined: read(joined), split: split.map(read), groupNorm: normed.map(read) };
   });
 }
 
@@ -64,14 +72,18 @@ async function runChecks(wasmPrefix: string) {
   const simd = simdKernels() !== null;
   let simdCalls = 0;
   const original = SimdKernels.prototype.convFilterGrad;
+  const originalNorm = SimdKernels.prototype.groupNormGrad;
   SimdKernels.prototype.convFilterGrad = function (...args) { simdCalls++; return original.apply(this, args); };
+  SimdKernels.prototype.groupNormGrad = function (...args) { simdCalls++; return originalNorm.apply(this, args); };
   const got = compute();
   SimdKernels.prototype.convFilterGrad = original;
+  SimdKernels.prototype.groupNormGrad = originalNorm;
   return {
     backend: tf.getBackend(), simd, simdCalls,
     filter: worstRelative(got.filter, want.filter), input: worstRelative(got.input, want.input),
     product: worstRelative(got.product, want.product), joined: worstRelative(got.joined, want.joined),
     split: Math.max(...got.split.map((s, i) => worstRelative(s, want.split[i]))),
+    groupNorm: Math.max(...got.groupNorm.map((s, i) => worstRelative(s, want.groupNorm[i]))),
     differences: filterDifferences(),
   };
 }
