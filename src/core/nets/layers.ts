@@ -75,9 +75,9 @@ export function conv2d(params: Params, name: string, x: tf.Tensor4D): tf.Tensor4
   const weight = params.get(`${name}.weight`)!;
   if (weight.shape[2] === 1 && weight.shape[3] === 1) return conv1x1(params, name, x);
   const filter = tf.transpose(weight, [2, 3, 1, 0]) as tf.Tensor4D; // HWIO
-  const y = tf.conv2d(x, filter, 1, 'same');
   const bias = params.get(`${name}.bias`);
-  return bias ? tf.add(y, bias) : y;
+  // the bias added inside the convolution's kernel (one pass over the output fewer)
+  return bias ? tf.fused.conv2d({ x, filter, strides: 1, pad: 'same', bias }) : tf.conv2d(x, filter, 1, 'same');
 }
 
 /** A 1x1 Conv2d as a Linear over the channels (the plain-matMul `linear`). */
