@@ -11,7 +11,8 @@
  * webgpu runs in Node through Dawn (src/core/webgpu-node.ts); its adapter is named in the table.
  * Environment: BENCH_UNET_STEPS (steps timed per UNet batch; 0 skips the UNet), BENCH_UNET_BATCHES (32),
  * BENCH_CHUNK (steps per trainSteps call, 10), BENCH_SAMPLING=0 (skip the sampling tables), BENCH_TORCH=0 (skip PyTorch),
- * BENCH_SONG_STEPS (SongUNet steps timed, 3; 0 skips it).
+ * BENCH_SONG_STEPS (SongUNet steps timed, 3; 0 skips it), BENCH_SIMD=0 (wasm without the SIMD kernels of
+ * src/core/kernels/simd-module.ts: the filter gradient, batched products and GroupNorm as before them).
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
@@ -26,6 +27,7 @@ import { readAnyModel } from '../src/core/model-import';
 import { EDM_SONGUNET_DEFAULTS, type EdmSongUnetNetwork } from '../src/formats/edm-networks';
 import { writeTorchStateDict } from '../src/formats/torch-file';
 import { PidTrainer, PID_DEFAULTS } from '../src/core/pid';
+import { useSimdKernels } from '../src/core/kernels/simd-module';
 import { Rng } from '../src/core/rng';
 import { edmSamplingSigmas, sampleHeun } from '../src/core/samplers';
 import { pidOneStep } from '../src/core/student';
@@ -45,6 +47,8 @@ const UNET_IMAGES = Number(process.env.BENCH_UNET_IMAGES ?? 256);
 const PYTHON = '/usr/bin/python3';
 
 tf.enableProdMode();
+const SIMD = process.env.BENCH_SIMD !== '0';
+useSimdKernels(SIMD);
 const readModel = (file: string) => readModelFile([{ name: file, bytes: new Uint8Array(readFileSync(file)) }]);
 const model = await readModel(TEACHER);
 const imageModel = await readModel(IMAGE_TEACHER);
@@ -221,6 +225,7 @@ function printTable(header: string[], body: string[][]): void {
 const imageNet = imageModel.config.network as LearnedNetworkSpec;
 const gpu = adapter ? `; webgpu adapter: ${adapter}` : '';
 console.log(`machine: ${cpus().length} x ${cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}${gpu}`);
+console.log(`wasm kernels: ${SIMD ? 'with the SIMD kernels (filter gradient, batched products, GroupNorm)' : 'without the SIMD kernels (BENCH_SIMD=0)'}`);
 console.log(`moons MLP: ${TEACHER} (${JSON.stringify(model.config.network)}, ${parameterCount(model.config.network as LearnedNetworkSpec, [2]).toLocaleString('en-US')} parameters); mnist28 UNet: ${IMAGE_TEACHER} (${imageNet.type} ${imageModel.config.data.shape.join('x')}, ${parameterCount(imageNet, imageModel.config.data.shape).toLocaleString('en-US')} parameters); students initialised from the teachers, PID defaults (RAdam, EMA 0.999, l2, N 250)\n`);
 printTable(['backend', 'network', 'batch', 'kernels/step (trainStep)', `kernels/step (trainSteps ${CHUNK})`, 'steps/s (trainStep)', `steps/s (trainSteps ${CHUNK})`], stepRows);
 if (ratio) console.log(`\n${ratio}`);
