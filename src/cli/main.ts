@@ -1,5 +1,5 @@
 /**
- * The `pid-studio` command line (formats.md): inspect, sample, distill, denoise, convert, export, eval. Bad input
+ * The `pid-studio` command line (formats.md): inspect, sample, distill, denoise, convert, export, export-run, eval. Bad input
  * ends with exit code 2 and one line on stderr naming the file, the problem and the fix; never a stack trace.
  */
 import { ModelFileError } from '../formats/errors';
@@ -18,6 +18,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   denoise: async () => (await import('./denoise')).denoise,
   convert: async () => (await import('./convert')).convert,
   export: async () => (await import('./export')).exportModel,
+  'export-run': async () => (await import('./export-run')).exportRun,
 };
 
 export async function main(argv: string[], out = (l: string) => console.log(l), err = (l: string) => console.error(l)): Promise<number> {

@@ -123,6 +123,19 @@ export const COMMAND_HELP: Record<string, CommandHelp> = {
       ['--keys original|pid', "original: the teacher's tensor names, the default; pid: the PID reference code's, for EDM networks"],
     ],
   },
+  'export-run': {
+    about: 'a distillation to run on your GPUs with torch/train.py (torchrun): run.json and teacher.safetensors in a folder',
+    usage: 'pid-studio export-run --teacher <model | builtin:NAME> --out <folder> [distill\'s run flags]',
+    flags: [
+      ['--teacher <model | builtin:NAME>', 'the teacher to distil'],
+      ['--out <folder>', 'where run.json, teacher.safetensors (and student-init.safetensors for a fresh student) go; made if missing'],
+      ['--preset quick|paper, --steps, --batch, --lr, --lr-final, --N, --loss, --optimizer, --ema, --seed, --eval-every', "the run settings, as distill's (no machine plan: give --batch and --steps for an image teacher)"],
+      ['--micro-batch M', 'samples per forward and backward pass in each process; default: its whole share of the batch'],
+      ['--student-network <json>', "the student's network; default: the teacher's, initialised from its weights"],
+      ['--name NAME', "the student's name in its config"],
+      PRECOND,
+    ],
+  },
   eval: {
     about: 'MNIST models: the Frechet distance of classifier features, printed as FD <value> (NFE <k>, n <n>)',
     usage: 'pid-studio eval --model <model> [flags]',
