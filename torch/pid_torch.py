@@ -1,0 +1,341 @@
+"""PID (Physics Informed Distillation) in PyTorch: the pieces torch/train.py runs, written to match the TypeScript
+engine of pid-studio (src/core/pid.ts, optim.ts, student.ts, nets/mlp.ts, nets/unet.ts, precond/) step for step.
+Only torch and numpy; nothing from the rest of the repository is imported.
+
+  - safetensors read and write (the pid-studio model file: config JSON in __metadata__.pid_studio);
+  - the networks `mlp` and `unet` as functions of a dict of tensors (PyTorch layouts, as the files hold them);
+    data are [B, ...data.shape] as in pid-studio (HWC images; the unet works in NCHW inside);
+  - the teacher's preconditioning (edm, vp, ve) and the student x(z, t) = (t/T) z + (1 - t/T) F(c_in(T) z, c_noise(t));
+  - the PID loss of one batch: one student call over the 2B batch [(z, t); (z, t')], the residual
+    y - t (y - y') / (t - t') - D(stopgrad(y), t), and d = l2 | l1 | pseudo-huber per sample, averaged;
+  - RAdam / Adam in PyTorch's form on one flat vector, with their scalar factors computed in float64 (optim.ts);
+  - the EMA with warm-up min(rate, (1 + n) / (10 + n)).
+"""
+import json
+import math
+import struct
+
+import numpy as np
+import torch
+import torch.nn.functional as nnf
+
+# ------------------------------------------------------------------------------------------------------------------
+# safetensors
+
+_DTYPES = {'F32': np.float32, 'F16': np.float16, 'F64': np.float64, 'I64': np.int64, 'I32': np.int32, 'U8': np.uint8}
+
+
+def read_safetensors(path):
+    """(tensors: name -> float32 numpy array (F16/BF16 widened), metadata: dict of strings)."""
+    with open(path, 'rb') as f:
+        raw = f.read()
+    if len(raw) < 8:
+        raise ValueError(f'{path}: not a safetensors file ({len(raw)} bytes)')
+    n = struct.unpack('<Q', raw[:8])[0]
+    header = json.loads(raw[8:8 + n].decode('utf-8'))
+    meta = header.pop('__metadata__', {}) or {}
+    base = 8 + n
+    out = {}
+    for name, h in header.items():
+        a, b = h['data_offsets']
+        buf = raw[base + a:base + b]
+        if h['dtype'] == 'BF16':
+            u = np.frombuffer(buf, dtype='<u2').astype(np.uint32) << 16
+            arr = u.view(np.float32)
+        elif h['dtype'] in _DTYPES:
+            arr = np.frombuffer(buf, dtype=np.dtype(_DTYPES[h['dtype']]).newbyteorder('<'))
+        else:
+            raise ValueError(f'{path}: tensor {name} has dtype {h["dtype"]}, not one this reader knows')
+        out[name] = arr.astype(np.float32).reshape(h['shape'])
+    return out, meta
+
+
+def safetensors_bytes(tensors, metadata=None):
+    """A safetensors file of float32 tensors (names sorted, data contiguous, header padded to 8 bytes)."""
+    header = {}
+    chunks = []
+    offset = 0
+    for name in sorted(tensors):
+        a = np.ascontiguousarray(np.asarray(tensors[name], dtype='<f4'))
+        data = a.tobytes()
+        header[name] = {'dtype': 'F32', 'shape': list(a.shape), 'data_offsets': [offset, offset + len(data)]}
+        chunks.append(data)
+        offset += len(data)
+    if metadata:
+        header['__metadata__'] = {k: str(v) for k, v in metadata.items()}
+    text = json.dumps(header, separators=(',', ':')).encode('utf-8')
+    text += b' ' * ((8 - len(text) % 8) % 8)
+    return struct.pack('<Q', len(text)) + text + b''.join(chunks)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Schedule, preconditioning
+
+
+def karras_sigmas(n, smin, smax, rho):
+    """src/core/edm.ts karrasSigmas, in float64, endpoints exact."""
+    a, b = smax ** (1 / rho), smin ** (1 / rho)
+    out = [(a + (i / (n - 1)) * (b - a)) ** rho for i in range(n)]
+    out[0], out[-1] = smax, smin
+    return out
+
+
+class Precond:
+    """c_skip, c_out, c_in, c_noise of a config's preconditioning (src/core/precond/): float64 `at`, float32 tensors."""
+
+    def __init__(self, config):
+        p = config.get('precond') or {'type': 'edm'}
+        self.type = p['type']
+        self.p = p
+        self.sd = config['edm']['sigma_data']
+        if self.type not in ('edm', 'vp', 've'):
+            raise SystemExit(f"torch/train.py: preconditioning '{self.type}' is not written here yet (edm, vp, ve are)")
+
+    def c_in_at(self, sigma):
+        if self.type == 'edm':
+            return 1 / math.sqrt(sigma * sigma + self.sd * self.sd)
+        if self.type == 'vp':
+            return 1 / math.sqrt(sigma * sigma + 1)
+        return 1.0
+
+    def c_noise(self, sigma):
+        """[B] float32, computed in float32 as the TypeScript tensors are."""
+        if self.type == 'edm':
+            return torch.log(sigma) / 4
+        if self.type == 've':
+            return torch.log(sigma * 0.5)
+        p = self.p
+        inv = (torch.sqrt(torch.log(sigma * sigma + 1) * (2 * p['beta_d']) + p['beta_min'] ** 2) - p['beta_min']) / p['beta_d']
+        return inv * (p['M'] - 1)
+
+    def tensors(self, sigma):
+        """c_skip, c_out, c_in, c_noise as [B] float32 tensors."""
+        if self.type == 'edm':
+            sd2 = self.sd * self.sd
+            s2 = sigma * sigma + sd2
+            root = torch.sqrt(s2)
+            return sd2 / s2, sigma * self.sd / root, 1 / root, self.c_noise(sigma)
+        if self.type == 'vp':
+            return torch.ones_like(sigma), -sigma, torch.rsqrt(sigma * sigma + 1), self.c_noise(sigma)
+        return torch.ones_like(sigma), sigma.clone(), torch.ones_like(sigma), self.c_noise(sigma)
+
+
+def per_sample(v, rank):
+    return v.reshape([v.shape[0]] + [1] * (rank - 1))
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Networks: F(params, x_in [B, ...data.shape], c_noise [B]) -> [B, ...data.shape]
+
+
+def noise_embedding(c_noise, emb_dim, max_freq):
+    half = emb_dim // 2
+    freqs = [2 * math.pi * max_freq ** (k / (half - 1) if half > 1 else 0) for k in range(half)]
+    args = c_noise[:, None] * torch.tensor(freqs, dtype=torch.float32, device=c_noise.device)[None, :]
+    return torch.cat([torch.cos(args), torch.sin(args)], 1)
+
+
+def _lin(P, name, x):
+    return nnf.linear(x, P[f'{name}.weight'], P[f'{name}.bias'])
+
+
+def _embedding(P, spec, c_noise):
+    emb = noise_embedding(c_noise, spec['emb_dim'], spec['emb_max_freq'])
+    return nnf.silu(_lin(P, 'map_layer1', nnf.silu(_lin(P, 'map_layer0', emb))))
+
+
+def mlp_forward(spec, P, x_in, c_noise):
+    """src/core/nets/mlp.ts."""
+    b = x_in.shape[0]
+    e = _embedding(P, spec, c_noise)
+    h = _lin(P, 'input', x_in.reshape(b, -1))
+    for i in range(spec['blocks']):
+        inner = _lin(P, f'blocks.{i}.fc0', nnf.silu(h)) + _lin(P, f'blocks.{i}.emb', e)
+        h = h + _lin(P, f'blocks.{i}.fc1', nnf.silu(inner))
+    return _lin(P, 'out', nnf.silu(h)).reshape(x_in.shape)
+
+
+def _unet_levels(spec, shape):
+    H, W = shape[0], shape[1]
+    return [{'res': f'{H // 2 ** l}x{W // 2 ** l}', 'width': spec['channels'] * m, 'attn': (H // 2 ** l) in spec['attn_resolutions']}
+            for l, m in enumerate(spec['channel_mult'])]
+
+
+def _unet_blocks(spec, shape):
+    lv = _unet_levels(spec, shape)
+    out, skips = [], []
+    c = lv[0]['width']
+    for level in lv:
+        for i in range(spec['blocks_per_level']):
+            out.append((f"enc.{level['res']}_block{i}", c, level['width'], level['attn']))
+            c = level['width']
+            skips.append(c)
+    out.append((f"dec.{lv[-1]['res']}_in0", c, c, lv[-1]['attn']))
+    for l in range(len(lv) - 1, -1, -1):
+        for i in range(spec['blocks_per_level']):
+            out.append((f"dec.{lv[l]['res']}_block{i}", c + skips.pop(), lv[l]['width'], lv[l]['attn']))
+            c = lv[l]['width']
+    return out
+
+
+def _conv(P, name, x):
+    w = P[f'{name}.weight']
+    return nnf.conv2d(x, w, P[f'{name}.bias'], padding=w.shape[-1] // 2)
+
+
+def _gn(P, name, x, groups):
+    return nnf.group_norm(x, groups, P[f'{name}.weight'], P[f'{name}.bias'], eps=1e-5)
+
+
+def _unet_block(P, spec, blk, x, e):
+    name, cin, cout, attn = blk
+    g = spec['groups']
+    h = _conv(P, f'{name}.conv0', nnf.silu(_gn(P, f'{name}.norm0', x, g)))
+    scale, shift = _lin(P, f'{name}.affine', e)[:, :, None, None].chunk(2, dim=1)
+    h = _gn(P, f'{name}.norm1', h, g) * (scale + 1) + shift
+    h = _conv(P, f'{name}.conv1', nnf.silu(h))
+    y = h + (_conv(P, f'{name}.skip', x) if cin != cout else x)
+    if attn:
+        b, c, hh, ww = y.shape
+        qkv = _conv(P, f'{name}.qkv', _gn(P, f'{name}.norm2', y, g)).reshape(b, 3 * c, hh * ww).transpose(1, 2)
+        q, k, v = qkv.split(c, dim=2)
+        w = torch.softmax(torch.bmm(q, k.transpose(1, 2)) * (1 / math.sqrt(c)), dim=2)
+        a = torch.bmm(w, v).transpose(1, 2).reshape(b, c, hh, ww)
+        y = y + _conv(P, f'{name}.proj', a)
+    return y
+
+
+def unet_forward(spec, P, x_in, c_noise):
+    """src/core/nets/unet.ts, in NCHW (x_in and the result are NHWC, as pid-studio's data)."""
+    shape = list(x_in.shape[1:])
+    lv = _unet_levels(spec, shape)
+    plan = _unet_blocks(spec, shape)
+    n = spec['blocks_per_level']
+    e = _embedding(P, spec, c_noise)
+    h = _conv(P, f"enc.{lv[0]['res']}_conv", x_in.permute(0, 3, 1, 2))
+    skips = []
+    nxt = 0
+    for l in range(len(lv)):
+        if l > 0:
+            h = nnf.avg_pool2d(h, 2)
+        for _ in range(n):
+            h = _unet_block(P, spec, plan[nxt], h, e)
+            nxt += 1
+            skips.append(h)
+    h = _unet_block(P, spec, plan[nxt], h, e)
+    nxt += 1
+    for l in range(len(lv) - 1, -1, -1):
+        for _ in range(n):
+            h = _unet_block(P, spec, plan[nxt], torch.cat([h, skips.pop()], 1), e)
+            nxt += 1
+        if l > 0:
+            h = h.repeat_interleave(2, dim=2).repeat_interleave(2, dim=3)
+    out = _conv(P, 'out_conv', nnf.silu(_gn(P, 'out_norm', h, spec['groups'])))
+    return out.permute(0, 2, 3, 1)
+
+
+NETWORKS = {'mlp': mlp_forward, 'unet': unet_forward}
+
+
+def network_fn(spec):
+    kind = spec['type']
+    if kind not in NETWORKS:
+        raise SystemExit(f"torch/train.py: network type '{kind}' is not written here yet ({', '.join(NETWORKS)} are)")
+    fwd = NETWORKS[kind]
+    return lambda P, x, c: fwd(spec, P, x, c)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# The PID loss
+
+
+def pid_loss(F, P, teacher, precond, edm, loss, z, t, t_next):
+    """The mean PID loss of the rows of one batch (src/core/pid.ts pidLossOfStudent), differentiable in P.
+
+    z [b, ...] float32 on the device; t, t_next: float64 host lists. What depends only on the batch is computed in
+    float64 and rounded to float32, as the TypeScript engine uploads it. `teacher(y, t)` is D(y, t), untaped.
+    Returns the per-sample losses [b] (the caller weights and sums them)."""
+    dev = z.device
+    b = z.shape[0]
+    T = edm['sigma_max']
+    c_in = precond.c_in_at(T)
+    times = list(t) + list(t_next)
+    a64 = torch.tensor([tj / T for tj in times], dtype=torch.float64, device=dev)
+    z2 = torch.cat([z, z]).double()
+    x_in = (z2 * c_in).float()
+    az = (per_sample(a64, z.dim()) * z2).float()
+    one_minus_a = per_sample(torch.tensor([1 - tj / T for tj in times], dtype=torch.float32, device=dev), z.dim())
+    tB = per_sample(torch.tensor(list(t), dtype=torch.float32, device=dev), z.dim())
+    gap = per_sample(torch.tensor([ti - tn for ti, tn in zip(t, t_next)], dtype=torch.float32, device=dev), z.dim())
+    c_noise = precond.c_noise(torch.tensor(times, dtype=torch.float32, device=dev))
+    f = F(P, x_in, c_noise)
+    x = az + one_minus_a * f
+    y, y_next = x[:b], x[b:]
+    with torch.no_grad():
+        d = teacher(y.detach(), torch.tensor(list(t), dtype=torch.float32, device=dev))
+    r = (y - tB * ((y - y_next) / gap) - d).reshape(b, -1)
+    if loss == 'l2':
+        return r.square().mean(1)
+    if loss == 'l1':
+        return r.abs().mean(1)
+    c = 0.00054 * math.sqrt(r.shape[1])
+    return torch.sqrt(r.square().sum(1) + c * c) - c
+
+
+def denoiser(F, P, precond):
+    """D(x, sigma) = c_skip x + c_out F(c_in x, c_noise) (src/core/edm.ts preconditionedDenoiser)."""
+    def D(x, sigma):
+        c_skip, c_out, c_in, c_noise = precond.tensors(sigma)
+        r = x.dim()
+        return x * per_sample(c_skip, r) + F(P, x * per_sample(c_in, r), c_noise) * per_sample(c_out, r)
+    return D
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Optimiser and EMA (src/core/optim.ts)
+
+
+def radam_rectifier(t, beta2):
+    rho_inf = 2 / (1 - beta2) - 1
+    b2t = beta2 ** t
+    rho_t = rho_inf - (2 * t * b2t) / (1 - b2t)
+    if rho_t <= 5:
+        return None
+    return math.sqrt(((rho_t - 4) * (rho_t - 2) * rho_inf) / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
+
+
+def update_factors(kind, t, lr, b1=0.9, b2=0.999):
+    """The scalars of update number t (1-based): m' = b1 m + c1 g, v' = b2 v + c2 g^2,
+    p' = p - (s1 m' / (s2 sqrt(v') + eps) + s3 m')."""
+    bc1 = 1 - b1 ** t
+    bc2 = 1 - b2 ** t
+    base = {'b1': b1, 'c1': 1 - b1, 'b2': b2, 'c2': 1 - b2}
+    if kind == 'adam':
+        return {**base, 's1': lr / bc1, 's2': 1 / math.sqrt(bc2), 's3': 0.0}
+    rect = radam_rectifier(t, b2)
+    if rect is None:
+        return {**base, 's1': 0.0, 's2': 1.0, 's3': lr / bc1}
+    return {**base, 's1': lr * rect * math.sqrt(bc2) / bc1, 's2': 1.0, 's3': 0.0}
+
+
+def apply_update(p, m, v, g, f, eps=1e-8):
+    """In place, on flat float32 vectors, in the order optim.ts updateFlat computes."""
+    m.mul_(f['b1']).add_(g * f['c1'])
+    v.mul_(f['b2']).add_(g.square() * f['c2'])
+    step = None
+    if f['s1'] != 0:
+        root = torch.sqrt(v) * f['s2'] if f['s2'] != 1 else torch.sqrt(v)
+        step = (m / (root + eps)) * f['s1']
+    if f['s3'] != 0:
+        mom = m * f['s3']
+        step = mom if step is None else step + mom
+    if step is not None:
+        p.sub_(step)
+
+
+def ema_rate(rate, n):
+    return min(rate, (1 + n) / (10 + n))
+
+
+def exponential_lr(step, steps, lr, lr_final):
+    return lr if steps <= 1 else lr * (lr_final / lr) ** ((step - 1) / (steps - 1))

@@ -1,0 +1,371 @@
+"""PID distillation of a run exported by `pid-studio export-run`, in PyTorch, on one process or many (torchrun).
+
+usage: torchrun --nproc_per_node=K torch/train.py <folder> --out <student.safetensors> [--device cuda|cpu]
+                [--checkpoint FILE [--checkpoint-every S] [--resume]] [--log metrics.jsonl] [--max-steps K]
+       python torch/train.py <folder> --out <student.safetensors> ...        (one process)
+
+The same step as pid-studio's TypeScript engine (src/core/pid.ts): per step the global batch of run.json's settings
+is split across the processes (rank r takes batch // K rows, one more when r < batch % K; micro-batches of
+run.json's microBatch rows where given), each process draws its rows from its own noise stream (a torch.Generator
+seeded from the run's seed and the rank), computes the PID loss of its rows weighted by rows / batch, and the flat
+gradient and the loss are summed over the processes with one all-reduce (gloo on CPUs, nccl on GPUs). Then, the
+same on every process: the finiteness guard (a step whose loss or gradient norm is not finite changes nothing; 3 in
+a row restore the last snapshot, taken every 50 good steps, at half the learning rate; 3 restores end the run),
+RAdam or Adam with the exponential lr schedule, the EMA with warm-up. Rank 0 writes the checkpoints (through a
+rename) and, at the end, the student as a pid-studio student file (the teacher's config, a `pid` section, the EMA
+weights) that `pid-studio sample`, `eval` and the studio open. Only torch and numpy (PyTorch >= 1.13).
+"""
+import argparse
+import base64
+import datetime
+import hashlib
+import json
+import math
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pid_torch import (  # noqa: E402
+    Precond, apply_update, denoiser, ema_rate, exponential_lr, karras_sigmas, network_fn, pid_loss, read_safetensors,
+    safetensors_bytes, update_factors,
+)
+
+RUN_FORMAT = 'pid-studio-run/1'
+CHECKPOINT_FORMAT = 'pid-studio-torch-checkpoint/1'
+CONSECUTIVE_BEFORE_RESTORE = 3
+MAX_RESTORES = 3
+SNAPSHOT_EVERY = 50
+
+
+class Refused(Exception):
+    """Bad input: one line on stderr, exit code 2."""
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog='torch/train.py', description='PID distillation of a pid-studio run folder (export-run)')
+    p.add_argument('folder', help='the folder export-run wrote (run.json, teacher.safetensors)')
+    p.add_argument('--out', required=True, help='where the student goes, a .safetensors file')
+    p.add_argument('--device', choices=['cuda', 'cpu'], help='default: cuda when there is one')
+    p.add_argument('--checkpoint', help='save the training state here (through a rename) every --checkpoint-every seconds and at the end')
+    p.add_argument('--checkpoint-every', type=float, default=60.0, help='seconds between checkpoints; default 60')
+    p.add_argument('--resume', action='store_true', help='continue the run saved in --checkpoint')
+    p.add_argument('--log', help='metrics.jsonl: one JSON line per step')
+    p.add_argument('--max-steps', type=int, help='take at most this many steps in this invocation (then checkpoint and write the student)')
+    a = p.parse_args(argv)
+    if a.resume and not a.checkpoint:
+        raise Refused('--resume needs --checkpoint <file> (the file to resume from)')
+    if not a.checkpoint_every > 0:
+        raise Refused('--checkpoint-every must be a positive number of seconds')
+    if a.max_steps is not None and a.max_steps < 1:
+        raise Refused('--max-steps must be at least 1')
+    return a
+
+
+def read_run(folder):
+    path = os.path.join(folder, 'run.json')
+    try:
+        with open(path) as f:
+            run = json.load(f)
+    except (OSError, ValueError) as e:
+        raise Refused(f'{path}: cannot be read as JSON ({e}); give the folder pid-studio export-run wrote')
+    if run.get('format') != RUN_FORMAT:
+        raise Refused(f"{path}: format is {run.get('format')!r}, expected {RUN_FORMAT!r}")
+    teacher_path = os.path.join(folder, run['teacher']['file'])
+    with open(teacher_path, 'rb') as f:
+        digest = hashlib.sha256(f.read()).hexdigest()
+    if digest != run['teacher']['fileSha256']:
+        raise Refused(f'{teacher_path}: sha256 {digest} is not the one run.json records; export the run again')
+    return run
+
+
+def to_device(tensors, names, device):
+    return {n: torch.from_numpy(np.ascontiguousarray(tensors[n])).to(device) for n in names}
+
+
+class Trainer:
+    def __init__(self, run, folder, device, rank, world):
+        self.run, self.device, self.rank, self.world = run, device, rank, world
+        s = self.settings = run['settings']
+        tcfg = self.teacher_config = run['teacher']['config']
+        if tcfg['data'].get('label_dim'):
+            raise Refused('class-conditional teachers are not written here yet')
+        self.edm = tcfg['edm']
+        self.precond = Precond(tcfg)
+        self.shape = tcfg['data']['shape']
+        weights, _ = read_safetensors(os.path.join(folder, run['teacher']['file']))
+        tnet = tcfg['network']
+        Ft = network_fn(tnet)
+        tP = to_device(weights, sorted(weights), device)
+        self.teacher = denoiser(Ft, tP, self.precond)
+        self.spec = run['student']['network']
+        self.F = network_fn(self.spec)
+        init = weights if run['student']['fromTeacher'] else read_safetensors(os.path.join(folder, run['student']['init']))[0]
+        self.names = sorted(init)
+        self.shapes = [list(init[n].shape) for n in self.names]
+        self.sizes = [int(np.prod(sh)) if sh else 1 for sh in self.shapes]
+        self.p = torch.cat([torch.from_numpy(np.ascontiguousarray(init[n])).reshape(-1) for n in self.names]).to(device)
+        self.m = torch.zeros_like(self.p)
+        self.v = torch.zeros_like(self.p)
+        self.ema = self.p.clone() if s['ema'] > 0 else None
+        self.grid = karras_sigmas(s['N'], self.edm['sigma_min'], self.edm['sigma_max'], self.edm['rho'])
+        # this rank's rows of the global batch, and its noise stream
+        b = s['batch']
+        self.rows = b // world + (1 if rank < b % world else 0)
+        self.micro = run.get('microBatch') or max(1, self.rows)
+        self.gen = torch.Generator().manual_seed((s['seed'] * 1000003 + rank * 7919 + 12345) % (2 ** 63))
+        self.step = self.optimizer_step = self.ema_updates = 0
+        self.lr_factor = 1.0
+        self.skipped = self.restores = self.faults = 0
+        self.take_snapshot()
+
+    # -- parameters as views of the flat vector
+    def params(self, flat):
+        out, o = {}, 0
+        for n, sh, k in zip(self.names, self.shapes, self.sizes):
+            out[n] = flat[o:o + k].view(sh)
+            o += k
+        return out
+
+    def draw(self):
+        """This rank's rows: z ~ N(0, T^2 I), grid pairs (n, n + 1 | N - 2 at the end), as pid.ts drawGridPairs."""
+        N = self.settings['N']
+        z = torch.randn([self.rows] + self.shape, generator=self.gen) * self.edm['sigma_max']
+        n = torch.randint(0, N, (self.rows,), generator=self.gen)
+        n_next = torch.where(n == N - 1, torch.full_like(n, N - 2), n + 1)
+        return z.to(self.device), [self.grid[i] for i in n.tolist()], [self.grid[i] for i in n_next.tolist()]
+
+    def loss_and_gradient(self):
+        """The global batch's mean loss and flat gradient, summed over the ranks."""
+        z, t, tn = self.draw()
+        flat = self.p.detach().clone().requires_grad_(True)
+        P = self.params(flat)
+        total = torch.zeros((), device=self.device)
+        B = self.settings['batch']
+        for a in range(0, self.rows, self.micro):
+            e = min(self.rows, a + self.micro)
+            per = pid_loss(self.F, P, self.teacher, self.precond, self.edm, self.settings['loss'], z[a:e], t[a:e], tn[a:e])
+            part = per.sum() / B
+            part.backward()
+            total = total + part.detach()
+        g = flat.grad if flat.grad is not None else torch.zeros_like(self.p)
+        pack = torch.cat([g, total.reshape(1)])
+        if self.world > 1:
+            dist.all_reduce(pack)
+        return pack[-1], pack[:-1]
+
+    def lr_at(self, step):
+        s = self.settings
+        return exponential_lr(step, s['steps'], s['lr'], s['lrFinal'])
+
+    def train_step(self):
+        start = time.perf_counter()
+        loss_t, g = self.loss_and_gradient()
+        norm_t = torch.sqrt(torch.sum(g.square()))
+        loss, norm = float(loss_t), float(norm_t)
+        lr = self.lr_at(self.step + 1) * self.lr_factor
+        if math.isfinite(loss) and math.isfinite(norm):
+            f = update_factors(self.settings['optimizer'], self.optimizer_step + 1, lr)
+            apply_update(self.p, self.m, self.v, g, f)
+            if self.ema is not None:
+                r = ema_rate(self.settings['ema'], self.ema_updates)
+                self.ema.mul_(r).add_(self.p * (1 - r))
+                self.ema_updates += 1
+            self.step += 1
+            self.optimizer_step += 1
+            self.faults = 0
+            if self.step % SNAPSHOT_EVERY == 0:
+                self.take_snapshot()
+            skipped = False
+        else:
+            skipped = True
+            self.skipped += 1
+            self.faults += 1
+            if self.faults >= CONSECUTIVE_BEFORE_RESTORE:
+                if self.restores >= MAX_RESTORES:
+                    raise RuntimeError(f'training diverged: loss {loss}, gradient norm {norm} at step {self.step + 1} after {self.restores} restores at ever lower learning rates; lower the learning rate or check the teacher')
+                self.restore_snapshot()
+                self.restores += 1
+                self.lr_factor /= 2
+                self.faults = 0
+        ms = (time.perf_counter() - start) * 1000
+        return {'step': self.step, 'loss': loss, 'gradNorm': norm, 'stepMs': ms, 'skipped': skipped, 'lr': lr}
+
+    def take_snapshot(self):
+        self.snapshot = (self.step, self.optimizer_step, self.ema_updates, self.p.clone(), self.m.clone(), self.v.clone(),
+                         None if self.ema is None else self.ema.clone())
+
+    def restore_snapshot(self):
+        step, ostep, eu, p, m, v, ema = self.snapshot
+        self.step, self.optimizer_step, self.ema_updates = step, ostep, eu
+        self.p.copy_(p)
+        self.m.copy_(m)
+        self.v.copy_(v)
+        if ema is not None:
+            self.ema.copy_(ema)
+
+    # -- checkpoints
+    def identity(self):
+        """What a checkpoint must agree with to continue this run."""
+        return {'teacher': {'name': self.run['teacher']['name'], 'sha256': self.run['teacher']['sha256']},
+                'network': self.spec, 'settings': self.settings, 'microBatch': self.run.get('microBatch'), 'worldSize': self.world}
+
+    def rng_states(self):
+        mine = base64.b64encode(self.gen.get_state().numpy().tobytes()).decode('ascii')
+        if self.world == 1:
+            return [mine]
+        out = [None] * self.world
+        dist.all_gather_object(out, mine)
+        return out
+
+    def checkpoint_bytes(self):
+        rng = self.rng_states()  # every rank takes part
+        if self.rank != 0:
+            return None
+        tensors = {}
+        for prefix, flat in (('student/', self.p), ('adam_m/', self.m), ('adam_v/', self.v), ('ema/', self.ema)):
+            if flat is None:
+                continue
+            for n, view in self.params(flat.detach().cpu()).items():
+                tensors[prefix + n] = view.numpy()
+        info = {'format': CHECKPOINT_FORMAT, **self.identity(), 'state': {
+            'step': self.step, 'optimizerStep': self.optimizer_step, 'emaUpdates': self.ema_updates, 'lrFactor': self.lr_factor,
+            'skippedSteps': self.skipped, 'restores': self.restores, 'rng': rng},
+            'savedAt': datetime.datetime.now(datetime.timezone.utc).isoformat()}
+        return safetensors_bytes(tensors, {'pid_studio_torch_checkpoint': json.dumps(info)})
+
+    def load_checkpoint(self, path):
+        try:
+            tensors, meta = read_safetensors(path)
+            info = json.loads(meta['pid_studio_torch_checkpoint'])
+        except (OSError, ValueError, KeyError) as e:
+            raise Refused(f'{path}: not a torch/train.py checkpoint ({e}); give the file written by --checkpoint')
+        if info.get('format') != CHECKPOINT_FORMAT:
+            raise Refused(f"{path}: format {info.get('format')!r}, expected {CHECKPOINT_FORMAT!r}")
+        mine = self.identity()
+        for key, what in (('teacher', 'another teacher'), ('network', 'another student network'), ('settings', 'other settings'),
+                          ('microBatch', 'another micro-batch'), ('worldSize', 'another number of processes')):
+            if json.dumps(info.get(key), sort_keys=True) != json.dumps(mine[key], sort_keys=True):
+                raise Refused(f'{path}: the checkpoint belongs to {what} ({key} {json.dumps(info.get(key))}, this run {json.dumps(mine[key])}); '
+                              'resume with the same run folder and process count, or start again without --resume')
+        st = info['state']
+        for prefix, flat in (('student/', self.p), ('adam_m/', self.m), ('adam_v/', self.v), ('ema/', self.ema)):
+            if flat is None:
+                continue
+            flat.copy_(torch.cat([torch.from_numpy(np.ascontiguousarray(tensors[prefix + n])).reshape(-1) for n in self.names]).to(self.device))
+        self.step, self.optimizer_step, self.ema_updates = st['step'], st['optimizerStep'], st['emaUpdates']
+        self.lr_factor, self.skipped, self.restores, self.faults = st['lrFactor'], st['skippedSteps'], st['restores'], 0
+        state = np.frombuffer(base64.b64decode(st['rng'][self.rank]), dtype=np.uint8).copy()
+        self.gen.set_state(torch.from_numpy(state))
+        self.take_snapshot()
+
+    # -- the student file
+    def student_bytes(self):
+        s = self.settings
+        t = self.teacher_config
+        pid = {'N': s['N'], 'loss': s['loss'], 'optimizer': s['optimizer'], 'lr': s['lr'], 'batch': s['batch'], 'steps': self.step,
+               'ema': s['ema'], 'seed': s['seed']}
+        if s['lrFinal'] != s['lr']:
+            pid['lr_final'] = s['lrFinal']
+        same = json.dumps(self.spec, sort_keys=True) == json.dumps(t['network'], sort_keys=True)
+        config = {'format': 'pid-studio/1', 'role': 'student', 'name': self.run['student'].get('name') or f"{t['name']} (PID student)",
+                  'data': t['data'], 'edm': t['edm'], 'network': self.spec}
+        if t.get('precond'):
+            config['precond'] = t['precond']
+        if t.get('pytorch') and same:
+            config['pytorch'] = t['pytorch']
+        config['student'] = {'parametrization': 'pid', 'teacher': {'name': t['name'], 'sha256': self.run['teacher']['sha256']}, 'pid': pid}
+        weights = (self.ema if self.ema is not None else self.p).detach().cpu()
+        if not bool(torch.isfinite(weights).all()):
+            raise RuntimeError('a student weight is not finite: the run diverged, nothing was written')
+        tensors = {n: v.numpy() for n, v in self.params(weights).items()}
+        return safetensors_bytes(tensors, {'pid_studio': json.dumps(config)})
+
+
+def write_atomic(path, data):
+    tmp = f'{path}.tmp-{os.getpid()}'
+    with open(tmp, 'wb') as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def main(argv):
+    a = parse_args(argv)
+    world = int(os.environ.get('WORLD_SIZE', '1'))
+    rank = int(os.environ.get('RANK', '0'))
+    local = int(os.environ.get('LOCAL_RANK', '0'))
+    use_cuda = a.device == 'cuda' or (a.device is None and torch.cuda.is_available())
+    if use_cuda and not torch.cuda.is_available():
+        raise Refused('--device cuda: torch sees no CUDA device')
+    device = torch.device('cuda', local) if use_cuda else torch.device('cpu')
+    if use_cuda:
+        torch.cuda.set_device(device)
+    if world > 1:
+        dist.init_process_group('nccl' if use_cuda else 'gloo')
+    run = read_run(a.folder)
+    tr = Trainer(run, a.folder, device, rank, world)
+    if a.resume:
+        tr.load_checkpoint(a.checkpoint)
+    s = tr.settings
+    log = open(a.log, 'a' if a.resume else 'w') if (a.log and rank == 0) else None
+    say = print if rank == 0 else (lambda *_, **__: None)
+    say(f"distilling \"{run['teacher']['name']}\" into a {tr.spec['type']} student ({tr.p.numel():,} parameters) on {world} process(es), "
+        f"{device.type}: {s['steps']} steps, batch {s['batch']} ({tr.rows} on rank 0, micro-batch {tr.micro}), N {s['N']}, {s['loss']}, "
+        f"{s['optimizer']} lr {s['lr']}" + (f" -> {s['lrFinal']}" if s['lrFinal'] != s['lr'] else '') + f", ema {s['ema']}, seed {s['seed']}"
+        + (f'; resuming at step {tr.step}' if a.resume else ''), flush=True)
+    start = time.perf_counter()
+    first = tr.step
+    last_save = start
+    taken = 0
+    smoothed = float('nan')
+    while tr.step < s['steps'] and (a.max_steps is None or taken < a.max_steps):
+        m = tr.train_step()
+        taken += 1
+        if log:
+            log.write(json.dumps(m) + '\n')
+        if m['skipped']:
+            say(f"  step {m['step'] + 1}: loss {m['loss']}, gradient norm {m['gradNorm']}: skipped ({tr.skipped} so far, {tr.restores} restores)")
+        else:
+            smoothed = m['loss'] if math.isnan(smoothed) else 0.98 * smoothed + 0.02 * m['loss']
+        if a.checkpoint:
+            due = torch.tensor([1.0 if time.perf_counter() - last_save > a.checkpoint_every else 0.0], device=device)
+            if world > 1:
+                dist.broadcast(due, 0)
+            if float(due) > 0:
+                data = tr.checkpoint_bytes()
+                if data is not None:
+                    write_atomic(a.checkpoint, data)
+                last_save = time.perf_counter()
+        if not m['skipped'] and (tr.step % s['evalEvery'] == 0 or tr.step == s['steps']):
+            rate = (tr.step - first) / (time.perf_counter() - start)
+            say(f"  step {tr.step}/{s['steps']}  loss {smoothed:.3e}  {rate:.1f} steps/s", flush=True)
+    if a.checkpoint:
+        data = tr.checkpoint_bytes()
+        if data is not None:
+            write_atomic(a.checkpoint, data)
+    seconds = time.perf_counter() - start
+    if rank == 0:
+        write_atomic(a.out, tr.student_bytes())
+        if log:
+            log.write(json.dumps({'step': tr.step, 'final': True, 'seconds': seconds, 'worldSize': world}) + '\n')
+            log.close()
+        say(f"wrote {a.out}: {'EMA' if tr.ema is not None else 'raw'} weights after {tr.step} steps ({(tr.step - first) / max(seconds, 1e-9):.1f} steps/s, {world} process(es))")
+    if world > 1:
+        dist.barrier()
+        dist.destroy_process_group()
+    return 0
+
+
+if __name__ == '__main__':
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except Refused as e:
+        print(f'torch/train.py: {e}', file=sys.stderr)
+        sys.exit(2)
