@@ -1,0 +1,40 @@
+"""The PID loss and its gradient in PyTorch (torch/pid_torch.py, what torch/train.py trains with) on one fixed batch,
+for test/core/pid-torch.test.ts to hold against the TypeScript engine's (src/core/pid.ts pidLossOfStudent).
+usage: pid_loss_grad.py TEACHER.safetensors BATCH.safetensors OUT.json
+The batch file: F32 tensors z [B, ...data.shape] (noise times sigma_max), n and n_next [B] (grid indices), and
+__metadata__ {"N", "loss"}. The student is the teacher's network at the teacher's weights. OUT.json: {"loss", "grad":
+{name: flat list}}."""
+import json
+import os
+import sys
+
+import torch
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'torch'))
+from pid_torch import Precond, denoiser, karras_sigmas, network_fn, pid_loss, read_safetensors  # noqa: E402
+
+torch.set_num_threads(1)
+
+
+def main(teacher_path, batch_path, out_path):
+    weights, meta = read_safetensors(teacher_path)
+    config = json.loads(meta['pid_studio'])
+    batch, bmeta = read_safetensors(batch_path)
+    N, loss = int(bmeta['N']), bmeta['loss']
+    edm = config['edm']
+    grid = karras_sigmas(N, edm['sigma_min'], edm['sigma_max'], edm['rho'])
+    precond = Precond(config)
+    F = network_fn(config['network'])
+    teacher = denoiser(F, {k: torch.from_numpy(v.copy()) for k, v in weights.items()}, precond)
+    P = {k: torch.from_numpy(v.copy()).requires_grad_(True) for k, v in weights.items()}
+    t = [grid[int(i)] for i in batch['n']]
+    tn = [grid[int(i)] for i in batch['n_next']]
+    value = pid_loss(F, P, teacher, precond, edm, loss, torch.from_numpy(batch['z'].copy()), t, tn).mean()
+    value.backward()
+    with open(out_path, 'w') as f:
+        json.dump({'loss': value.item(), 'grad': {k: p.grad.reshape(-1).tolist() for k, p in P.items()}}, f)
+
+
+if __name__ == '__main__':
+    main(*sys.argv[1:4])
