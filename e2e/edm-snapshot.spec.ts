@@ -24,6 +24,8 @@ test('a dropped EDM snapshot (.pkl) is the teacher: architecture and preconditio
   const card = page.getByTestId('teacher-card');
   await expect(card).toContainText('vp-ddpmpp-cond.pkl');
   await expect(card).toContainText('VP (VPPrecond, DDPM++)');
+  await expect(page.getByTestId('teacher-precond-from')).toHaveText("read from the snapshot's VPPrecond");
+  await expect(card).toContainText("the snapshot's 'ema' network (EMA weights)");
   await expect(page.getByTestId('teacher-classes')).toContainText('4 (class-conditional');
   await expect(card).toContainText('[8, 8, 3]');
   // the snapshot says its preconditioning: nothing to choose, nothing assumed

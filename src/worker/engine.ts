@@ -21,7 +21,7 @@ import { pidStudentAtTimes } from '../core/student';
 import { Rng } from '../core/rng';
 import { edmSamplingSigmas, sampleHeun } from '../core/samplers';
 import type { PidStudioConfig } from '../formats/config';
-import type { InputFile } from '../formats/model-file';
+import type { InputFile, ModelOrigin } from '../formats/model-file';
 import { writeTorchStateDict } from '../formats/torch-file';
 import { PRECOND_CHOICES, type PrecondType, readAnyModel } from '../core/model-import';
 import { isLearnedNetwork } from '../core/nets';
@@ -137,7 +137,8 @@ export class StudioEngine {
       precondAssumed: model.origin !== undefined && !model.origin.precondGiven,
       precondChoosable: model.origin?.format === 'pytorch' || model.origin?.format === 'safetensors',
       trainedSigmas: Number.isFinite(teacher.precond.trainedRange[1]) ? [...teacher.precond.trainedRange] : null,
-      weightsTaken: model.origin?.taken ?? null,
+      weightsTaken: teacherWeightsTaken(model.origin),
+      ...(model.origin?.precondFrom ? { precondFrom: `the snapshot's ${model.origin.precondFrom}` } : {}),
       parameterCount: teacher.network ? teacher.network.parameterCount : null,
       components: net.type === 'gaussian-mixture' ? net.weights.length : null,
       networkDetails: networkDetails(config),
@@ -444,6 +445,13 @@ export class StudioEngine {
  * calling pidStudentX once per time, with one network call instead of `times.length` (on WebGPU every op is a
  * dispatch, so this is what keeps evaluation cheap).
  */
+/** Which weights of a dropped file the teacher is, for the card: an EDM snapshot's 'ema' network says it is the EMA weights. */
+export function teacherWeightsTaken(origin: ModelOrigin | undefined): string | null {
+  if (!origin) return null;
+  if (origin.format === 'edm-snapshot') return `the snapshot's '${origin.taken}' network${origin.taken === 'ema' ? ' (EMA weights)' : ''}`;
+  return origin.taken;
+}
+
 export function slug(s: string): string {
   return s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 60) || 'teacher';
 }

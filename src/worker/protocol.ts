@@ -78,8 +78,10 @@ export interface TeacherInfo {
   precondChoosable: boolean;
   /** The noise levels the network was trained on when they clip EDM's sampling range (VP, VE, DDPM), else null. */
   trainedSigmas: [number, number] | null;
-  /** For a PyTorch or safetensors state dict: which weights were taken ('state dict', 'ema', 'model'). */
+  /** For a PyTorch or safetensors state dict: which weights were taken ('state dict', 'ema', 'model'); an EDM snapshot's in words. */
   weightsTaken: string | null;
+  /** Where the file said its preconditioning: "the snapshot's VPPrecond" for an EDM snapshot; absent otherwise. */
+  precondFrom?: string;
   /** Learned parameters; null for an analytic teacher. */
   parameterCount: number | null;
   /** Mixture components of an analytic teacher. */

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { startBackend } from '../../src/core/backend';
-import { StudioEngine, fixedNoise, slug } from '../../src/worker/engine';
+import { StudioEngine, fixedNoise, slug, teacherWeightsTaken } from '../../src/worker/engine';
 
 describe('engine helpers', () => {
   beforeAll(async () => { await startBackend('cpu'); });
@@ -31,6 +31,19 @@ describe('engine helpers', () => {
     expect(view!.paths!.length).toBe(view!.times.length * 8 * 2);
     engine.dispose();
   });
+  it("an EDM snapshot teacher's card says its weights are the snapshot's EMA network and where its preconditioning was read", async () => {
+    const engine = new StudioEngine();
+    const bytes = new Uint8Array(readFileSync('test/fixtures/edm-snapshots/vp-ddpmpp-cond.pkl'));
+    const info = await engine.loadTeacher([{ name: 'vp.pkl', bytes }], { kind: 'files', names: ['vp.pkl'] });
+    expect(info).toMatchObject({ precond: 'vp', precondAssumed: false, precondChoosable: false, labelDim: 4, architecture: 'EDM SongUNet (DDPM++)' });
+    expect(info.weightsTaken).toBe("the snapshot's 'ema' network (EMA weights)");
+    expect(info.precondFrom).toBe("the snapshot's VPPrecond");
+    engine.dispose();
+    // other files keep their wording (the card words 'state dict' and a checkpoint's entry itself), with no precondFrom
+    expect(teacherWeightsTaken(undefined)).toBeNull();
+    expect(teacherWeightsTaken({ format: 'pytorch', taken: 'ema', prefix: '', precondGiven: false })).toBe('ema');
+    expect(teacherWeightsTaken({ format: 'safetensors', taken: 'state dict', prefix: '', precondGiven: false })).toBe('state dict');
+  }, 60_000);
   it("opens a bare network (.pt, .pkl, state-dict .safetensors) as a PID student, with the loaded teacher's preconditioning", async () => {
     const fixture = (name: string) => [{ name, bytes: new Uint8Array(readFileSync(`test/fixtures/pid-students/${name}`)) }];
     const engine = new StudioEngine();

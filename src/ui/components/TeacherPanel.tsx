@@ -148,7 +148,8 @@ function PrecondChoice() {
   const id = useId();
   const clipped = t.trainedSigmas
     ? <span className="hint"> trained on σ {formatNumber(t.trainedSigmas[0])} to {formatNumber(t.trainedSigmas[1])}: sampling is clipped to it</span> : null;
-  if (!t.precondChoosable) return <>{PRECOND_TEXT[t.precond]}{clipped}</>;
+  const from = t.precondFrom ? <span className="hint" data-testid="teacher-precond-from"> read from {t.precondFrom}</span> : null;
+  if (!t.precondChoosable) return <>{PRECOND_TEXT[t.precond]}{from}{clipped}</>;
   return (
     <>
       <select id={id} aria-label="Preconditioning of the dropped state dict" value={t.precond} disabled={running}
