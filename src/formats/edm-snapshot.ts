@@ -46,7 +46,7 @@ export function readEdmSnapshot(bytes: Uint8Array, fileName: string): EdmSnapsho
   const fail = (problem: string, fix = FIX): never => { throw new ModelFileError(fileName, problem, fix); };
   const unknownGlobal = (name: string): never => fail(`the pickle needs the global ${quoteName(name)}, which an EDM network snapshot never holds (nothing in the file is run)`);
   const globals = snapshotGlobals(fileName, unknownGlobal, fail);
-  const root = unpickle(bytes, fileName, { globals, unknownGlobal, persistentLoad: () => fail('the pickle holds a persistent id, which a snapshot written by pickle.dump never does') });
+  const root = unpickle(bytes, fileName, { globals, unknownGlobal, fix: FIX, persistentLoad: () => fail('the pickle holds a persistent id, which a snapshot written by pickle.dump never does') });
   if (!(root instanceof PickleDict)) return fail(`the pickle holds ${describe(root)}, not the dict of an EDM network snapshot`);
   const ema = root.items.get('ema');
   if (!(ema instanceof PickledObject)) {
@@ -102,7 +102,7 @@ function snapshotGlobals(fileName: string, unknownGlobal: (name: string) => neve
   add('numpy._core.multiarray.scalar', scalar); // numpy 2's name
   add('torch.storage._load_from_bytes', (args) => {
     if (args.length !== 1 || !(args[0] instanceof Uint8Array)) return fail(`_load_from_bytes is called with ${describe(args[0])} instead of bytes`);
-    const storage = readLegacyTorch(args[0], fileName, { globals: torchGlobals(fileName), unknownGlobal, what: 'a tensor storage in the snapshot' });
+    const storage = readLegacyTorch(args[0], fileName, { globals: torchGlobals(fileName), unknownGlobal, what: 'a tensor storage in the snapshot', fix: FIX });
     return storage instanceof Storage ? storage : fail(`a tensor storage in the snapshot holds ${describe(storage)} instead of a storage`);
   });
   return globals;

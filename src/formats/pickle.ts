@@ -38,6 +38,8 @@ export interface UnpickleOptions {
   persistentLoad: (pid: unknown) => unknown;
   /** How the pickle is named in messages, e.g. "archive/data.pkl". */
   pickleName?: string;
+  /** The fix a refusal suggests (default: save the file again with torch.save). */
+  fix?: string;
 }
 
 export const MAX_STACK = 1 << 20;
@@ -86,7 +88,7 @@ export function unpickle(bytes: Uint8Array, fileName: string, options: UnpickleO
 /** One pickle starting at byte `start` (a legacy torch.save file is several in a row); `end` is the byte after its STOP. */
 export function unpickleAt(bytes: Uint8Array, start: number, fileName: string, options: UnpickleOptions): { value: unknown; end: number } {
   const pickleName = options.pickleName ?? 'the pickle';
-  const fix = 'save the file again with torch.save';
+  const fix = options.fix ?? 'save the file again with torch.save';
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const utf8 = new TextDecoder('utf-8', { fatal: true });
   const stack: unknown[] = [];

@@ -24,12 +24,15 @@ export interface LegacyOptions {
   unknownGlobal: (qualifiedName: string) => never;
   /** How the bytes are named in messages, e.g. "a storage of the snapshot". */
   what: string;
+  /** The fix a refusal suggests (default: save the file again with torch.save). */
+  fix?: string;
 }
 
 /** The object of a legacy torch.save file, its storages bound to their bytes. */
 export function readLegacyTorch(bytes: Uint8Array, fileName: string, options: LegacyOptions): unknown {
-  const fail = (problem: string): never => { throw new ModelFileError(fileName, `${options.what}: ${problem}`, RESAVE_FIX); };
-  const plain = { globals: new Map(), unknownGlobal: options.unknownGlobal, persistentLoad: () => fail('a persistent id in the file header') };
+  const fix = options.fix ?? RESAVE_FIX;
+  const fail = (problem: string): never => { throw new ModelFileError(fileName, `${options.what}: ${problem}`, fix); };
+  const plain = { globals: new Map(), unknownGlobal: options.unknownGlobal, persistentLoad: () => fail('a persistent id in the file header'), fix };
   const header = (start: number, what: string) => unpickleAt(bytes, start, fileName, { ...plain, pickleName: `${options.what}, ${what}` });
 
   const magic = header(0, 'magic number');
@@ -46,6 +49,7 @@ export function readLegacyTorch(bytes: Uint8Array, fileName: string, options: Le
     globals: options.globals,
     unknownGlobal: options.unknownGlobal,
     pickleName: options.what,
+    fix,
     persistentLoad: (pid) => {
       if (!Array.isArray(pid) || pid.length !== 6 || pid[0] !== 'storage') return fail(`a persistent id is ${describe(pid)} instead of ('storage', type, key, location, numel, view)`);
       const [, type, key, , numel, view] = pid;

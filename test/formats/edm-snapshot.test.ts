@@ -122,6 +122,16 @@ describe('hostile snapshots', () => {
     expect(await refusal(system, 'evil.pkl')).toMatch(/^evil\.pkl: .*the global 'os\.system'/);
   });
 
+  it('a snapshot cut short is refused with a fix for a snapshot, not for a torch.save file', async () => {
+    const whole = fixture('edm-ddpmpp');
+    for (const end of [5000, whole.length - 10]) {
+      const message = await refusal(whole.slice(0, end), 'cut.pkl');
+      expect(message).toMatch(/^cut\.pkl: /);
+      expect(message).toMatch(/Fix: give a network-snapshot-\*\.pkl as EDM's training writes it/);
+      expect(message).not.toMatch(/torch\.save$/);
+    }
+  });
+
   it('iDDPMPrecond, or any class other than EDMPrecond, VPPrecond, VEPrecond, in one line naming it', async () => {
     const text = latin1(fixture('edm-ddpmpp'));
     const rename = (to: string) => fromLatin1(text.replace('\x8c\x0aEDMPrecond', `\x8c${String.fromCharCode(to.length)}${to}`));
