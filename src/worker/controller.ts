@@ -8,28 +8,25 @@
  *
  * Nothing is lost: the run is checkpointed every `checkpointSeconds`, on pause, on stop and at the end (RunKeeper);
  * after a reload the saved run is offered and continues from its step (run-restore.ts); when the GPU device is lost,
- * a new backend is started and the run goes back to its last checkpoint (device-recovery.ts).
+ * a new backend is started and the run goes back to its last checkpoint (device-recovery.ts). A chosen teacher is
+ * loaded by teacher-loader.ts, and its picture, which gives way to training, is solved by teacher-picture.ts.
  */
-import * as tf from '@tensorflow/tfjs-core';
-import { memoryLimitFor } from '../core/plan';
-import type { InputFile } from '../formats/model-file';
 import { DeviceRecovery, deviceLostNotice, trainingFailure } from './device-recovery';
 import { StudioEngine } from './engine';
 import { errorMessage } from './error-message';
 import { Lock } from './lock';
-import type {
-  BackendChoice, BackendInfo, Emit, ErrorScope, RunPhase, RunStatus, TeacherSource, WorkerCommand,
-} from './protocol';
+import type { BackendChoice, BackendInfo, Emit, ErrorScope, RunPhase, RunStatus, WorkerCommand } from './protocol';
 import { runSettingsOf } from './protocol';
 import { runSettingsProblems } from '../formats/run-settings';
-import { type RaceResult, raceBackends, raceReason, timePidSteps } from './backend-race';
 import { memoryReport } from './memory-report';
 import { MetricsBatcher } from './metrics-batcher';
 import { RunClock } from './run-clock';
 import { RunKeeper } from './run-keeper';
-import { type TeacherFiles, offerSavedRun, resumeSavedRun } from './run-restore';
+import { offerSavedRun, resumeSavedRun } from './run-restore';
 import { SweepRunner } from './sweep-runner';
 import type { RunStore, SavedRun } from './saved-run';
+import { TeacherLoader } from './teacher-loader';
+import { TeacherPicture } from './teacher-picture';
 
 export type { Emit } from './protocol';
 
@@ -79,24 +76,42 @@ export class StudioController {
   private backendLost = false;
   /** The backend that runs, as last reported (its adapter says whether WebGPU is software). */
   private backendInfo: BackendInfo | null = null;
-  private heunSteps = 18;
   private checkpointMs = DEFAULT_CHECKPOINT_SECONDS * 1000;
-  /** The loaded teacher's files, to load it again on a new device and to save a dropped one with the run. */
-  private teacher: TeacherFiles | null = null;
   /** A start is waiting for the lock: a teacher picture being solved stops at its next Heun step. */
   private startPending = false;
-  /** Race results per teacher (file names and sizes) under "auto". */
-  private readonly raced = new Map<string, RaceResult[]>();
+  private readonly teacherPicture: TeacherPicture;
+  private readonly teacherLoader: TeacherLoader;
   readonly keeper: RunKeeper;
   /** The sweep (one run per value of one setting); it and a single run never go at once. */
   readonly sweeps: SweepRunner;
 
   constructor(private readonly deps: ControllerDeps) {
+    this.teacherPicture = new TeacherPicture({
+      engine: () => this.engine,
+      emit: (e) => deps.emit(e),
+      yieldToEvents: () => deps.yieldToEvents(),
+      trainingWaits: () => this.startPending || this.phase === 'training',
+    });
+    this.teacherLoader = new TeacherLoader({
+      emit: (e) => deps.emit(e),
+      fetchBytes: (url) => deps.fetchBytes(url),
+      engine: () => this.engine,
+      freshEngine: () => {
+        this.engine.dispose();
+        this.engine = new StudioEngine();
+      },
+      backendChoice: () => this.backendChoice,
+      softwareAdapter: () => this.backendInfo?.adapter?.software ?? false,
+      reportBackend: (info) => this.reportBackend(info),
+      autoCandidates: () => deps.autoCandidates?.() ?? [],
+      useBackend: deps.useBackend ? (name) => deps.useBackend!(name) : null,
+      drawPicture: () => this.teacherPicture.draw(),
+    });
     this.sweeps = new SweepRunner({
       emit: (e, transfer) => deps.emit(e, transfer),
       locked: (fn) => this.lock.run(fn),
       yieldToEvents: () => deps.yieldToEvents(),
-      teacherFiles: () => this.teacher,
+      teacherFiles: () => this.teacherLoader.loaded,
       blocked: () => (this.phase === 'training' || this.phase === 'paused' ? 'a distillation is running: stop it before starting a sweep' : null),
     });
     this.clock = new RunClock(() => deps.now());
@@ -132,37 +147,18 @@ export class StudioController {
             throw new Error('a distillation is running: stop it before changing the teacher');
           }
           if (this.sweeps.active) throw new Error('a sweep is running: stop it before changing the teacher');
-          const src = cmd.source;
-          let files: InputFile[];
-          let source: TeacherSource;
-          if (src.kind === 'builtin') {
-            source = { kind: 'builtin', id: src.id };
-            this.deps.emit({ type: 'teacher-loading', source });
-            const name = src.url.split('/').pop() || `${src.id}.safetensors`;
-            files = [{ name, bytes: await this.deps.fetchBytes(src.url) }];
-          } else {
-            source = { kind: 'files', names: src.files.map((f) => f.name), ...(src.precond ? { precond: src.precond } : {}) };
-            this.deps.emit({ type: 'teacher-loading', source });
-            files = src.files;
-          }
-          await this.raceForTeacher(files);
-          await this.loadTeacher({ files, source });
+          await this.teacherLoader.loadChosen(cmd.source);
           this.setPhase('idle');
         }));
       case 'sample-class':
         return this.guard('teacher', undefined, () => this.lock.run(async () => {
           if (!this.engine.teacherInfo) return;
           this.engine.setSampleClass(cmd.classIndex);
-          await this.emitTeacherView();
+          await this.teacherPicture.draw();
           if (this.engine.hasRun() && this.phase !== 'training') await this.evaluate();
         }));
       case 'configure':
-        return this.guard('teacher', undefined, () => this.lock.run(async () => {
-          if (cmd.view.heunSteps !== this.heunSteps) {
-            this.heunSteps = cmd.view.heunSteps;
-            if (this.engine.teacherInfo) await this.emitTeacherView();
-          }
-        }));
+        return this.guard('teacher', undefined, () => this.lock.run(() => this.teacherPicture.setHeunSteps(cmd.view.heunSteps)));
       case 'start':
         this.startPending = true; // the teacher's picture, if it is being solved, gives way at its next Heun step
         this.deps.emit({ type: 'busy', task: 'preparing the run' });
@@ -232,9 +228,9 @@ export class StudioController {
           await resumeSavedRun(this.deps.runStore, cmd.teacherUrl, {
             emit: (e, transfer) => this.deps.emit(e, transfer),
             fetchBytes: (url) => this.deps.fetchBytes(url),
-            setHeunSteps: (heunSteps) => { this.heunSteps = heunSteps; },
+            setHeunSteps: (heunSteps) => { this.teacherPicture.heunSteps = heunSteps; },
             loadTeacher: async (teacher) => {
-              await this.loadTeacher(teacher);
+              await this.teacherLoader.load(teacher);
               return this.engine.teacherInfo!.sha256;
             },
             setPhase: (phase) => this.setPhase(phase),
@@ -278,7 +274,7 @@ export class StudioController {
     if (this.phase === 'training' || this.phase === 'paused') throw new Error('a distillation is already running');
     const problems = runSettingsProblems(cmd.settings);
     if (problems.length) throw new Error(`the run's settings are not valid: ${problems.join('; ')}`);
-    this.heunSteps = cmd.view.heunSteps; // the picture follows when the run pauses or ends: training does not wait for it
+    this.teacherPicture.heunSteps = cmd.view.heunSteps; // the picture follows when the run pauses or ends: training does not wait for it
     const settings = runSettingsOf(cmd.settings);
     const micro = this.engine.microBatchFor(settings.batch);
     this.deps.emit({ type: 'busy', task: `preparing the run${micro !== undefined && micro < settings.batch ? ` (batch ${settings.batch} in passes of ${micro})` : ''}: the student, its optimiser and the teacher's ODE on the validation noise` });
@@ -314,8 +310,8 @@ export class StudioController {
         return info;
       },
       reloadTeacher: async () => {
-        if (!this.teacher) return false;
-        await this.loadTeacher(this.teacher);
+        if (!this.teacherLoader.loaded) return false;
+        await this.teacherLoader.load(this.teacherLoader.loaded);
         return true;
       },
       setPhase: (phase) => this.setPhase(phase),
@@ -346,67 +342,24 @@ export class StudioController {
     if (phase === 'training') void this.loop();
   }
 
-  /**
-   * Under "auto" with several candidates (a real GPU and wasm), times a few PID steps of this teacher on each and
-   * moves to the fastest; the answer is kept per teacher for this worker's life, so a teacher is timed once.
-   */
-  private async raceForTeacher(files: InputFile[]): Promise<void> {
-    const candidates = this.deps.autoCandidates?.() ?? [];
-    if (this.backendChoice !== 'auto' || candidates.length < 2 || !this.deps.useBackend) return;
-    const key = files.map((f) => `${f.name}:${f.bytes.byteLength}`).join('|');
-    let results = this.raced.get(key);
-    if (!results) {
-      this.deps.emit({ type: 'busy', task: `timing ${candidates.join(' and ')} on this teacher, to train on the faster` });
-      try {
-        results = await raceBackends(candidates, async (b) => { await this.deps.useBackend!(b); }, () => timePidSteps(files));
-      } finally {
-        this.deps.emit({ type: 'busy', task: null });
-      }
-      if (!results.length) return;
-      this.raced.set(key, results);
-    }
-    this.engine.dispose(); // the previous teacher's tensors live on the backend that ran before
-    this.engine = new StudioEngine();
-    const info = await this.deps.useBackend(results[0].backend);
-    this.reportBackend({ ...info, asked: 'auto', reason: raceReason(results) });
-  }
-
-  /**
-   * Loads a teacher, sizes the run to it on this backend (an image teacher's steps are timed: the plan and the
-   * micro-batch come from that), then solves its ODE for the picture, which a Start does not wait for.
-   */
-  private async loadTeacher(loaded: TeacherFiles): Promise<void> {
-    this.deps.emit({ type: 'busy', task: 'loading the teacher' });
-    try {
-      const info = await this.engine.loadTeacher(loaded.files, loaded.source);
-      this.teacher = loaded; // kept: a new device loads it again, a saved run stores a dropped one
-      this.deps.emit({ type: 'teacher', teacher: info });
-      const limit = memoryLimitFor(tf.getBackend(), this.backendInfo?.adapter?.software ?? false);
-      const cost = await this.engine.measureCost(limit, (what) => this.deps.emit({ type: 'busy', task: `sizing the run to this teacher on ${tf.getBackend()}: ${what}` }));
-      this.deps.emit({ type: 'plan-cost', cost, limit: cost ? limit : null });
-    } finally {
-      this.deps.emit({ type: 'busy', task: null });
-    }
-    await this.emitTeacherView();
-  }
-
   /** After a run paused or ended: the teacher's picture a Start did not wait for, if it is still missing. */
   private async drawMissingView(): Promise<void> {
-    if (!this.engine.teacherInfo || this.engine.teacherViewFor(this.heunSteps)) return;
-    await this.guard('teacher', undefined, () => this.lock.run(() => this.emitTeacherView()));
+    if (!this.teacherPicture.missing) return;
+    await this.guard('teacher', undefined, () => this.lock.run(() => this.teacherPicture.draw()));
   }
 
   /** Reads the state back, keeps it as the run's latest checkpoint and queues its write to storage. */
   private async checkpoint(): Promise<void> {
-    if (!this.engine.hasRun() || !this.teacher || this.engine.step === 0) return; // a run that never trained leaves nothing behind
+    const teacher = this.teacherLoader.loaded;
+    if (!this.engine.hasRun() || !teacher || this.engine.step === 0) return; // a run that never trained leaves nothing behind
     const started = this.deps.now();
     const bytes = await this.engine.checkpoint();
     const info = this.engine.teacherInfo!;
     this.keeper.keep({
       checkpoint: bytes,
-      teacher: { source: info.source, name: info.name, sha256: info.sha256, files: this.teacher.source.kind === 'files' ? this.teacher.files : null },
+      teacher: { source: info.source, name: info.name, sha256: info.sha256, files: teacher.source.kind === 'files' ? teacher.files : null },
       settings: this.engine.runSettings!,
-      view: { heunSteps: this.heunSteps },
+      view: { heunSteps: this.teacherPicture.heunSteps },
       phase: this.phase,
       step: this.engine.step,
       elapsedMs: this.clock.elapsed(),
@@ -429,30 +382,6 @@ export class StudioController {
 
   private requireBackend(): void {
     if (!this.backendReady) throw new Error('the tfjs backend has not started');
-  }
-
-  /**
-   * Training comes first for an image teacher, whose picture may take minutes: a Start waiting for the lock, or a run
-   * going on (a Resume), stops its solution. A 2D teacher's picture (points and paths) takes moments and is finished.
-   */
-  private pictureGivesWay(): boolean {
-    const image = (this.engine.teacherInfo?.dataShape.length ?? 0) === 3;
-    return image && (this.startPending || this.phase === 'training');
-  }
-
-  /** Solves the teacher's picture one Heun step at a time, saying how far it is; it gives way to training. */
-  private async emitTeacherView(): Promise<void> {
-    if (this.pictureGivesWay()) return;
-    try {
-      const view = await this.engine.teacherView(this.heunSteps, async (done, total) => {
-        this.deps.emit({ type: 'view-progress', task: `solving the teacher's ODE for its picture: Heun step ${done} of ${total}` });
-        await this.deps.yieldToEvents();
-        return !this.pictureGivesWay();
-      });
-      if (view) this.deps.emit({ type: 'teacher-view', view });
-    } finally {
-      this.deps.emit({ type: 'view-progress', task: null });
-    }
   }
 
   private status(): RunStatus {
