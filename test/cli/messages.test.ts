@@ -12,6 +12,7 @@ import { DENOISE_OPTIONS } from '../../src/cli/denoise';
 import { DISTILL_OPTIONS } from '../../src/cli/distill';
 import { EVAL_OPTIONS } from '../../src/cli/eval';
 import { EXPORT_OPTIONS } from '../../src/cli/export';
+import { EXPORT_RUN_OPTIONS } from '../../src/cli/export-run';
 import { INSPECT_OPTIONS } from '../../src/cli/inspect';
 import { SAMPLE_OPTIONS } from '../../src/cli/sample';
 import { SWEEP_OPTIONS } from '../../src/cli/sweep';
@@ -26,7 +27,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 // The parsers' own option tables: a flag added to a parser and not to the help fails here.
 const SPECS: Record<string, Record<string, OptionKind>> = {
   inspect: INSPECT_OPTIONS, sample: SAMPLE_OPTIONS, distill: DISTILL_OPTIONS, denoise: DENOISE_OPTIONS,
-  convert: CONVERT_OPTIONS, export: EXPORT_OPTIONS, eval: EVAL_OPTIONS, sweep: SWEEP_OPTIONS,
+  convert: CONVERT_OPTIONS, export: EXPORT_OPTIONS, eval: EVAL_OPTIONS, sweep: SWEEP_OPTIONS, 'export-run': EXPORT_RUN_OPTIONS,
 };
 /** The flags a help block documents: the first word of each "    --flag ..." line. */
 const documented = (help: string) => help.split('\n').map((l) => l.match(/^ {4}--([\w-]+)/)?.[1]).filter((f): f is string => f !== undefined);
@@ -56,7 +57,7 @@ describe('pid-studio --help', () => {
   });
 
   it('an unknown command points at --help; no command prints the help with exit 2', async () => {
-    expect((await runInProcess(['train'], dir)).err).toEqual(["pid-studio: unknown command 'train' (commands: inspect, sample, distill, sweep, eval, denoise, convert, export; see pid-studio --help)"]);
+    expect((await runInProcess(['train'], dir)).err).toEqual(["pid-studio: unknown command 'train' (commands: inspect, sample, distill, sweep, eval, denoise, convert, export, export-run; see pid-studio --help)"]);
     const none = await runInProcess([], dir);
     expect(none.code).toBe(2);
     expect(none.out.join('\n')).toMatch(/^usage: pid-studio <command>/);
