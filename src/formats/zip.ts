@@ -195,9 +195,10 @@ const PAD_FIELD_ID = 0x4246; // "FB", the extra-field id PyTorch uses for its pa
 
 /**
  * A STORED zip whose entries' data each start at a multiple of 64 bytes (padding in the local header's extra
- * field), so a reader can map the tensors in place. No zip64: archives over 4 GiB are refused.
+ * field), so a reader can map the tensors in place. No zip64: archives over 4 GiB are refused. An entry's `mode`
+ * (Unix permission bits, e.g. 0o755 for a script) is recorded as unzip and Python's zipfile read it.
  */
-export function writeStoredZip(entries: { name: string; bytes: Uint8Array }[]): Uint8Array {
+export function writeStoredZip(entries: { name: string; bytes: Uint8Array; mode?: number }[]): Uint8Array {
   const encoder = new TextEncoder();
   const names = entries.map((e) => encoder.encode(e.name));
   const layout: { local: number; pad: number; crc: number }[] = [];
@@ -221,7 +222,8 @@ export function writeStoredZip(entries: { name: string; bytes: Uint8Array }[]): 
   const setHeader = (p: number, i: number, sig: number, central: boolean) => {
     let q = p;
     view.setUint32(q, sig, true); q += 4;
-    if (central) { view.setUint16(q, 20, true); q += 2; } // version made by: 2.0
+    // version made by: 2.0, on Unix where the entry has a mode (then its external attributes hold it)
+    if (central) { view.setUint16(q, entries[i].mode !== undefined ? 0x0314 : 20, true); q += 2; }
     view.setUint16(q, 20, true); // version needed: 2.0
     view.setUint16(q + 2, 0x0800, true); // flags: UTF-8 names
     view.setUint16(q + 4, 0, true); // method: stored
@@ -244,7 +246,9 @@ export function writeStoredZip(entries: { name: string; bytes: Uint8Array }[]): 
   let p = cdOffset;
   entries.forEach((_, i) => {
     const q = setHeader(p, i, CENTRAL_SIG, true);
-    // comment length, disk, internal and external attributes stay 0
+    // comment length, disk and internal attributes stay 0; external: a regular file's Unix mode, where one is given
+    const mode = entries[i].mode;
+    if (mode !== undefined) view.setUint32(q + 6, ((0o100000 | (mode & 0o7777)) << 16) >>> 0, true);
     view.setUint32(q + 10, layout[i].local, true);
     out.set(names[i], q + 14);
     p = q + 14 + names[i].length;

@@ -230,6 +230,17 @@ export class StudioRuntime {
     }
   }
 
+  /** "Run on your GPUs": the loaded teacher and the settings Start would use, as a zip to run under torchrun (worker/run-zip.ts). */
+  async downloadRun(): Promise<void> {
+    try {
+      const { fileName, bytes } = await this.client.exportRun(runSettingsOf(this.store.getState().settings));
+      this.deps.download(fileName, new Blob([bytes as Uint8Array<ArrayBuffer>], { type: 'application/zip' }));
+      this.store.getState().set({ exportError: null });
+    } catch (e) {
+      this.store.getState().set({ exportError: `Run on your GPUs: ${e instanceof Error ? e.message : String(e)}` });
+    }
+  }
+
   downloadCsv(): void {
     const s = this.store.getState();
     const name = `${s.teacherId ?? 'teacher'}-pid-loss-${s.run.step}steps.csv`;

@@ -241,6 +241,7 @@ export function reduceEvent(s: StudioState, e: WorkerEvent): Partial<StudioState
     case 'opened-student':
       return openedStudent(s, e.student, e.view);
     case 'student-file':
+    case 'run-zip':
       return { exportError: null };
     case 'sweep':
     case 'sweep-run':

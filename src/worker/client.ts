@@ -1,9 +1,9 @@
 /**
- * The page's handle on the training worker: typed commands out, typed events in, and promises for the two
- * request/response pairs (export a student, open a student). Takes any Worker-like port, so tests can pass a fake.
+ * The page's handle on the training worker: typed commands out, typed events in, and promises for the
+ * request/response pairs (export a student, export a run, open a student). Takes any Worker-like port, so tests can pass a fake.
  */
 import type { InputFile } from '../formats/model-file';
-import type { OpenedStudentInfo, StudentView, WorkerCommand, WorkerEvent } from './protocol';
+import type { OpenedStudentInfo, RunSettings, StudentView, WorkerCommand, WorkerEvent } from './protocol';
 
 export interface WorkerPort {
   postMessage(message: unknown, transfer?: Transferable[]): void;
@@ -51,6 +51,14 @@ export class StudioClient {
   exportStudent(format: 'safetensors' | 'pytorch' = 'safetensors'): Promise<{ fileName: string; bytes: Uint8Array }> {
     return this.request({ type: 'export-student', requestId: this.nextId++, format }).then((e) => {
       if (e.type !== 'student-file') throw new Error(`unexpected reply ${e.type}`);
+      return { fileName: e.fileName, bytes: e.bytes };
+    });
+  }
+
+  /** Asks for the "Run on your GPUs" zip of the loaded teacher and `settings`. Rejects with the worker's one-line error. */
+  exportRun(settings: RunSettings): Promise<{ fileName: string; bytes: Uint8Array }> {
+    return this.request({ type: 'export-run', requestId: this.nextId++, settings }).then((e) => {
+      if (e.type !== 'run-zip') throw new Error(`unexpected reply ${e.type}`);
       return { fileName: e.fileName, bytes: e.bytes };
     });
   }

@@ -22,6 +22,7 @@ import { memoryReport } from './memory-report';
 import { MetricsBatcher } from './metrics-batcher';
 import { RunClock } from './run-clock';
 import { RunKeeper } from './run-keeper';
+import { runZip } from './run-zip';
 import { offerSavedRun, resumeSavedRun } from './run-restore';
 import { SweepRunner } from './sweep-runner';
 import type { RunStore, SavedRun } from './saved-run';
@@ -211,6 +212,12 @@ export class StudioController {
         return this.guard('export', cmd.requestId, () => this.lock.run(async () => {
           const { fileName, bytes } = await this.engine.exportStudent(cmd.format ?? 'safetensors');
           this.deps.emit({ type: 'student-file', requestId: cmd.requestId, fileName, bytes }, [bytes.buffer as ArrayBuffer]);
+        }));
+      case 'export-run':
+        // in the lock: a teacher being loaded is the one exported
+        return this.guard('export', cmd.requestId, () => this.lock.run(async () => {
+          const { fileName, bytes } = await runZip(this.teacherLoader.loaded, runSettingsOf(cmd.settings));
+          this.deps.emit({ type: 'run-zip', requestId: cmd.requestId, fileName, bytes }, [bytes.buffer as ArrayBuffer]);
         }));
       case 'open-student':
         return this.guard('student', cmd.requestId, () => this.lock.run(async () => {

@@ -243,6 +243,8 @@ export type WorkerCommand =
   /** Measure the trajectory error and send a sample snapshot now. */
   | { type: 'sample' }
   | { type: 'export-student'; requestId: number; format?: 'safetensors' | 'pytorch' }
+  /** "Run on your GPUs": the loaded teacher and these settings as a zip of a run folder for torchrun (run-zip.ts). */
+  | { type: 'export-run'; requestId: number; settings: RunSettings }
   | { type: 'open-student'; source: { kind: 'files'; files: InputFile[] } | { kind: 'builtin'; id: string; url: string }; requestId: number }
   /** Continue the saved run: its teacher is loaded again (a built-in one from `teacherUrl`) and checked by sha256. */
   | { type: 'resume-saved'; teacherUrl: string | null }
@@ -272,6 +274,7 @@ export type WorkerEvent =
   | { type: 'notice'; message: string }
   | { type: 'evaluation'; point: EvalPoint; view: StudentView }
   | { type: 'student-file'; requestId: number; fileName: string; bytes: Uint8Array }
+  | { type: 'run-zip'; requestId: number; fileName: string; bytes: Uint8Array }
   | { type: 'opened-student'; requestId: number; student: OpenedStudentInfo; view: StudentView }
   | { type: 'busy'; task: string | null }
   /** What a PID step of the loaded image teacher costs on this backend, and the memory limit (null: a 2D teacher, no plan). */
@@ -285,7 +288,7 @@ export type WorkerEvent =
 export type Emit = (event: WorkerEvent, transfer?: Transferable[]) => void;
 
 const COMMAND_TYPES = new Set<WorkerCommand['type']>([
-  'init', 'load-teacher', 'sample-class', 'configure', 'start', 'pause', 'resume', 'stop', 'sample', 'export-student', 'open-student',
+  'init', 'load-teacher', 'sample-class', 'configure', 'start', 'pause', 'resume', 'stop', 'sample', 'export-student', 'export-run', 'open-student',
   'resume-saved', 'discard-saved', 'save-now', 'simulate-device-loss', 'simulate-backend-failure', ...SWEEP_COMMAND_TYPES,
 ]);
 

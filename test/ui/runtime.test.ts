@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { StudioRuntime, parseIndex } from '../../src/ui/runtime';
 import { createStudioStore } from '../../src/ui/store';
 import type { WorkerPort } from '../../src/worker/client';
-import type { OpenedStudentInfo, StudentView, TeacherInfo, WorkerCommand, WorkerEvent } from '../../src/worker/protocol';
+import { type OpenedStudentInfo, type StudentView, type TeacherInfo, type WorkerCommand, type WorkerEvent, runSettingsOf } from '../../src/worker/protocol';
 import { BACKEND_SETTLE_MS, fallbackFor } from '../../src/ui/backend-switch';
 
 const INDEX = { default: 'moons-mlp', teachers: [{ id: 'moons-mlp', file: 'moons-mlp.safetensors', name: 'Moons', description: '' }, { id: 'ring8', file: 'ring8.safetensors', name: 'Ring', description: '' }] };
@@ -102,6 +102,24 @@ describe('the page runtime', () => {
     runtime.downloadCsv();
     expect(downloads[1].name).toBe('moons-mlp-pid-loss-0steps.csv');
     expect(await downloads[1].blob.text()).toContain('\n1,0.5,0.5,1,2,3');
+  });
+
+  it('"Run on your GPUs" sends the settings Start would send and saves the zip; its errors say what failed', async () => {
+    const { runtime, ports, downloads, store } = setup();
+    await runtime.boot();
+    const p = runtime.downloadRun();
+    const req = ports[0].sent.at(-1) as Extract<WorkerCommand, { type: 'export-run' }>;
+    expect(req.type).toBe('export-run');
+    expect(req.settings).toEqual(runSettingsOf(store.getState().settings));
+    ports[0].emit({ type: 'run-zip', requestId: req.requestId, fileName: 'moons-mlp-run.zip', bytes: new Uint8Array([0x50, 0x4b]) });
+    await p;
+    expect(downloads[0].name).toBe('moons-mlp-run.zip');
+    expect(downloads[0].blob.type).toBe('application/zip');
+    const q = runtime.downloadRun();
+    ports[0].emit({ type: 'error', scope: 'export', message: 'no teacher is loaded', requestId: (ports[0].sent.at(-1) as { requestId: number }).requestId });
+    await q;
+    expect(store.getState().exportError).toBe('Run on your GPUs: no teacher is loaded');
+    expect(downloads).toHaveLength(1);
   });
 
   it('checks the built-in index', () => {

@@ -43,6 +43,7 @@ export function RunPanel() {
   const planCost = useStudio((s) => s.planCost);
   const [insisted, setInsisted] = useState(false);
   const tooLarge = planCost !== null && !runShape(planCost.cost, planCost.limit, settings).fits && !insisted;
+  const runZipWhy = !teacher ? 'load a teacher first' : waiting && !running ? `wait: ${waiting}` : invalid ? 'fix the settings marked in red' : '';
   const canStart = Boolean(teacher && backend) && !running && !sweeping && !invalid && !waiting && !tooLarge;
   const startWhy = running ? 'a run is going on' : sweeping ? 'a sweep is running: stop it first' : waiting ? `wait: ${waiting}` : !backend ? (backendError ? 'no backend started' : 'the backend is starting')
     : !teacher ? 'load a teacher first' : invalid ? 'fix the settings marked in red'
@@ -64,6 +65,10 @@ export function RunPanel() {
           Download for PyTorch (.pt)
         </button>
         <button type="button" onClick={() => runtime.downloadCsv()} disabled={!hasMetrics}>Download loss CSV</button>
+        <button type="button" data-testid="run-on-gpus" onClick={() => void runtime.downloadRun()} disabled={runZipWhy !== ''}
+          title={runZipWhy || 'a .zip of this teacher and these settings for PyTorch under torchrun on your GPUs (torch/train.py, run.sh and a README inside); open its student.safetensors here afterwards'}>
+          Run on your GPUs (.zip)
+        </button>
       </div>
       {!canStart && !running && startWhy && !waiting ? (
         <p className="hint" data-testid="start-why">
