@@ -29,7 +29,7 @@ export default defineConfig({
     {
       // No --enable-unsafe-webgpu: headless Chromium on Linux then gives no WebGPU adapter.
       name: 'no-webgpu',
-      testMatch: ['fallback.spec.ts', 'images.spec.ts', 'security.spec.ts', 'hostile.spec.ts', 'gradients.spec.ts', 'wasm-kernels.spec.ts', 'pytorch.spec.ts', 'newcomer.spec.ts', 'threads.spec.ts', 'sweep.spec.ts', 'own-teacher.spec.ts', 'edm-snapshot.spec.ts'],
+      testMatch: ['fallback.spec.ts', 'images.spec.ts', 'security.spec.ts', 'hostile.spec.ts', 'gradients.spec.ts', 'wasm-kernels.spec.ts', 'pytorch.spec.ts', 'newcomer.spec.ts', 'threads.spec.ts', 'sweep.spec.ts', 'own-teacher.spec.ts', 'edm-snapshot.spec.ts', 'run-zip.spec.ts'],
       use: { launchOptions: { executablePath: CHROMIUM, args: [...BASE_ARGS, '--disable-features=WebGPU'] } },
     },
   ],
