@@ -1,10 +1,12 @@
 """PID (Physics Informed Distillation) in PyTorch: the pieces torch/train.py runs, written to match the TypeScript
-engine of pid-studio (src/core/pid.ts, optim.ts, student.ts, nets/mlp.ts, nets/unet.ts, precond/) step for step.
+engine of pid-studio (src/core/pid.ts, optim.ts, student.ts, nets/, precond/) step for step.
 Only torch and numpy; nothing from the rest of the repository is imported.
 
   - safetensors read and write (the pid-studio model file: config JSON in __metadata__.pid_studio);
-  - the networks `mlp` and `unet` as functions of a dict of tensors (PyTorch layouts, as the files hold them);
-    data are [B, ...data.shape] as in pid-studio (HWC images; the unet works in NCHW inside);
+  - the networks `mlp`, `unet`, `edm-songunet` (DDPM++, NCSN++) and `edm-dhariwalunet` (ADM) as functions of a dict
+    of tensors (PyTorch layouts and names, as the files hold them; nets/mlp.ts, unet.ts, edm-songunet.ts,
+    edm-dhariwalunet.ts, layers.ts); data are [B, ...data.shape] as in pid-studio (HWC images; the image networks
+    work in NCHW inside);
   - the teacher's preconditioning (edm, vp, ve) and the student x(z, t) = (t/T) z + (1 - t/T) F(c_in(T) z, c_noise(t));
   - the PID loss of one batch: one student call over the 2B batch [(z, t); (z, t')], the residual
     y - t (y - y') / (t - t') - D(stopgrad(y), t), and d = l2 | l1 | pseudo-huber per sample, averaged;
@@ -234,7 +236,282 @@ def unet_forward(spec, P, x_in, c_noise):
     return out.permute(0, 2, 3, 1)
 
 
-NETWORKS = {'mlp': mlp_forward, 'unet': unet_forward}
+# ------------------------------------------------------------------------------------------------------------------
+# EDM's SongUNet (DDPM++ / NCSN++) and DhariwalUNet (ADM), src/core/nets/edm-songunet.ts, edm-dhariwalunet.ts and
+# their layers (nets/layers.ts), on the tensor names and PyTorch layouts of NVlabs/edm's state dicts. Both are built
+# from a module plan (src/formats/edm-networks.ts songUnetPlan / dhariwalUnetPlan): a list of dicts, in the order the
+# forward pass visits them. No dropout; augmentation labels are absent (map_augment's weight is in the tensors and
+# gets no gradient); class labels [B, label_dim] where label_dim > 0.
+
+
+def _edm_conv_spec(cin, cout, kernel, up=False, down=False, fused=False):
+    return {'in': cin, 'out': cout, 'kernel': kernel, 'up': up, 'down': down, 'fused': fused}
+
+
+def _edm_block_spec(cin, cout, heads, adaptive, skip_scale, eps, resample_proj, up=False, down=False):
+    skip = None
+    if cout != cin or up or down:
+        skip = _edm_conv_spec(cin, cout, 1 if (resample_proj or cout != cin) else 0, up=up, down=down)
+    return {'in': cin, 'out': cout, 'up': up, 'down': down, 'heads': heads, 'adaptive': adaptive,
+            'skip_scale': skip_scale, 'eps': eps, 'skip': skip}
+
+
+def song_unet_plan(s):
+    """(encoder modules, decoder modules) of a SongUNet config: {'role', 'name', 'conv' | 'block' | 'channels'}."""
+    mc = s['model_channels']
+    mult = s['channel_mult']
+    nb = s['num_blocks']
+    attn_res = s['attn_resolutions']
+    enc, dec = [], []
+
+    def block(dst, name, cin, cout, up=False, down=False, attn=False):
+        dst.append({'role': 'block', 'name': name,
+                    'block': _edm_block_spec(cin, cout, 1 if attn else 0, False, math.sqrt(0.5), 1e-6, True, up=up, down=down)})
+
+    cout = caux = s['in_channels']
+    for level, m in enumerate(mult):
+        res = s['img_resolution'] >> level
+        r = f'enc.{res}x{res}'
+        if level == 0:
+            enc.append({'role': 'conv', 'name': f'{r}_conv', 'conv': _edm_conv_spec(cout, mc, 3)})
+            cout = mc
+        else:
+            block(enc, f'{r}_down', cout, cout, down=True)
+            if s['encoder_type'] == 'skip':
+                enc.append({'role': 'aux_down', 'name': f'{r}_aux_down', 'conv': _edm_conv_spec(caux, caux, 0, down=True)})
+                enc.append({'role': 'aux_skip', 'name': f'{r}_aux_skip', 'conv': _edm_conv_spec(caux, cout, 1)})
+            if s['encoder_type'] == 'residual':
+                enc.append({'role': 'aux_residual', 'name': f'{r}_aux_residual',
+                            'conv': _edm_conv_spec(caux, cout, 3, down=True, fused=True)})
+                caux = cout
+        for i in range(nb):
+            cin, cout = cout, mc * m
+            block(enc, f'{r}_block{i}', cin, cout, attn=res in attn_res)
+    skips = [mod['conv']['out'] if mod['role'] == 'conv' else mod['block']['out'] for mod in enc if mod['role'] in ('conv', 'block')]
+    levels = len(mult)
+    for level in range(levels - 1, -1, -1):
+        res = s['img_resolution'] >> level
+        r = f'dec.{res}x{res}'
+        if level == levels - 1:
+            block(dec, f'{r}_in0', cout, cout, attn=True)
+            block(dec, f'{r}_in1', cout, cout)
+        else:
+            block(dec, f'{r}_up', cout, cout, up=True)
+        for i in range(nb + 1):
+            cin = cout + skips.pop()
+            cout = mc * mult[level]
+            block(dec, f'{r}_block{i}', cin, cout, attn=(i == nb and res in attn_res))
+        if s['decoder_type'] == 'skip' or level == 0:
+            if s['decoder_type'] == 'skip' and level < levels - 1:
+                dec.append({'role': 'aux_up', 'name': f'{r}_aux_up', 'conv': _edm_conv_spec(s['out_channels'], s['out_channels'], 0, up=True)})
+            dec.append({'role': 'aux_norm', 'name': f'{r}_aux_norm', 'channels': cout})
+            dec.append({'role': 'aux_conv', 'name': f'{r}_aux_conv', 'conv': _edm_conv_spec(cout, s['out_channels'], 3)})
+    return enc, dec
+
+
+def dhariwal_unet_plan(s):
+    mc = s['model_channels']
+    mult = s['channel_mult']
+    nb = s['num_blocks']
+    attn_res = s['attn_resolutions']
+    enc, dec = [], []
+
+    def block(dst, name, cin, cout, up=False, down=False, attn=False):
+        dst.append({'role': 'block', 'name': name,
+                    'block': _edm_block_spec(cin, cout, cout // 64 if attn else 0, True, 1.0, 1e-5, False, up=up, down=down)})
+
+    cout = s['in_channels']
+    for level, m in enumerate(mult):
+        res = s['img_resolution'] >> level
+        r = f'enc.{res}x{res}'
+        if level == 0:
+            enc.append({'role': 'conv', 'name': f'{r}_conv', 'conv': _edm_conv_spec(cout, mc * m, 3)})
+            cout = mc * m
+        else:
+            block(enc, f'{r}_down', cout, cout, down=True)
+        for i in range(nb):
+            cin, cout = cout, mc * m
+            block(enc, f'{r}_block{i}', cin, cout, attn=res in attn_res)
+    skips = [mod['conv']['out'] if mod['role'] == 'conv' else mod['block']['out'] for mod in enc]
+    levels = len(mult)
+    for level in range(levels - 1, -1, -1):
+        res = s['img_resolution'] >> level
+        r = f'dec.{res}x{res}'
+        if level == levels - 1:
+            block(dec, f'{r}_in0', cout, cout, attn=True)
+            block(dec, f'{r}_in1', cout, cout)
+        else:
+            block(dec, f'{r}_up', cout, cout, up=True)
+        for i in range(nb + 1):
+            cin = cout + skips.pop()
+            cout = mc * mult[level]
+            block(dec, f'{r}_block{i}', cin, cout, attn=res in attn_res)
+    return enc, dec
+
+
+def buffer_names(spec, names):
+    """Which of `names` are fixed buffers, not trained (nets/index.ts bufferNames): EDM's resample filters and
+    Fourier frequencies; none for the other networks."""
+    if spec['type'] not in ('edm-songunet', 'edm-dhariwalunet'):
+        return []
+    return [n for n in names if n.endswith('.resample_filter') or n == 'map_noise.freqs']
+
+
+def _edm_gn(P, name, x, eps):
+    return nnf.group_norm(x, min(32, x.shape[1] // 4), P[f'{name}.weight'], P[f'{name}.bias'], eps=eps)
+
+
+def _depthwise(P, name, x):
+    """The resample_filter buffer [1, 1, n, n] as a depthwise kernel [C, 1, n, n] for x's C channels."""
+    f = P[f'{name}.resample_filter']
+    return f.expand(x.shape[1], 1, f.shape[-2], f.shape[-1])
+
+
+def _edm_conv(P, name, x, up=False, down=False, fused=False):
+    """EDM's Conv2d: kernel 0 = resampling only; up / down resample before the 'same' conv; fused down: the conv on
+    the image grown by the filter's padding, then the filter with stride 2. The bias comes last."""
+    w = P.get(f'{name}.weight')
+    if up or down:
+        pad = P[f'{name}.resample_filter'].shape[-1] // 2 - 1
+    if fused and down and w is not None:
+        y = nnf.conv2d(x, w, padding=w.shape[-1] // 2 + pad)
+        y = nnf.conv2d(y, _depthwise(P, name, y), stride=2, groups=y.shape[1])
+    else:
+        if fused and up:
+            raise SystemExit(f"torch/train.py: fused up-sampling is not supported ('{name}')")
+        y = x
+        if up:
+            y = nnf.conv_transpose2d(y, _depthwise(P, name, y) * 4, stride=2, padding=pad, groups=y.shape[1])
+        if down:
+            y = nnf.conv2d(y, _depthwise(P, name, y), stride=2, padding=pad, groups=y.shape[1])
+        if w is not None:
+            y = nnf.conv2d(y, w, padding=w.shape[-1] // 2)
+    b = P.get(f'{name}.bias')
+    return y if b is None else y + b[None, :, None, None]
+
+
+def _edm_attention(P, name, x, heads, eps):
+    """Self-attention over the H W positions, heads of d = C / heads channels; qkv's output channel (head, i, j) is
+    head 3d + 3i + j with j = 0, 1, 2 for q, k, v (EDM's layout)."""
+    b, c, hh, ww = x.shape
+    d = c // heads
+    qkv = _edm_conv(P, f'{name}.qkv', _edm_gn(P, f'{name}.norm2', x, eps)).reshape(b * heads, d, 3, hh * ww)
+    q, k, v = qkv.unbind(2)                                                   # [B heads, d, N]
+    w = torch.softmax(torch.bmm(q.transpose(1, 2), k / math.sqrt(d)), dim=2)  # [B heads, N(q), N(k)]
+    a = torch.bmm(v, w.transpose(1, 2))                                       # [B heads, d, N(q)]
+    return _edm_conv(P, f'{name}.proj', a.reshape(b, c, hh, ww))
+
+
+def _edm_block(P, name, o, x, emb):
+    """EDM's UNetBlock (nets/layers.ts edmBlock), NCHW."""
+    h = _edm_conv(P, f'{name}.conv0', nnf.silu(_edm_gn(P, f'{name}.norm0', x, o['eps'])), up=o['up'], down=o['down'])
+    p = _lin(P, f'{name}.affine', emb)[:, :, None, None]
+    if o['adaptive']:
+        scale, shift = p.chunk(2, dim=1)
+        h = nnf.silu(shift + _edm_gn(P, f'{name}.norm1', h, o['eps']) * (scale + 1))
+    else:
+        h = nnf.silu(_edm_gn(P, f'{name}.norm1', h + p, o['eps']))
+    h = _edm_conv(P, f'{name}.conv1', h)
+    h = h + (_edm_conv(P, f'{name}.skip', x, up=o['up'], down=o['down']) if o['skip'] else x)
+    if o['skip_scale'] != 1:
+        h = h * o['skip_scale']
+    if o['heads'] > 0:
+        h = _edm_attention(P, name, h, o['heads'], o['eps']) + h
+        if o['skip_scale'] != 1:
+            h = h * o['skip_scale']
+    return h
+
+
+def _cos_sin(c_noise, freqs):
+    args = c_noise[:, None] * freqs[None, :]
+    return torch.cat([torch.cos(args), torch.sin(args)], 1)
+
+
+def positional_embedding(c_noise, channels, max_positions=10000, endpoint=False):
+    """EDM's PositionalEmbedding, [cos | sin]: f_k = (1 / max_positions)^(k / (N/2 - endpoint)), the exponent and
+    the base rounded to float32 and the power taken in float64 then rounded (as nets/layers.ts)."""
+    half = channels // 2
+    denom = np.float32(half - (1 if endpoint else 0))
+    base = float(np.float32(1 / max_positions))
+    freqs = np.array([base ** float(np.float32(np.float32(k) / denom)) for k in range(half)], dtype=np.float32)
+    return _cos_sin(c_noise, torch.from_numpy(freqs).to(c_noise.device))
+
+
+def _labels_for(spec, labels, b):
+    if labels is None or tuple(labels.shape) != (b, spec['label_dim']):
+        raise ValueError(f"this {spec['type']} is class-conditional (label_dim {spec['label_dim']}): it needs class labels [{b}, {spec['label_dim']}]")
+    return labels
+
+
+def edm_songunet_forward(spec, P, x_in, c_noise, labels=None):
+    """src/core/nets/edm-songunet.ts (x_in and the result NHWC, as pid-studio's data)."""
+    enc, dec = song_unet_plan(spec)
+    noise_channels = spec['model_channels'] * spec['channel_mult_noise']
+    if spec['embedding_type'] == 'fourier':
+        emb = _cos_sin(c_noise, P['map_noise.freqs'] * (2 * math.pi))
+    else:
+        emb = positional_embedding(c_noise, noise_channels, 10000, True)
+    half = emb.shape[1] // 2
+    emb = torch.cat([emb[:, half:], emb[:, :half]], 1)
+    if spec.get('label_dim'):
+        emb = emb + _lin(P, 'map_label', _labels_for(spec, labels, x_in.shape[0]) * math.sqrt(spec['label_dim']))
+    emb = nnf.silu(_lin(P, 'map_layer1', nnf.silu(_lin(P, 'map_layer0', emb))))
+    x = aux = x_in.permute(0, 3, 1, 2)
+    skips = []
+    for m in enc:
+        role, name = m['role'], m['name']
+        if role == 'aux_down':
+            aux = _edm_conv(P, name, aux, down=True)
+        elif role == 'aux_skip':
+            x = skips[-1] = x + _edm_conv(P, name, aux)
+        elif role == 'aux_residual':
+            x = skips[-1] = aux = (x + _edm_conv(P, name, aux, down=True, fused=True)) / math.sqrt(2)
+        elif role == 'block':
+            x = _edm_block(P, name, m['block'], x, emb)
+            skips.append(x)
+        elif role == 'conv':
+            x = _edm_conv(P, name, x)
+            skips.append(x)
+    aux = tmp = None
+    for m in dec:
+        role, name = m['role'], m['name']
+        if role == 'aux_up':
+            aux = _edm_conv(P, name, aux, up=True)
+        elif role == 'aux_norm':
+            tmp = _edm_gn(P, name, x, 1e-6)
+        elif role == 'aux_conv':
+            tmp = _edm_conv(P, name, nnf.silu(tmp))
+            aux = tmp if aux is None else tmp + aux
+        elif role == 'block':
+            if x.shape[1] != m['block']['in']:
+                x = torch.cat([x, skips.pop()], 1)
+            x = _edm_block(P, name, m['block'], x, emb)
+    return aux.permute(0, 2, 3, 1)
+
+
+def edm_dhariwalunet_forward(spec, P, x_in, c_noise, labels=None):
+    """src/core/nets/edm-dhariwalunet.ts (x_in and the result NHWC)."""
+    enc, dec = dhariwal_unet_plan(spec)
+    emb = positional_embedding(c_noise, spec['model_channels'], 10000, False)
+    emb = _lin(P, 'map_layer1', nnf.silu(_lin(P, 'map_layer0', emb)))
+    if spec.get('label_dim'):
+        emb = emb + nnf.linear(_labels_for(spec, labels, x_in.shape[0]), P['map_label.weight'], P.get('map_label.bias'))
+    emb = nnf.silu(emb)
+    x = x_in.permute(0, 3, 1, 2)
+    skips = []
+    for m in enc:
+        x = _edm_conv(P, m['name'], x) if m['role'] == 'conv' else _edm_block(P, m['name'], m['block'], x, emb)
+        skips.append(x)
+    for m in dec:
+        if x.shape[1] != m['block']['in']:
+            x = torch.cat([x, skips.pop()], 1)
+        x = _edm_block(P, m['name'], m['block'], x, emb)
+    out = _edm_conv(P, 'out_conv', nnf.silu(_edm_gn(P, 'out_norm', x, 1e-5)))
+    return out.permute(0, 2, 3, 1)
+
+
+NETWORKS = {'mlp': mlp_forward, 'unet': unet_forward, 'edm-songunet': edm_songunet_forward,
+            'edm-dhariwalunet': edm_dhariwalunet_forward}
 
 
 def network_fn(spec):
@@ -249,12 +526,13 @@ def network_fn(spec):
 # The PID loss
 
 
-def pid_loss(F, P, teacher, precond, edm, loss, z, t, t_next):
+def pid_loss(F, P, teacher, precond, edm, loss, z, t, t_next, dtype=torch.float32):
     """The mean PID loss of the rows of one batch (src/core/pid.ts pidLossOfStudent), differentiable in P.
 
     z [b, ...] float32 on the device; t, t_next: float64 host lists. What depends only on the batch is computed in
     float64 and rounded to float32, as the TypeScript engine uploads it. `teacher(y, t)` is D(y, t), untaped.
-    Returns the per-sample losses [b] (the caller weights and sums them)."""
+    Returns the per-sample losses [b] (the caller weights and sums them). dtype=torch.float64 (with P, z and the
+    teacher in float64) gives the same loss without float32's round-off, for tests to measure it against."""
     dev = z.device
     b = z.shape[0]
     T = edm['sigma_max']
@@ -262,17 +540,17 @@ def pid_loss(F, P, teacher, precond, edm, loss, z, t, t_next):
     times = list(t) + list(t_next)
     a64 = torch.tensor([tj / T for tj in times], dtype=torch.float64, device=dev)
     z2 = torch.cat([z, z]).double()
-    x_in = (z2 * c_in).float()
-    az = (per_sample(a64, z.dim()) * z2).float()
-    one_minus_a = per_sample(torch.tensor([1 - tj / T for tj in times], dtype=torch.float32, device=dev), z.dim())
-    tB = per_sample(torch.tensor(list(t), dtype=torch.float32, device=dev), z.dim())
-    gap = per_sample(torch.tensor([ti - tn for ti, tn in zip(t, t_next)], dtype=torch.float32, device=dev), z.dim())
-    c_noise = precond.c_noise(torch.tensor(times, dtype=torch.float32, device=dev))
+    x_in = (z2 * c_in).to(dtype)
+    az = (per_sample(a64, z.dim()) * z2).to(dtype)
+    one_minus_a = per_sample(torch.tensor([1 - tj / T for tj in times], dtype=dtype, device=dev), z.dim())
+    tB = per_sample(torch.tensor(list(t), dtype=dtype, device=dev), z.dim())
+    gap = per_sample(torch.tensor([ti - tn for ti, tn in zip(t, t_next)], dtype=dtype, device=dev), z.dim())
+    c_noise = precond.c_noise(torch.tensor(times, dtype=dtype, device=dev))
     f = F(P, x_in, c_noise)
     x = az + one_minus_a * f
     y, y_next = x[:b], x[b:]
     with torch.no_grad():
-        d = teacher(y.detach(), torch.tensor(list(t), dtype=torch.float32, device=dev))
+        d = teacher(y.detach(), torch.tensor(list(t), dtype=dtype, device=dev))
     r = (y - tB * ((y - y_next) / gap) - d).reshape(b, -1)
     if loss == 'l2':
         return r.square().mean(1)

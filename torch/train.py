@@ -32,8 +32,8 @@ import torch.distributed as dist
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from pid_torch import (  # noqa: E402
-    Precond, apply_update, denoiser, ema_rate, exponential_lr, karras_sigmas, network_fn, pid_loss, read_safetensors,
-    safetensors_bytes, update_factors,
+    Precond, apply_update, buffer_names, denoiser, ema_rate, exponential_lr, karras_sigmas, network_fn, pid_loss,
+    read_safetensors, safetensors_bytes, update_factors,
 )
 
 RUN_FORMAT = 'pid-studio-run/1'
@@ -106,7 +106,11 @@ class Trainer:
         self.spec = run['student']['network']
         self.F = network_fn(self.spec)
         init = weights if run['student']['fromTeacher'] else read_safetensors(os.path.join(folder, run['student']['init']))[0]
-        self.names = sorted(init)
+        # EDM's fixed buffers (resample filters, Fourier frequencies) are not trained: not in the flat vector, the same
+        # tensors in every forward and in the student file
+        fixed = set(buffer_names(self.spec, init))
+        self.fixed = to_device(init, sorted(fixed), device)
+        self.names = sorted(n for n in init if n not in fixed)
         self.shapes = [list(init[n].shape) for n in self.names]
         self.sizes = [int(np.prod(sh)) if sh else 1 for sh in self.shapes]
         self.p = torch.cat([torch.from_numpy(np.ascontiguousarray(init[n])).reshape(-1) for n in self.names]).to(device)
@@ -124,7 +128,7 @@ class Trainer:
         self.skipped = self.restores = self.faults = 0
         self.take_snapshot()
 
-    # -- parameters as views of the flat vector
+    # -- the trained parameters as views of the flat vector
     def params(self, flat):
         out, o = {}, 0
         for n, sh, k in zip(self.names, self.shapes, self.sizes):
@@ -144,7 +148,7 @@ class Trainer:
         """The global batch's mean loss and flat gradient, summed over the ranks."""
         z, t, tn = self.draw()
         flat = self.p.detach().clone().requires_grad_(True)
-        P = self.params(flat)
+        P = {**self.fixed, **self.params(flat)}
         total = torch.zeros((), device=self.device)
         B = self.settings['batch']
         for a in range(0, self.rows, self.micro):
@@ -284,6 +288,7 @@ class Trainer:
         if not bool(torch.isfinite(weights).all()):
             raise RuntimeError('a student weight is not finite: the run diverged, nothing was written')
         tensors = {n: v.numpy() for n, v in self.params(weights).items()}
+        tensors.update({n: v.detach().cpu().numpy() for n, v in self.fixed.items()})
         return safetensors_bytes(tensors, {'pid_studio': json.dumps(config)})
 
 

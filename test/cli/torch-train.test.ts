@@ -1,22 +1,31 @@
 /**
  * torch/train.py on an export-run folder: a 2-process gloo run on CPU (torch.distributed.run) whose student the CLI
- * opens and samples; resume after a checkpoint equal to an uninterrupted run; a checkpoint of another run refused.
+ * opens and samples (moons-mlp, and a few steps of mnist14-unet and of a tiny NCSN++ SongUNet); resume after a checkpoint equal to an uninterrupted run; a checkpoint of another run refused.
  * Needs /usr/bin/python3 with torch (Debian's python3-torch); skipped, saying so, without it.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readSafetensors } from '../../src/formats/safetensors';
+import { EDM_SONGUNET_DEFAULTS, type EdmSongUnetNetwork } from '../../src/formats/edm-networks';
+import { readSafetensors, writeSafetensors } from '../../src/formats/safetensors';
+import { randomHost } from '../helpers/random-weights';
 import { runInProcess } from './in-process';
 
 const PYTHON = '/usr/bin/python3';
 const hasTorch = spawnSync(PYTHON, ['-c', 'import torch, numpy'], { encoding: 'utf8' }).status === 0;
 if (!hasTorch) console.warn(`torch-train.test.ts skipped: ${PYTHON} cannot import torch and numpy (install Debian's python3-torch)`);
 const TRAIN = fileURLToPath(new URL('../../torch/train.py', import.meta.url));
-const TEACHER = fileURLToPath(new URL('../../public/teachers/moons-mlp.safetensors', import.meta.url));
+const teacherFile = (name: string) => fileURLToPath(new URL(`../../public/teachers/${name}.safetensors`, import.meta.url));
+const TEACHER = teacherFile('moons-mlp');
+/** NCSN++ on 8x8x3: Fourier embedding, residual encoder, skip decoder, [1, 3, 3, 1] filters (fixed buffers), attention. */
+const SONG: EdmSongUnetNetwork = {
+  ...EDM_SONGUNET_DEFAULTS, type: 'edm-songunet', img_resolution: 8, in_channels: 3, out_channels: 3, model_channels: 8,
+  channel_mult: [1, 2], channel_mult_emb: 2, num_blocks: 1, attn_resolutions: [4], dropout: 0, embedding_type: 'fourier',
+  channel_mult_noise: 2, encoder_type: 'residual', decoder_type: 'skip', resample_filter: [1, 3, 3, 1],
+};
 const dir = mkdtempSync(join(tmpdir(), 'pid-torch-train-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const env = { ...process.env, PYTHONDONTWRITEBYTECODE: '1', OMP_NUM_THREADS: '1' };
@@ -34,6 +43,9 @@ describe.skipIf(!hasTorch)('torch/train.py', () => {
     expect(a.code, a.err.join('\n')).toBe(0);
     const b = await runInProcess(['export-run', '--teacher', TEACHER, '--out', 'other', '--steps', '6', '--batch', '32', '--seed', '6'], dir);
     expect(b.code, b.err.join('\n')).toBe(0);
+    const config = { format: 'pid-studio/1', role: 'teacher', name: 'tiny NCSN++', data: { shape: [8, 8, 3], range: [-1, 1] },
+      edm: { sigma_data: 0.5, sigma_min: 0.002, sigma_max: 80, rho: 7 }, network: SONG };
+    writeFileSync(join(dir, 'song.safetensors'), writeSafetensors(randomHost(SONG, [8, 8, 3], 5), { pid_studio: JSON.stringify(config) }));
   });
 
   it('runs on 2 processes (gloo, CPU) and writes a student the CLI opens and samples', async () => {
@@ -53,6 +65,33 @@ describe.skipIf(!hasTorch)('torch/train.py', () => {
     const sample = await runInProcess(['sample', '--model', 'ddp.safetensors', '--n', '8', '--out', 'x.safetensors', '--backend', 'cpu'], dir);
     expect(sample.code, sample.err.join('\n')).toBe(0);
   }, 120_000);
+
+  // a few steps of image networks on 2 processes: the student opens, samples, and keeps EDM's fixed buffers
+  for (const [name, teacher] of [['mnist14-unet', teacherFile('mnist14-unet')], ['edm-songunet', 'song.safetensors']]) {
+    it(`runs ${name} on 2 processes and writes a student the CLI opens and samples`, async () => {
+      const a = await runInProcess(['export-run', '--teacher', teacher, '--out', `run-${name}`, '--steps', '3', '--batch', '4', '--seed', '2'], dir);
+      expect(a.code, a.err.join('\n')).toBe(0);
+      const r = train([`run-${name}`, '--out', `${name}.safetensors`, '--device', 'cpu', '--log', `${name}.jsonl`], 2);
+      expect(r.status, r.stdout + r.stderr).toBe(0);
+      const lines = readFileSync(join(dir, `${name}.jsonl`), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+      expect(lines.filter((l) => !l.final).map((l) => [l.step, Number.isFinite(l.loss) && Number.isFinite(l.gradNorm)])).toEqual([[1, true], [2, true], [3, true]]);
+      const inspect = await runInProcess(['inspect', `${name}.safetensors`], dir);
+      expect(inspect.code, inspect.err.join('\n')).toBe(0);
+      expect(inspect.out[0]).toMatch(/valid pid-studio student/);
+      const student = weights(`${name}.safetensors`).tensors;
+      const start = weights(join(`run-${name}`, 'teacher.safetensors')).tensors;
+      expect([...student.keys()].sort()).toEqual([...start.keys()].sort());
+      let moved = false;
+      for (const [key, t] of start) {
+        const same = t.data.every((v, i) => v === student.get(key)!.data[i]);
+        if (/resample_filter$|^map_noise\.freqs$/.test(key)) expect(same, key).toBe(true); // buffers: not trained
+        else moved ||= !same;
+      }
+      expect(moved).toBe(true);
+      const sample = await runInProcess(['sample', '--model', `${name}.safetensors`, '--n', '2', '--out', `${name}-x.safetensors`, '--backend', 'cpu'], dir);
+      expect(sample.code, sample.err.join('\n')).toBe(0);
+    }, 120_000);
+  }
 
   it('resumed after a checkpoint, ends where an uninterrupted run ends, bit for bit', () => {
     const whole = train(['run', '--out', 'whole.safetensors', '--device', 'cpu']);

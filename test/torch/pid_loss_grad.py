@@ -3,7 +3,8 @@ for test/core/pid-torch.test.ts to hold against the TypeScript engine's (src/cor
 usage: pid_loss_grad.py TEACHER.safetensors BATCH.safetensors OUT.json
 The batch file: F32 tensors z [B, ...data.shape] (noise times sigma_max), n and n_next [B] (grid indices), and
 __metadata__ {"N", "loss"}. The student is the teacher's network at the teacher's weights. OUT.json: {"loss", "grad":
-{name: flat list}}."""
+{name: flat list}} (the trained tensors: not EDM's fixed buffers), and "loss64", "grad64": the same in float64 (the
+float32 values' own round-off, for the test's tolerance)."""
 import json
 import os
 import sys
@@ -12,7 +13,7 @@ import torch
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'torch'))
-from pid_torch import Precond, denoiser, karras_sigmas, network_fn, pid_loss, read_safetensors  # noqa: E402
+from pid_torch import Precond, denoiser, buffer_names, karras_sigmas, network_fn, pid_loss, read_safetensors  # noqa: E402
 
 torch.set_num_threads(1)
 
@@ -26,14 +27,21 @@ def main(teacher_path, batch_path, out_path):
     grid = karras_sigmas(N, edm['sigma_min'], edm['sigma_max'], edm['rho'])
     precond = Precond(config)
     F = network_fn(config['network'])
-    teacher = denoiser(F, {k: torch.from_numpy(v.copy()) for k, v in weights.items()}, precond)
-    P = {k: torch.from_numpy(v.copy()).requires_grad_(True) for k, v in weights.items()}
+    fixed = set(buffer_names(config['network'], weights))
     t = [grid[int(i)] for i in batch['n']]
     tn = [grid[int(i)] for i in batch['n_next']]
-    value = pid_loss(F, P, teacher, precond, edm, loss, torch.from_numpy(batch['z'].copy()), t, tn).mean()
-    value.backward()
+
+    def run(dtype):
+        teacher = denoiser(F, {k: torch.from_numpy(v.copy()).to(dtype) for k, v in weights.items()}, precond)
+        P = {k: torch.from_numpy(v.copy()).to(dtype).requires_grad_(k not in fixed) for k, v in weights.items()}
+        value = pid_loss(F, P, teacher, precond, edm, loss, torch.from_numpy(batch['z'].copy()).to(dtype), t, tn, dtype=dtype).mean()
+        value.backward()
+        return value.item(), {k: p.grad.reshape(-1).tolist() for k, p in P.items() if k not in fixed}
+
+    loss32, grad32 = run(torch.float32)
+    loss64, grad64 = run(torch.float64)
     with open(out_path, 'w') as f:
-        json.dump({'loss': value.item(), 'grad': {k: p.grad.reshape(-1).tolist() for k, p in P.items()}}, f)
+        json.dump({'loss': loss32, 'grad': grad32, 'loss64': loss64, 'grad64': grad64}, f)
 
 
 if __name__ == '__main__':
