@@ -11,8 +11,13 @@
  * webgpu runs in Node through Dawn (src/core/webgpu-node.ts); its adapter is named in the table.
  * Environment: BENCH_UNET_STEPS (steps timed per UNet batch; 0 skips the UNet), BENCH_UNET_BATCHES (32),
  * BENCH_CHUNK (steps per trainSteps call, 10), BENCH_SAMPLING=0 (skip the sampling tables), BENCH_TORCH=0 (skip PyTorch),
- * BENCH_SONG_STEPS (SongUNet steps timed, 3; 0 skips it), BENCH_SIMD=0 (wasm without the SIMD kernels of
+ * BENCH_SONG_STEPS (SongUNet steps timed, 3; 0 skips it), BENCH_SONG_BATCH (32), BENCH_MLP_STEPS (moons MLP steps
+ * timed; default per backend, 30 on webgpu), BENCH_SIMD=0 (wasm without the SIMD kernels of
  * src/core/kernels/simd-module.ts: the filter gradient, batched products and GroupNorm as before them).
+ * On webgpu the table also gives the GPU compute dispatches of one trainStep (bench/kernel-count.ts's countDispatches:
+ * dispatchWorkgroups counted), the fixed cost per step on a real GPU; quick on lavapipe:
+ *   BENCH_UNET_BATCHES=2 BENCH_UNET_STEPS=1 BENCH_SONG_BATCH=2 BENCH_SONG_STEPS=1 BENCH_MLP_STEPS=1 BENCH_SAMPLING=0 \
+ *   BENCH_TORCH=0 npm run bench -- webgpu
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
@@ -38,6 +43,8 @@ const TEACHER = 'public/teachers/moons-mlp.safetensors';
 const IMAGE_TEACHER = 'public/teachers/mnist28-unet.safetensors';
 const BACKENDS: BackendName[] = (process.argv[2]?.split(',') as BackendName[]) ?? ['wasm', 'cpu'];
 const MLP_STEPS = { wasm: 100, cpu: 15, webgl: 30, webgpu: 30 } as const;
+const MLP_STEPS_SET = process.env.BENCH_MLP_STEPS === undefined ? null : Number(process.env.BENCH_MLP_STEPS);
+const SONG_BATCH = Number(process.env.BENCH_SONG_BATCH ?? 32);
 const UNET_STEPS = { wasm: 4, cpu: 0, webgl: 3, webgpu: 20 } as const;
 const UNET_BATCHES = (process.env.BENCH_UNET_BATCHES ?? '32').split(',').map(Number);
 const CHUNK = Number(process.env.BENCH_CHUNK ?? 10);
@@ -78,7 +85,7 @@ function trainerFor(teacher: Teacher, batch: number) {
 
 function stepRow(label: string, net: string, batch: number, f: StepFigures): string[] {
   const opt = (v: number | null, digits: number) => (v === null ? '-' : v.toFixed(digits));
-  return [label, net, `${batch}`, `${f.kernelsPerStep}`, opt(f.kernelsPerChunkedStep, 0), f.stepsPerSecond.toFixed(2), opt(f.chunkedStepsPerSecond, 2)];
+  return [label, net, `${batch}`, `${f.kernelsPerStep}`, opt(f.kernelsPerChunkedStep, 0), opt(f.dispatchesPerStep, 0), f.stepsPerSecond.toFixed(2), opt(f.chunkedStepsPerSecond, 2)];
 }
 
 /** A PyTorch CPU step script's figures (one thread), or why there are none. */
@@ -154,7 +161,7 @@ for (const name of BACKENDS) {
   const label = name === 'webgpu' ? `${backend.got} (${adapter})` : backend.got;
   const teacher = loadTeacher(model);
   const mlp = trainerFor(teacher, 256);
-  const f = await measurePidSteps(mlp.trainer, MLP_STEPS[name], CHUNK);
+  const f = await measurePidSteps(mlp.trainer, MLP_STEPS_SET ?? MLP_STEPS[name], Math.min(CHUNK, MLP_STEPS_SET ?? CHUNK));
   mlp.done();
   stepRows.push(stepRow(label, 'moons MLP', 256, f));
   notes.push(`${label}, moons MLP: ${f.top}`);
@@ -176,7 +183,8 @@ for (const name of BACKENDS) {
   }
 }
 
-// EDM's SongUNet sized like the 28x28 digits (model_channels 16, channel_mult [1,2,2], attention at 7x7), batch 32,
+// EDM's SongUNet sized like the 28x28 digits (model_channels 16, channel_mult [1,2,2], attention at 7x7), batch 32
+// (BENCH_SONG_BATCH),
 // ours on each backend against PyTorch's CPU step on one thread (bench/torch_pid_songunet.py), from one .pt file.
 const songSteps = Number(process.env.BENCH_SONG_STEPS ?? 3);
 if (songSteps > 0) {
@@ -187,18 +195,18 @@ if (songSteps > 0) {
   const song = loadTeacher(await readAnyModel([{ name: 'songunet28.pt', bytes: new Uint8Array(readFileSync(file)) }]));
   for (const name of BACKENDS.filter((b) => b !== 'cpu')) {
     await startBackend(name);
-    const run = trainerFor(song, 32);
+    const run = trainerFor(song, SONG_BATCH);
     const g = await measurePidSteps(run.trainer, songSteps, songSteps);
     run.done();
-    stepRows.push(stepRow(name === 'webgpu' ? `webgpu (${adapter})` : name, 'EDM SongUNet 28x28', 32, g));
+    stepRows.push(stepRow(name === 'webgpu' ? `webgpu (${adapter})` : name, 'EDM SongUNet 28x28', SONG_BATCH, g));
   }
   song.dispose();
-  const torchSong = torchScript('bench/torch_pid_songunet.py', [file, JSON.stringify(SONGUNET28), '32', `${songSteps + 2}`]);
+  const torchSong = torchScript('bench/torch_pid_songunet.py', [file, JSON.stringify(SONGUNET28), `${SONG_BATCH}`, `${songSteps + 2}`]);
   if (typeof torchSong === 'string') notes.push(`PyTorch SongUNet: not measured (${torchSong})`);
   else {
-    stepRows.push([`PyTorch ${torchSong.version} CPU, 1 thread (BLAS ${torchSong.blas})`, 'EDM SongUNet 28x28', '32', '-', '-', torchSong.perSecond.toFixed(2), '-']);
+    stepRows.push([`PyTorch ${torchSong.version} CPU, 1 thread (BLAS ${torchSong.blas})`, 'EDM SongUNet 28x28', `${SONG_BATCH}`, '-', '-', '-', torchSong.perSecond.toFixed(2), '-']);
     const wasm = stepRows.find((r) => r[0] === 'wasm' && r[1] === 'EDM SongUNet 28x28');
-    if (wasm) songRatio = `EDM SongUNet 28x28: wasm ${Number(wasm[6] === '-' ? wasm[5] : wasm[6]).toFixed(2)} steps/s against PyTorch CPU (1 thread, ${torchSong.blas}) ${torchSong.perSecond.toFixed(2)}: ${(Number(wasm[6] === '-' ? wasm[5] : wasm[6]) / torchSong.perSecond).toFixed(2)}x`;
+    if (wasm) songRatio = `EDM SongUNet 28x28: wasm ${Number(wasm[7] === '-' ? wasm[6] : wasm[7]).toFixed(2)} steps/s against PyTorch CPU (1 thread, ${torchSong.blas}) ${torchSong.perSecond.toFixed(2)}: ${(Number(wasm[7] === '-' ? wasm[6] : wasm[7]) / torchSong.perSecond).toFixed(2)}x`;
   }
   rmSync(dir, { recursive: true, force: true });
 }
@@ -208,10 +216,10 @@ let ratio = '';
 if (typeof torch === 'string') {
   notes.push(`PyTorch: not measured (${torch})`);
 } else {
-  stepRows.push([`PyTorch ${torch.version} CPU, 1 thread (BLAS ${torch.blas})`, 'moons MLP', '256', '-', '-', torch.perSecond.toFixed(2), '-']);
+  stepRows.push([`PyTorch ${torch.version} CPU, 1 thread (BLAS ${torch.blas})`, 'moons MLP', '256', '-', '-', '-', torch.perSecond.toFixed(2), '-']);
   const wasm = stepRows.find((r) => r[0] === 'wasm' && r[1] === 'moons MLP');
   if (wasm) {
-    const best = Math.max(Number(wasm[5]), Number(wasm[6]) || 0);
+    const best = Math.max(Number(wasm[6]), Number(wasm[7]) || 0);
     ratio = `moons MLP: wasm ${best.toFixed(2)} steps/s (the faster of the two ways) against PyTorch CPU (1 thread, ${torch.blas}) ${torch.perSecond.toFixed(2)}: ${(best / torch.perSecond).toFixed(2)}x`;
   }
 }
@@ -227,7 +235,7 @@ const gpu = adapter ? `; webgpu adapter: ${adapter}` : '';
 console.log(`machine: ${cpus().length} x ${cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}${gpu}`);
 console.log(`wasm kernels: ${SIMD ? 'with the SIMD kernels (filter gradient, batched products, GroupNorm)' : 'without the SIMD kernels (BENCH_SIMD=0)'}`);
 console.log(`moons MLP: ${TEACHER} (${JSON.stringify(model.config.network)}, ${parameterCount(model.config.network as LearnedNetworkSpec, [2]).toLocaleString('en-US')} parameters); mnist28 UNet: ${IMAGE_TEACHER} (${imageNet.type} ${imageModel.config.data.shape.join('x')}, ${parameterCount(imageNet, imageModel.config.data.shape).toLocaleString('en-US')} parameters); students initialised from the teachers, PID defaults (RAdam, EMA 0.999, l2, N 250)\n`);
-printTable(['backend', 'network', 'batch', 'kernels/step (trainStep)', `kernels/step (trainSteps ${CHUNK})`, 'steps/s (trainStep)', `steps/s (trainSteps ${CHUNK})`], stepRows);
+printTable(['backend', 'network', 'batch', 'kernels/step (trainStep)', `kernels/step (trainSteps ${CHUNK})`, 'GPU dispatches/step (trainStep)', 'steps/s (trainStep)', `steps/s (trainSteps ${CHUNK})`], stepRows);
 if (ratio) console.log(`\n${ratio}`);
 if (songRatio) console.log(songRatio);
 console.log(`\nmost frequent kernels of one trainStep:\n${notes.map((n) => `  ${n}`).join('\n')}`);

@@ -38,3 +38,28 @@ export async function countKernels<T>(work: () => Promise<T>): Promise<KernelCou
 export function topKernels(byName: Map<string, number>, n = 8): string {
   return [...byName].sort((a, b) => b[1] - a[1]).slice(0, n).map(([k, c]) => `${k} ${c}`).join(', ');
 }
+
+type Dispatch = (this: GPUComputePassEncoder, x: number, y?: number, z?: number) => void;
+
+/**
+ * Counts the GPU compute dispatches an async piece of work records, by wrapping GPUComputePassEncoder's
+ * dispatchWorkgroups while it runs (tfjs-webgpu records one per program it runs; copies and readbacks are not
+ * dispatches). `dispatches` is null where there is no WebGPU (no GPUComputePassEncoder global: Dawn's globals are
+ * installed by src/core/webgpu-node.ts, a browser has its own).
+ */
+export async function countDispatches<T>(work: () => Promise<T>): Promise<{ result: T; dispatches: number | null }> {
+  const encoder = (globalThis as { GPUComputePassEncoder?: { prototype: { dispatchWorkgroups: Dispatch } } }).GPUComputePassEncoder;
+  if (!encoder) return { result: await work(), dispatches: null };
+  const proto = encoder.prototype;
+  const original = proto.dispatchWorkgroups;
+  let dispatches = 0;
+  proto.dispatchWorkgroups = function (this: GPUComputePassEncoder, x: number, y?: number, z?: number) {
+    dispatches += 1;
+    return original.call(this, x, y, z);
+  };
+  try {
+    return { result: await work(), dispatches };
+  } finally {
+    proto.dispatchWorkgroups = original;
+  }
+}

@@ -1,10 +1,11 @@
 /**
- * One PID training configuration measured: tfjs kernels per step and steps/s, step by step (trainStep, one readback
- * each) and in chunks (trainSteps, one readback per chunk). Works against a PidTrainer without trainSteps (an older
+ * One PID training configuration measured: tfjs kernels per step (on webgpu also GPU dispatches per step) and
+ * steps/s, step by step (trainStep, one readback each) and in chunks (trainSteps, one readback per chunk). Works against a PidTrainer without trainSteps (an older
  * commit, for before/after figures): the chunked figures are then absent.
  */
+import * as tf from '@tensorflow/tfjs-core';
 import type { PidTrainer, StepMetrics } from '../src/core/pid';
-import { countKernels, topKernels } from './kernel-count';
+import { countDispatches, countKernels, topKernels } from './kernel-count';
 
 type Chunked = (count: number) => Promise<StepMetrics[]>;
 
@@ -13,6 +14,8 @@ export interface StepFigures {
   kernelsPerStep: number;
   /** Kernels of one trainSteps(chunk) divided by chunk; null without trainSteps. */
   kernelsPerChunkedStep: number | null;
+  /** GPU compute dispatches of that trainStep() (webgpu only: wraps dispatchWorkgroups); null on other backends. */
+  dispatchesPerStep: number | null;
   stepsPerSecond: number;
   chunkedStepsPerSecond: number | null;
   top: string;
@@ -30,8 +33,9 @@ export async function measurePidSteps(trainer: PidTrainer, steps: number, chunk:
     if (bad) throw new Error(`bench: a measured PID step was skipped (loss ${bad.loss}, gradient norm ${bad.gradNorm})`);
   };
   check([await trainer.trainStep()]);
-  const single = await countKernels(() => trainer.trainStep());
-  check([single.result]);
+  const single = await countKernels(() => countDispatches(() => trainer.trainStep()));
+  check([single.result.result]);
+  const dispatchesPerStep = tf.getBackend() === 'webgpu' ? single.result.dispatches : null;
   const start = performance.now();
   for (let i = 0; i < steps; i++) check([await trainer.trainStep()]);
   const stepsPerSecond = steps / ((performance.now() - start) / 1000);
@@ -48,5 +52,5 @@ export async function measurePidSteps(trainer: PidTrainer, steps: number, chunk:
     for (let i = 0; i < chunks; i++) check(await chunked(chunk));
     chunkedStepsPerSecond = (chunks * chunk) / ((performance.now() - t0) / 1000);
   }
-  return { kernelsPerStep: single.total, kernelsPerChunkedStep, stepsPerSecond, chunkedStepsPerSecond, top: topKernels(single.byName) };
+  return { kernelsPerStep: single.total, kernelsPerChunkedStep, dispatchesPerStep, stepsPerSecond, chunkedStepsPerSecond, top: topKernels(single.byName) };
 }
