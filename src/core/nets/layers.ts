@@ -5,7 +5,7 @@
  *   - conv weights [out, in, kh, kw] are transposed to HWIO at use; 1x1 convs are a plain-matMul `linear`
  *     (tfjs-wasm's transposed matMul is slow);
  *   - GroupNorm has a hand-written gradient (fewer full-size ops than autodiff through the means), and on wasm is
- *     one SIMD kernel each way;
+ *     one SIMD kernel each way, on webgpu a few WebGPU programs each way;
  *   - no resizeNearestNeighbor (its cpu gradient is wrong for batch > 1), no depthwise or transposed convolutions
  *     (tfjs-wasm has no DepthwiseConv2dNative gradient kernels, and a slow naive Conv2DBackpropInput): EDM's
  *     resampling, a depthwise (transposed) convolution with the outer product of a 1D filter, is done separably,
@@ -15,6 +15,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { EdmBlock } from '../../formats/edm-networks';
 import type { Params } from './params';
 import { GROUP_NORM, GROUP_NORM_GRAD, fusedGroupNorm } from '../kernels/wasm-group-norm';
+import { fusedWebGpuGroupNorm } from '../kernels/webgpu-group-norm';
 
 /**
  * SiLU, x sigmoid(x), with its derivative written out: d/dx = s (1 + x (1 - s)), s = sigmoid(x). Autodiff through
@@ -153,7 +154,10 @@ function groupNormOp(groups: number, eps: number) {
   }) as unknown as Parameters<typeof tf.customGrad>[0]);
 }
 
-/** The same GroupNorm as one wasm kernel each way (kernels/wasm-group-norm.ts), saving x and the group statistics. */
+/**
+ * The same GroupNorm as one kernel each way (kernels/wasm-group-norm.ts on wasm, kernels/webgpu-group-norm.ts on
+ * webgpu), saving x and the group statistics.
+ */
 function fusedGroupNormOp(groups: number, eps: number) {
   return tf.customGrad(((x: tf.Tensor4D, w: tf.Tensor1D, b: tf.Tensor1D, save: tf.GradSaveFunc) => {
     const [y, mean, rstd] = tf.engine().runKernel(GROUP_NORM, { x, w, b }, { groups, eps }) as tf.Tensor[];
@@ -168,7 +172,8 @@ function fusedGroupNormOp(groups: number, eps: number) {
 
 /** GroupNorm `name` (weight, bias [C]) with `groups` groups. */
 export function groupNorm(params: Params, name: string, x: tf.Tensor4D, groups: number, eps = 1e-5): tf.Tensor4D {
-  const op = fusedGroupNorm(tf.getBackend(), x.shape[3], groups) ? fusedGroupNormOp : groupNormOp;
+  const fused = fusedGroupNorm(tf.getBackend(), x.shape[3], groups) || fusedWebGpuGroupNorm(tf.getBackend(), x.shape[3], groups);
+  const op = fused ? fusedGroupNormOp : groupNormOp;
   return op(groups, eps)(x, params.get(`${name}.weight`)!, params.get(`${name}.bias`)!) as tf.Tensor4D;
 }
 
