@@ -54,6 +54,7 @@ async function load(name: BackendName, options: BackendOptions): Promise<void> {
       await import('@tensorflow/tfjs-backend-webgpu');
       if (!(await import('./kernels/webgpu-addn')).installWebGpuAddNFix()) throw new Error('the webgpu AddN kernel could not be replaced (kernels/webgpu-addn.ts)');
       (await import('./kernels/webgpu-group-norm')).registerWebGpuGroupNorm(); // GroupNorm in 3 + 4 dispatches (#22)
+      (await import('./kernels/webgpu-silu')).registerWebGpuSilu(); // SiLU in 1 + 1 dispatches (#22)
       return;
   }
 }

@@ -16,12 +16,22 @@ import type { EdmBlock } from '../../formats/edm-networks';
 import type { Params } from './params';
 import { GROUP_NORM, GROUP_NORM_GRAD, fusedGroupNorm } from '../kernels/wasm-group-norm';
 import { fusedWebGpuGroupNorm } from '../kernels/webgpu-group-norm';
+import { SILU, SILU_GRAD, fusedWebGpuSilu } from '../kernels/webgpu-silu';
 
 /**
  * SiLU, x sigmoid(x), with its derivative written out: d/dx = s (1 + x (1 - s)), s = sigmoid(x). Autodiff through
  * mul and sigmoid saves three tensors and runs eight backward kernels (casts included); this saves two and runs five.
+ * On webgpu it is one WebGPU program each way (kernels/webgpu-silu.ts).
  */
 export const silu = tf.customGrad(((x: tf.Tensor, save: tf.GradSaveFunc) => {
+  if (x.dtype === 'float32' && fusedWebGpuSilu(tf.getBackend())) {
+    // webgpu: one program each way (kernels/webgpu-silu.ts), saving x only
+    save([x]);
+    return {
+      value: tf.engine().runKernel(SILU, { x }) as tf.Tensor,
+      gradFunc: (dy: tf.Tensor, [xs]: tf.Tensor[]) => tf.engine().runKernel(SILU_GRAD, { dy, x: xs }) as tf.Tensor,
+    };
+  }
   const s = tf.sigmoid(x);
   save([x, s]);
   return {
