@@ -1,6 +1,7 @@
 /**
  * torch/train.py on an export-run folder: a 2-process gloo run on CPU (torch.distributed.run) whose student the CLI
- * opens and samples (moons-mlp, and a few steps of mnist14-unet and of a tiny NCSN++ SongUNet); resume after a checkpoint equal to an uninterrupted run; a checkpoint of another run refused.
+ * opens and samples (moons-mlp, and a few steps of mnist14-unet and of a tiny NCSN++ SongUNet); resume after a checkpoint equal to an uninterrupted run; a checkpoint of another run, or of another teacher
+ * (moons-mlp with one weight changed, the same settings), refused; torch/flops.py's count on moons-mlp.
  * Needs /usr/bin/python3 with torch (Debian's python3-torch); skipped, saying so, without it.
  */
 import { spawnSync } from 'node:child_process';
@@ -18,6 +19,7 @@ const PYTHON = '/usr/bin/python3';
 const hasTorch = spawnSync(PYTHON, ['-c', 'import torch, numpy'], { encoding: 'utf8' }).status === 0;
 if (!hasTorch) console.warn(`torch-train.test.ts skipped: ${PYTHON} cannot import torch and numpy (install Debian's python3-torch)`);
 const TRAIN = fileURLToPath(new URL('../../torch/train.py', import.meta.url));
+const FLOPS = fileURLToPath(new URL('../../torch/flops.py', import.meta.url));
 const teacherFile = (name: string) => fileURLToPath(new URL(`../../public/teachers/${name}.safetensors`, import.meta.url));
 const TEACHER = teacherFile('moons-mlp');
 /** NCSN++ on 8x8x3: Fourier embedding, residual encoder, skip decoder, [1, 3, 3, 1] filters (fixed buffers), attention. */
@@ -46,6 +48,12 @@ describe.skipIf(!hasTorch)('torch/train.py', () => {
     const config = { format: 'pid-studio/1', role: 'teacher', name: 'tiny NCSN++', data: { shape: [8, 8, 3], range: [-1, 1] },
       edm: { sigma_data: 0.5, sigma_min: 0.002, sigma_max: 80, rho: 7 }, network: SONG };
     writeFileSync(join(dir, 'song.safetensors'), writeSafetensors(randomHost(SONG, [8, 8, 3], 5), { pid_studio: JSON.stringify(config) }));
+    // another teacher on the same settings: moons-mlp with one weight changed, same name, same config
+    const moons = readSafetensors(new Uint8Array(readFileSync(TEACHER)), TEACHER);
+    moons.tensors.get('out.bias')!.data[0] += 0.25;
+    writeFileSync(join(dir, 'moons-mlp.safetensors'), writeSafetensors(moons.tensors, moons.metadata));
+    const c = await runInProcess(['export-run', '--teacher', 'moons-mlp.safetensors', '--out', 'changed', '--steps', '6', '--batch', '32', '--seed', '5'], dir);
+    expect(c.code, c.err.join('\n')).toBe(0);
   });
 
   it('runs on 2 processes (gloo, CPU) and writes a student the CLI opens and samples', async () => {
@@ -114,13 +122,31 @@ describe.skipIf(!hasTorch)('torch/train.py', () => {
     expect(changed).toBe(true); // steps 5 and 6 did something
   }, 120_000);
 
-  it('refuses a checkpoint of another run, and a bad folder, in one line with exit code 2', () => {
+  it('refuses a checkpoint of another run or of another teacher, and a bad folder, in one line with exit code 2', () => {
     const r = train(['other', '--out', 'o.safetensors', '--device', 'cpu', '--checkpoint', 'ck.safetensors', '--resume']);
     expect(r.status).toBe(2);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(/belongs to other settings/);
+    const run = JSON.parse(readFileSync(join(dir, 'run', 'run.json'), 'utf8'));
+    const changed = JSON.parse(readFileSync(join(dir, 'changed', 'run.json'), 'utf8'));
+    expect(changed.settings).toEqual(run.settings); // only the teacher differs
+    expect(changed.teacher.sha256).not.toBe(run.teacher.sha256);
+    const t = train(['changed', '--out', 'o.safetensors', '--device', 'cpu', '--checkpoint', 'ck.safetensors', '--resume']);
+    expect(t.status, t.stdout + t.stderr).toBe(2);
+    expect(t.stderr.trim().split('\n')).toHaveLength(1);
+    expect(t.stderr).toMatch(/belongs to another teacher/);
     const bad = train(['nowhere', '--out', 'o.safetensors']);
     expect(bad.status).toBe(2);
     expect(bad.stderr).toMatch(/run\.json: cannot be read/);
+  }, 60_000);
+
+  it('counts the FLOPs of a PID step (torch/flops.py): moons-mlp, one multiply-add per weight, 7 B forwards', () => {
+    const r = spawnSync(PYTHON, [FLOPS, '--json', TEACHER, '--batch', '256'], { cwd: dir, encoding: 'utf8', timeout: 60_000, env });
+    expect(r.status, r.stderr).toBe(0);
+    const row = JSON.parse(r.stdout);
+    const w = weights(join('run', 'teacher.safetensors')).tensors;
+    const macs = [...w].filter(([n]) => n.endsWith('.weight')).reduce((s, [, t]) => s + t.data.length, 0);
+    expect(row.forwardMacsPerSample).toBe(macs);
+    expect(row.stepFlop).toBe(7 * 256 * 2 * macs);
   }, 60_000);
 });
