@@ -12,6 +12,17 @@ const ROLE: [string, string] = ['--role teacher|student', "what a bare state dic
 const BACKEND: [string, string] = ['--backend wasm|cpu|webgpu', 'tfjs backend; default wasm; webgpu runs through Dawn on a Vulkan adapter'];
 const LABELS: [string, string] = ['--labels <labels file>', 'one-hot class labels, one F32 tensor "labels" [n, label_dim], for class-conditional models'];
 
+/** Run settings that distill and export-run document alike. */
+const PRESET: [string, string] = ['--preset quick|paper', 'settings preset; default quick'];
+const PRESET_SETTINGS: [string, string][] = [
+  ['--lr X', "learning rate at the first step; default: the preset's"],
+  ['--lr-final X', "learning rate at the last step, exponential decay from --lr; default: the preset's"],
+  ['--N K', "discretisation points of the teacher's trajectory; default: the preset's"],
+  ['--loss l2|l1|pseudo-huber', "the distance between student and teacher; default: the preset's"],
+  ['--optimizer radam|adam', "the optimiser; default: the preset's"],
+  ['--ema X', "EMA decay of the exported weights, in [0, 1); default: the preset's"],
+];
+
 export const COMMAND_HELP: Record<string, CommandHelp> = {
   inspect: {
     about: 'validate a model (or a samples, noise or D file) and print a summary',
@@ -42,18 +53,13 @@ export const COMMAND_HELP: Record<string, CommandHelp> = {
     flags: [
       ['--teacher <model | builtin:NAME>', 'the teacher to distil'],
       ['--out <student file>', 'where the student goes, a .safetensors file'],
-      ['--preset quick|paper', 'settings preset; default quick'],
+      PRESET,
       ['--steps K', "training steps; default: an image teacher's plan (about --minutes here), else the preset's"],
       ['--batch B', "noise draws per step; default: an image teacher's plan (32 on a CPU), else the preset's"],
       ['--micro-batch M', 'samples per forward and backward pass, gradients accumulated over the batch; default: the most that fit in memory'],
       ['--force', "train even when the plan says a step does not fit the backend's memory (it will most likely fail)"],
       ['--minutes M', "an image teacher's plan sizes steps and evaluations to about M minutes of training here (timed on 1 and 2 samples first); default 10"],
-      ['--lr X', "learning rate at the first step; default: the preset's"],
-      ['--lr-final X', "learning rate at the last step, exponential decay from --lr; default: the preset's"],
-      ['--N K', "discretisation points of the teacher's trajectory; default: the preset's"],
-      ['--loss l2|l1|pseudo-huber', "the distance between student and teacher; default: the preset's"],
-      ['--optimizer radam|adam', "the optimiser; default: the preset's"],
-      ['--ema X', "EMA decay of the exported weights, in [0, 1); default: the preset's"],
+      ...PRESET_SETTINGS,
       ['--seed S', 'seed of the noise and of a fresh student; default 0'],
       ['--student-network <json>', "the student's network, e.g. '{\"type\":\"mlp\",\"hidden\":64}'; default: the teacher's, initialised from its weights"],
       BACKEND,
@@ -129,15 +135,10 @@ export const COMMAND_HELP: Record<string, CommandHelp> = {
     flags: [
       ['--teacher <model | builtin:NAME>', 'the teacher to distil'],
       ['--out <folder>', 'where run.json, teacher.safetensors (and student-init.safetensors for a fresh student) go; made if missing'],
-      ['--preset quick|paper', 'settings preset; default quick'],
+      PRESET,
       ['--steps K', "training steps; default: the preset's (no machine plan here: give it for an image teacher)"],
       ['--batch B', "the global batch, split across the processes; default: the preset's (give it for an image teacher)"],
-      ['--lr X', "learning rate at the first step; default: the preset's"],
-      ['--lr-final X', "learning rate at the last step, exponential decay from --lr; default: the preset's"],
-      ['--N K', "discretisation points of the teacher's trajectory; default: the preset's"],
-      ['--loss l2|l1|pseudo-huber', "the distance between student and teacher; default: the preset's"],
-      ['--optimizer radam|adam', "the optimiser; default: the preset's"],
-      ['--ema X', "EMA decay of the exported weights, in [0, 1); default: the preset's"],
+      ...PRESET_SETTINGS,
       ['--seed S', 'seed of the noise (each process its own stream from it) and of a fresh student; default 0'],
       ['--eval-every K', 'steps between progress lines; default steps/10'],
       ['--micro-batch M', 'samples per forward and backward pass in each process; default: its whole share of the batch'],

@@ -14,33 +14,12 @@
  */
 import { type KernelConfig, type KernelFunc, type TensorInfo, getKernel, registerKernel } from '@tensorflow/tfjs-core';
 import { GROUP_NORM, GROUP_NORM_GRAD } from './wasm-group-norm';
-
-/** The part of tfjs-backend-webgpu's WebGPUProgram these programs fill in (webgpu_program.d.ts). */
-interface Program {
-  variableNames: string[];
-  outputShape: number[];
-  shaderKey: string;
-  dispatchLayout: { x: number[] };
-  dispatch: [number, number, number];
-  workgroupSize: [number, number, number];
-  uniforms: string;
-  size?: boolean;
-  getUserCode: () => string;
-}
-
-type Uniform = { type: 'int32' | 'float32'; data: number[] };
-
-interface WebGpuBackendLike {
-  runWebGPUProgram(program: Program, inputs: TensorInfo[], outputDtype: 'float32', uniforms?: Uniform[]): TensorInfo;
-  disposeData(dataId: object): boolean;
-}
+import { type Program, type Uniform, type WebGpuBackendLike, flatProgram } from './webgpu-program';
 
 type Attrs = { groups: number; eps: number };
 
 /** Threads of a statistics workgroup (a power of two, at most the 256 invocations WebGPU guarantees). */
 const REDUCE_THREADS = 256;
-/** Threads of an elementwise workgroup. */
-const FLAT_THREADS = 128;
 
 /** Whether the fused webgpu programs take a GroupNorm of C channels in `groups` groups (after registration). */
 export function fusedWebGpuGroupNorm(backend: string, channels: number, groups: number): boolean {
@@ -113,27 +92,12 @@ function statsProgram(B: number, G: number, squares: boolean): Program {
 
 /** y = (x - mean) rstd w + b, elementwise over [B, H, W, C]. */
 function affineProgram(shape: number[]): Program {
-  const size = shape.reduce((a, b) => a * b, 1);
-  return {
-    variableNames: ['X', 'W', 'Bias', 'Mean', 'Rstd'],
-    outputShape: shape,
-    shaderKey: 'pid_group_norm_affine',
-    dispatchLayout: { x: shape.map((_, i) => i) },
-    dispatch: [Math.ceil(size / FLAT_THREADS), 1, 1],
-    workgroupSize: [FLAT_THREADS, 1, 1],
-    uniforms: UNIFORMS,
-    size: true,
-    getUserCode: () => `
-      fn main(index : i32) {
-        if (index < uniforms.size) {
+  return flatProgram(shape, ['X', 'W', 'Bias', 'Mean', 'Rstd'], 'pid_group_norm_affine', `
           let C = uniforms.channels;
           let G = uniforms.groups;
           let c = index % C;
           let bg = (index / (C * uniforms.pixels)) * G + c / (C / G);
-          result[index] = (X[index] - Mean[bg]) * Rstd[bg] * W[c] + Bias[c];
-        }
-      }`,
-  };
+          result[index] = (X[index] - Mean[bg]) * Rstd[bg] * W[c] + Bias[c];`, { uniforms: UNIFORMS });
 }
 
 /**
@@ -207,19 +171,7 @@ function gradSumsProgram(B: number, C: number, G: number): Program {
 
 /** dx = rstd (dy w - m1 - x^ m2), m1 and m2 the group sums over (H W C/G) pixels, elementwise over [B, H, W, C]. */
 function dxProgram(shape: number[]): Program {
-  const size = shape.reduce((a, b) => a * b, 1);
-  return {
-    variableNames: ['Dy', 'X', 'W', 'Mean', 'Rstd', 'Sums'],
-    outputShape: shape,
-    shaderKey: 'pid_group_norm_grad_dx',
-    dispatchLayout: { x: shape.map((_, i) => i) },
-    dispatch: [Math.ceil(size / FLAT_THREADS), 1, 1],
-    workgroupSize: [FLAT_THREADS, 1, 1],
-    uniforms: UNIFORMS,
-    size: true,
-    getUserCode: () => `
-      fn main(index : i32) {
-        if (index < uniforms.size) {
+  return flatProgram(shape, ['Dy', 'X', 'W', 'Mean', 'Rstd', 'Sums'], 'pid_group_norm_grad_dx', `
           let N = uniforms.pixels;
           let C = uniforms.channels;
           let G = uniforms.groups;
@@ -232,35 +184,18 @@ function dxProgram(shape: number[]): Program {
           let xHat = (X[index] - Mean[bg]) * r;
           let base = 2 * uniforms.batch * C + b * 2 * G + g;
           let count = f32(N * S);
-          result[index] = r * (Dy[index] * W[c] - Sums[base] / count - xHat * (Sums[base + G] / count));
-        }
-      }`,
-  };
+          result[index] = r * (Dy[index] * W[c] - Sums[base] / count - xHat * (Sums[base + G] / count));`, { uniforms: UNIFORMS });
 }
 
 /** db (which = 0) or dw (which = 1): the per-sample channel sums of gradSumsProgram summed over the batch. */
 function paramGradProgram(C: number): Program {
-  return {
-    variableNames: ['Sums'],
-    outputShape: [C],
-    shaderKey: 'pid_group_norm_grad_param',
-    dispatchLayout: { x: [0] },
-    dispatch: [Math.ceil(C / FLAT_THREADS), 1, 1],
-    workgroupSize: [FLAT_THREADS, 1, 1],
-    uniforms: UNIFORMS,
-    size: true,
-    getUserCode: () => `
-      fn main(index : i32) {
-        if (index < uniforms.size) {
+  return flatProgram([C], ['Sums'], 'pid_group_norm_grad_param', `
           let C = uniforms.channels;
           var acc = 0.0;
           for (var b = 0; b < uniforms.batch; b = b + 1) {
             acc = acc + Sums[(b * 2 + uniforms.which) * C + index];
           }
-          result[index] = acc;
-        }
-      }`,
-  };
+          result[index] = acc;`, { uniforms: UNIFORMS });
 }
 
 function groupNorm({ inputs: { x, w, b }, backend, attrs: { groups, eps } }: { inputs: Record<string, TensorInfo>; backend: WebGpuBackendLike; attrs: Attrs }): TensorInfo[] {

@@ -5,51 +5,13 @@
  * nets/layers.ts takes them where `fusedWebGpuSilu` says so (registered by backend.ts with the webgpu backend).
  */
 import { type KernelConfig, type KernelFunc, type TensorInfo, getKernel, registerKernel } from '@tensorflow/tfjs-core';
+import { type WebGpuBackendLike, flatProgram } from './webgpu-program';
 
 export const SILU = 'PidSilu';
 export const SILU_GRAD = 'PidSiluGrad';
 
-/** The part of tfjs-backend-webgpu's WebGPUProgram these programs fill in (webgpu_program.d.ts). */
-interface Program {
-  variableNames: string[];
-  outputShape: number[];
-  shaderKey: string;
-  dispatchLayout: { x: number[] };
-  dispatch: [number, number, number];
-  workgroupSize: [number, number, number];
-  size?: boolean;
-  getUserCode: () => string;
-}
-
-interface WebGpuBackendLike {
-  runWebGPUProgram(program: Program, inputs: TensorInfo[], outputDtype: 'float32'): TensorInfo;
-}
-
-/** Threads of a workgroup. */
-const FLAT_THREADS = 128;
-
 /** sigmoid(v) in WGSL (exp overflows to inf for v << 0, giving 0, as cpu's 1 / (1 + exp(-x))). */
 const SIGMOID = 'fn pidSigmoid(v : f32) -> f32 { return 1.0 / (1.0 + exp(-v)); }';
-
-function elementwise(shape: number[], variableNames: string[], shaderKey: string, body: string): Program {
-  const size = shape.reduce((a, b) => a * b, 1);
-  return {
-    variableNames,
-    outputShape: shape,
-    shaderKey,
-    dispatchLayout: { x: shape.map((_, i) => i) },
-    dispatch: [Math.max(1, Math.ceil(size / FLAT_THREADS)), 1, 1],
-    workgroupSize: [FLAT_THREADS, 1, 1],
-    size: true,
-    getUserCode: () => `
-      ${SIGMOID}
-      fn main(index : i32) {
-        if (index < uniforms.size) {
-          ${body}
-        }
-      }`,
-  };
-}
 
 /** Whether the fused webgpu programs take SiLU on `backend` (after registration). */
 export function fusedWebGpuSilu(backend: string): boolean {
@@ -57,17 +19,17 @@ export function fusedWebGpuSilu(backend: string): boolean {
 }
 
 function silu({ inputs: { x }, backend }: { inputs: Record<string, TensorInfo>; backend: WebGpuBackendLike }): TensorInfo {
-  const program = elementwise(x.shape, ['X'], 'pid_silu', `
+  const program = flatProgram(x.shape, ['X'], 'pid_silu', `
           let v = X[index];
-          result[index] = v * pidSigmoid(v);`);
+          result[index] = v * pidSigmoid(v);`, { prelude: SIGMOID });
   return backend.runWebGPUProgram(program, [x], 'float32');
 }
 
 function siluGrad({ inputs: { dy, x }, backend }: { inputs: Record<string, TensorInfo>; backend: WebGpuBackendLike }): TensorInfo {
-  const program = elementwise(x.shape, ['Dy', 'X'], 'pid_silu_grad', `
+  const program = flatProgram(x.shape, ['Dy', 'X'], 'pid_silu_grad', `
           let v = X[index];
           let s = pidSigmoid(v);
-          result[index] = Dy[index] * s * (1.0 + v * (1.0 - s));`);
+          result[index] = Dy[index] * s * (1.0 + v * (1.0 - s));`, { prelude: SIGMOID });
   return backend.runWebGPUProgram(program, [dy, x], 'float32');
 }
 
