@@ -15,7 +15,7 @@
  * timed; default per backend, 30 on webgpu), BENCH_SIMD=0 (wasm without the SIMD kernels of
  * src/core/kernels/simd-module.ts: the filter gradient, batched products and GroupNorm as before them).
  * On webgpu the table also gives the GPU compute dispatches of one trainStep (bench/kernel-count.ts's countDispatches:
- * dispatchWorkgroups counted), the fixed cost per step on a real GPU; quick on lavapipe:
+ * dispatchWorkgroups counted), the fixed cost per step on a real GPU, and its buffer copies apart; quick on lavapipe:
  *   BENCH_UNET_BATCHES=2 BENCH_UNET_STEPS=1 BENCH_SONG_BATCH=2 BENCH_SONG_STEPS=1 BENCH_MLP_STEPS=1 BENCH_SAMPLING=0 \
  *   BENCH_TORCH=0 npm run bench -- webgpu
  */
@@ -85,7 +85,7 @@ function trainerFor(teacher: Teacher, batch: number) {
 
 function stepRow(label: string, net: string, batch: number, f: StepFigures): string[] {
   const opt = (v: number | null, digits: number) => (v === null ? '-' : v.toFixed(digits));
-  return [label, net, `${batch}`, `${f.kernelsPerStep}`, opt(f.kernelsPerChunkedStep, 0), opt(f.dispatchesPerStep, 0), f.stepsPerSecond.toFixed(2), opt(f.chunkedStepsPerSecond, 2)];
+  return [label, net, `${batch}`, `${f.kernelsPerStep}`, opt(f.kernelsPerChunkedStep, 0), f.dispatchesPerStep === null ? '-' : `${f.dispatchesPerStep} (+${f.copiesPerStep} copies)`, f.stepsPerSecond.toFixed(2), opt(f.chunkedStepsPerSecond, 2)];
 }
 
 /** A PyTorch CPU step script's figures (one thread), or why there are none. */
@@ -235,7 +235,7 @@ const gpu = adapter ? `; webgpu adapter: ${adapter}` : '';
 console.log(`machine: ${cpus().length} x ${cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}${gpu}`);
 console.log(`wasm kernels: ${SIMD ? 'with the SIMD kernels (filter gradient, batched products, GroupNorm)' : 'without the SIMD kernels (BENCH_SIMD=0)'}`);
 console.log(`moons MLP: ${TEACHER} (${JSON.stringify(model.config.network)}, ${parameterCount(model.config.network as LearnedNetworkSpec, [2]).toLocaleString('en-US')} parameters); mnist28 UNet: ${IMAGE_TEACHER} (${imageNet.type} ${imageModel.config.data.shape.join('x')}, ${parameterCount(imageNet, imageModel.config.data.shape).toLocaleString('en-US')} parameters); students initialised from the teachers, PID defaults (RAdam, EMA 0.999, l2, N 250)\n`);
-printTable(['backend', 'network', 'batch', 'kernels/step (trainStep)', `kernels/step (trainSteps ${CHUNK})`, 'GPU dispatches/step (trainStep)', 'steps/s (trainStep)', `steps/s (trainSteps ${CHUNK})`], stepRows);
+printTable(['backend', 'network', 'batch', 'kernels/step (trainStep)', `kernels/step (trainSteps ${CHUNK})`, 'GPU dispatches/step (trainStep; buffer copies apart)', 'steps/s (trainStep)', `steps/s (trainSteps ${CHUNK})`], stepRows);
 if (ratio) console.log(`\n${ratio}`);
 if (songRatio) console.log(songRatio);
 console.log(`\nmost frequent kernels of one trainStep:\n${notes.map((n) => `  ${n}`).join('\n')}`);

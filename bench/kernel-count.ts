@@ -40,26 +40,35 @@ export function topKernels(byName: Map<string, number>, n = 8): string {
 }
 
 type Dispatch = (this: GPUComputePassEncoder, x: number, y?: number, z?: number) => void;
+type Copy = (this: GPUCommandEncoder, ...args: unknown[]) => void;
 
 /**
  * Counts the GPU compute dispatches an async piece of work records, by wrapping GPUComputePassEncoder's
- * dispatchWorkgroups while it runs (tfjs-webgpu records one per program it runs; copies and readbacks are not
- * dispatches). `dispatches` is null where there is no WebGPU (no GPUComputePassEncoder global: Dawn's globals are
- * installed by src/core/webgpu-node.ts, a browser has its own).
+ * dispatchWorkgroups while it runs (tfjs-webgpu records one per program it runs), and the buffer-to-buffer copies
+ * (GPUCommandEncoder's copyBufferToBuffer: uploads, readbacks' staging copies and kernels/webgpu-flat-copies.ts; no
+ * pipeline or bind group, far cheaper than a dispatch, counted apart). Both are null where there is no WebGPU (no
+ * GPUComputePassEncoder global: Dawn's globals are installed by src/core/webgpu-node.ts, a browser has its own).
  */
-export async function countDispatches<T>(work: () => Promise<T>): Promise<{ result: T; dispatches: number | null }> {
-  const encoder = (globalThis as { GPUComputePassEncoder?: { prototype: { dispatchWorkgroups: Dispatch } } }).GPUComputePassEncoder;
-  if (!encoder) return { result: await work(), dispatches: null };
-  const proto = encoder.prototype;
-  const original = proto.dispatchWorkgroups;
+export async function countDispatches<T>(work: () => Promise<T>): Promise<{ result: T; dispatches: number | null; copies: number | null }> {
+  const g = globalThis as { GPUComputePassEncoder?: { prototype: { dispatchWorkgroups: Dispatch } }; GPUCommandEncoder?: { prototype: { copyBufferToBuffer: Copy } } };
+  if (!g.GPUComputePassEncoder || !g.GPUCommandEncoder) return { result: await work(), dispatches: null, copies: null };
+  const pass = g.GPUComputePassEncoder.prototype;
+  const encoder = g.GPUCommandEncoder.prototype;
+  const [dispatch, copy] = [pass.dispatchWorkgroups, encoder.copyBufferToBuffer];
   let dispatches = 0;
-  proto.dispatchWorkgroups = function (this: GPUComputePassEncoder, x: number, y?: number, z?: number) {
+  let copies = 0;
+  pass.dispatchWorkgroups = function (this: GPUComputePassEncoder, x: number, y?: number, z?: number) {
     dispatches += 1;
-    return original.call(this, x, y, z);
+    return dispatch.call(this, x, y, z);
+  };
+  encoder.copyBufferToBuffer = function (this: GPUCommandEncoder, ...args: unknown[]) {
+    copies += 1;
+    return copy.apply(this, args);
   };
   try {
-    return { result: await work(), dispatches };
+    return { result: await work(), dispatches, copies };
   } finally {
-    proto.dispatchWorkgroups = original;
+    pass.dispatchWorkgroups = dispatch;
+    encoder.copyBufferToBuffer = copy;
   }
 }

@@ -16,6 +16,8 @@ export interface StepFigures {
   kernelsPerChunkedStep: number | null;
   /** GPU compute dispatches of that trainStep() (webgpu only: wraps dispatchWorkgroups); null on other backends. */
   dispatchesPerStep: number | null;
+  /** Buffer copies of that trainStep() (webgpu only: copyBufferToBuffer); null on other backends. */
+  copiesPerStep: number | null;
   stepsPerSecond: number;
   chunkedStepsPerSecond: number | null;
   top: string;
@@ -36,6 +38,7 @@ export async function measurePidSteps(trainer: PidTrainer, steps: number, chunk:
   const single = await countKernels(() => countDispatches(() => trainer.trainStep()));
   check([single.result.result]);
   const dispatchesPerStep = tf.getBackend() === 'webgpu' ? single.result.dispatches : null;
+  const copiesPerStep = tf.getBackend() === 'webgpu' ? single.result.copies : null;
   const start = performance.now();
   for (let i = 0; i < steps; i++) check([await trainer.trainStep()]);
   const stepsPerSecond = steps / ((performance.now() - start) / 1000);
@@ -52,5 +55,5 @@ export async function measurePidSteps(trainer: PidTrainer, steps: number, chunk:
     for (let i = 0; i < chunks; i++) check(await chunked(chunk));
     chunkedStepsPerSecond = (chunks * chunk) / ((performance.now() - t0) / 1000);
   }
-  return { kernelsPerStep: single.total, kernelsPerChunkedStep, dispatchesPerStep, stepsPerSecond, chunkedStepsPerSecond, top: topKernels(single.byName) };
+  return { kernelsPerStep: single.total, kernelsPerChunkedStep, dispatchesPerStep, copiesPerStep, stepsPerSecond, chunkedStepsPerSecond, top: topKernels(single.byName) };
 }

@@ -55,6 +55,7 @@ async function load(name: BackendName, options: BackendOptions): Promise<void> {
       if (!(await import('./kernels/webgpu-addn')).installWebGpuAddNFix()) throw new Error('the webgpu AddN kernel could not be replaced (kernels/webgpu-addn.ts)');
       (await import('./kernels/webgpu-group-norm')).registerWebGpuGroupNorm(); // GroupNorm in 3 + 4 dispatches (#22)
       (await import('./kernels/webgpu-silu')).registerWebGpuSilu(); // SiLU in 1 + 1 dispatches (#22)
+      (await import('./kernels/webgpu-flat-copies')).registerWebGpuFlatCopies(); // the optimiser's flat vector as copies (#22)
       return;
   }
 }

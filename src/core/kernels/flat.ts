@@ -2,16 +2,18 @@
  * Two kernels that lay tensors of any shapes end to end and back in one launch each, where tf ops take one Reshape
  * per tensor plus a Concat (or a SplitV): PidFlatConcat (tensors -> [sum of their sizes]) and PidFlatSplit (a flat
  * vector -> tensors of the given shapes). They run the backend's own Concat and SplitV kernels on the tensors seen
- * as 1-D: on cpu, wasm and webgpu a Reshape only relabels the data (same dataId), so the relabelled views cost
- * nothing. webgl's reshape of a packed texture is not free: there flatConcat and flatSplit fall back to tf ops.
+ * as 1-D: on cpu and wasm a Reshape only relabels the data (same dataId), so the relabelled views cost nothing.
+ * webgpu registers buffer copies under the same names (kernels/webgpu-flat-copies.ts, from backend.ts). webgl's
+ * reshape of a packed texture is not free: there (and wherever neither is registered) flatConcat and flatSplit fall
+ * back to tf ops.
  * No gradients: they serve the optimiser, after the tape.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { Concat, type KernelFunc, type NamedTensorMap, SplitV, type TensorInfo, getKernel, registerKernel, util } from '@tensorflow/tfjs-core';
 
-const FLAT_CONCAT = 'PidFlatConcat';
-const FLAT_SPLIT = 'PidFlatSplit';
-const BACKENDS = ['cpu', 'wasm', 'webgpu'];
+export const FLAT_CONCAT = 'PidFlatConcat';
+export const FLAT_SPLIT = 'PidFlatSplit';
+const BACKENDS = ['cpu', 'wasm'];
 
 const flatView = (t: TensorInfo): TensorInfo => ({ dataId: t.dataId, shape: [util.sizeFromShape(t.shape)], dtype: t.dtype });
 
@@ -43,7 +45,7 @@ function register(backendName: string): void {
 }
 for (const b of BACKENDS) register(b);
 
-const native = () => BACKENDS.includes(tf.getBackend());
+const native = () => getKernel(FLAT_CONCAT, tf.getBackend()) != null;
 
 /** The tensors flattened and concatenated, [sum of sizes]. */
 export function flatConcat(tensors: tf.Tensor[]): tf.Tensor1D {
