@@ -3,11 +3,12 @@ engine of pid-studio (src/core/pid.ts, optim.ts, student.ts, nets/, precond/) st
 Only torch and numpy; nothing from the rest of the repository is imported.
 
   - safetensors read and write (the pid-studio model file: config JSON in __metadata__.pid_studio);
-  - the networks `mlp`, `unet`, `edm-songunet` (DDPM++, NCSN++) and `edm-dhariwalunet` (ADM) as functions of a dict
-    of tensors (PyTorch layouts and names, as the files hold them; nets/mlp.ts, unet.ts, edm-songunet.ts,
-    edm-dhariwalunet.ts, layers.ts); data are [B, ...data.shape] as in pid-studio (HWC images; the image networks
-    work in NCHW inside);
-  - the teacher's preconditioning (edm, vp, ve) and the student x(z, t) = (t/T) z + (1 - t/T) F(c_in(T) z, c_noise(t));
+  - the networks `mlp`, `unet`, `edm-songunet` (DDPM++, NCSN++), `edm-dhariwalunet` (ADM) and `diffusers-unet2d`
+    (diffusers' UNet2DModel) as functions of a dict of tensors (PyTorch layouts and names, as the files hold them;
+    nets/mlp.ts, unet.ts, edm-songunet.ts, edm-dhariwalunet.ts, diffusers-unet2d.ts, layers.ts); data are
+    [B, ...data.shape] as in pid-studio (HWC images; the image networks work in NCHW inside); class labels one-hot;
+  - the analytic `gaussian-mixture` teacher (teachers/gaussian-mixture.ts);
+  - the teacher's preconditioning (edm, vp, ve, ddpm-eps) and the student x(z, t) = (t/T) z + (1 - t/T) F(c_in(T) z, c_noise(t));
   - the PID loss of one batch: one student call over the 2B batch [(z, t); (z, t')], the residual
     y - t (y - y') / (t - t') - D(stopgrad(y), t), and d = l2 | l1 | pseudo-huber per sample, averaged;
   - RAdam / Adam in PyTorch's form on one flat vector, with their scalar factors computed in float64 (optim.ts);
@@ -82,6 +83,35 @@ def karras_sigmas(n, smin, smax, rho):
     return out
 
 
+def ddpm_betas(p):
+    """DDPMScheduler's betas as src/core/precond/ddpm-eps.ts ddpmBetas: float64 arithmetic, stored as float32."""
+    T = p['num_train_timesteps']
+    f32 = lambda v: float(np.float32(v))  # noqa: E731
+
+    def linspace(a, b):
+        return [f32(a if T == 1 else a + ((b - a) * i) / (T - 1)) for i in range(T)]
+    if p['beta_schedule'] == 'linear':
+        return linspace(p['beta_start'], p['beta_end'])
+    if p['beta_schedule'] == 'scaled_linear':
+        return [f32(b * b) for b in linspace(math.sqrt(p['beta_start']), math.sqrt(p['beta_end']))]
+
+    def alpha_bar(t):
+        return math.cos(((t + 0.008) / 1.008) * math.pi / 2) ** 2
+    return [f32(min(1 - alpha_bar((i + 1) / T) / alpha_bar(i / T), 0.999)) for i in range(T)]
+
+
+def ddpm_sigmas(p):
+    """sigma_t = sqrt((1 - abar_t) / abar_t), abar_t the float32 cumulative product (accumulated in float64) of the
+    float32 alphas (ddpm-eps.ts alphasCumprod, ddpmSigmas)."""
+    acc = 1.0
+    out = []
+    for b in ddpm_betas(p):
+        acc *= float(np.float32(1 - b))
+        a = float(np.float32(acc))
+        out.append(math.sqrt((1 - a) / a))
+    return out
+
+
 class Precond:
     """c_skip, c_out, c_in, c_noise of a config's preconditioning (src/core/precond/): float64 `at`, float32 tensors."""
 
@@ -90,13 +120,16 @@ class Precond:
         self.type = p['type']
         self.p = p
         self.sd = config['edm']['sigma_data']
-        if self.type not in ('edm', 'vp', 've'):
-            raise SystemExit(f"torch/train.py: preconditioning '{self.type}' is not written here yet (edm, vp, ve are)")
+        if self.type not in ('edm', 'vp', 've', 'ddpm-eps'):
+            raise SystemExit(f"torch/train.py: preconditioning '{self.type}' is not written here (edm, vp, ve, ddpm-eps are)")
+        if self.type == 'ddpm-eps':
+            # ln sigma_t of the training timesteps, float64 rounded to float32 (the lookup table of ddpm-eps.ts)
+            self.log_table = np.array([math.log(v) for v in ddpm_sigmas(p)], dtype=np.float32)
 
     def c_in_at(self, sigma):
         if self.type == 'edm':
             return 1 / math.sqrt(sigma * sigma + self.sd * self.sd)
-        if self.type == 'vp':
+        if self.type in ('vp', 'ddpm-eps'):
             return 1 / math.sqrt(sigma * sigma + 1)
         return 1.0
 
@@ -106,6 +139,16 @@ class Precond:
             return torch.log(sigma) / 4
         if self.type == 've':
             return torch.log(sigma * 0.5)
+        if self.type == 'ddpm-eps':
+            # the fractional timestep t(sigma), linear in ln sigma between the training timesteps, clamped to [0, T-1]:
+            # hi = #{t : ln sigma_t < ln sigma} clamped to [1, T-1], lo = hi - 1 (ddpm-eps.ts cNoise)
+            table = torch.from_numpy(self.log_table).to(sigma.device)
+            T = table.shape[0]
+            l = torch.log(sigma)
+            hi = (table[None, :] < l[:, None]).to(sigma.dtype).sum(1).clamp(1, T - 1)
+            lo = hi - 1
+            l_lo, l_hi = table[lo.long()].to(sigma.dtype), table[hi.long()].to(sigma.dtype)
+            return (lo + (l - l_lo) / (l_hi - l_lo)).clamp(0, T - 1)
         p = self.p
         inv = (torch.sqrt(torch.log(sigma * sigma + 1) * (2 * p['beta_d']) + p['beta_min'] ** 2) - p['beta_min']) / p['beta_d']
         return inv * (p['M'] - 1)
@@ -117,7 +160,7 @@ class Precond:
             s2 = sigma * sigma + sd2
             root = torch.sqrt(s2)
             return sd2 / s2, sigma * self.sd / root, 1 / root, self.c_noise(sigma)
-        if self.type == 'vp':
+        if self.type in ('vp', 'ddpm-eps'):
             return torch.ones_like(sigma), -sigma, torch.rsqrt(sigma * sigma + 1), self.c_noise(sigma)
         return torch.ones_like(sigma), sigma.clone(), torch.ones_like(sigma), self.c_noise(sigma)
 
@@ -351,7 +394,9 @@ def dhariwal_unet_plan(s):
 
 def buffer_names(spec, names):
     """Which of `names` are fixed buffers, not trained (nets/index.ts bufferNames): EDM's resample filters and
-    Fourier frequencies; none for the other networks."""
+    Fourier frequencies, diffusers' Fourier projection (time_proj.weight); none for the other networks."""
+    if spec['type'] == 'diffusers-unet2d':
+        return [n for n in names if n == 'time_proj.weight'] if spec['time_embedding_type'] == 'fourier' else []
     if spec['type'] not in ('edm-songunet', 'edm-dhariwalunet'):
         return []
     return [n for n in names if n.endswith('.resample_filter') or n == 'map_noise.freqs']
@@ -510,8 +555,202 @@ def edm_dhariwalunet_forward(spec, P, x_in, c_noise, labels=None):
     return out.permute(0, 2, 3, 1)
 
 
+# ------------------------------------------------------------------------------------------------------------------
+# diffusers' UNet2DModel (src/core/nets/diffusers-unet2d.ts, its module plan src/formats/diffusers-network.ts), on
+# the state-dict names of diffusers. Class labels enter as one-hot rows [B, num_class_embeds] times
+# class_embedding.weight (the embedding lookup as a product, as the TypeScript network does).
+
+
+def diffusers_unet2d_plan(s):
+    """{'proj', 'time_input', 'emb', 'down', 'mid', 'up', 'out_groups'}: stages {'layers': [(resnet, attention)],
+    'sampler': None | ('conv', name, padding) | ('resnet', resnet)} (diffusers-network.ts diffusersUnet2dPlan)."""
+    ch = s['block_out_channels']
+    levels = len(ch)
+    eps = s['norm_eps']
+    scale_shift = s['resnet_time_scale_shift'] == 'scale_shift'
+
+    def resnet(name, cin, cout, output_scale=1.0, up=False, down=False):
+        return {'name': name, 'in': cin, 'out': cout, 'groups': s['norm_num_groups'], 'eps': eps, 'output_scale': output_scale,
+                'up': up, 'down': down, 'scale_shift': scale_shift}
+
+    def attention(name, c, groups, rescale=1.0):
+        head_dim = s['attention_head_dim'] if s['attention_head_dim'] is not None else c
+        return {'name': name, 'channels': c, 'heads': c // head_dim, 'groups': groups, 'eps': eps, 'rescale': rescale}
+
+    down = []
+    out = ch[0]
+    for i in range(levels):
+        cin, out = out, ch[i]
+        name = f'down_blocks.{i}'
+        attn = s['down_block_types'][i] == 'AttnDownBlock2D'
+        layers = [(resnet(f'{name}.resnets.{j}', cin if j == 0 else out, out),
+                   attention(f'{name}.attentions.{j}', out, s['norm_num_groups']) if attn else None) for j in range(s['layers_per_block'])]
+        sampler = None
+        if i < levels - 1:
+            sampler = (('resnet', resnet(f'{name}.downsamplers.0', out, out, down=True)) if attn and s['downsample_type'] == 'resnet'
+                       else ('conv', f'{name}.downsamplers.0.conv', s['downsample_padding']))
+        down.append({'layers': layers, 'sampler': sampler})
+    last = ch[-1]
+    mid_groups = s['attn_norm_num_groups'] if s['attn_norm_num_groups'] is not None else (None if scale_shift else s['norm_num_groups'])
+    f = s['mid_block_scale_factor']
+    mid = None
+    if s['mid_block_type'] is not None:
+        mid = [(resnet('mid_block.resnets.0', last, last, f), attention('mid_block.attentions.0', last, mid_groups, f) if s['add_attention'] else None),
+               (resnet('mid_block.resnets.1', last, last, f), None)]
+    rev = list(reversed(ch))
+    up = []
+    out = rev[0]
+    for i in range(levels):
+        prev, out = out, rev[i]
+        skip_in = rev[min(i + 1, levels - 1)]
+        name = f'up_blocks.{i}'
+        attn = s['up_block_types'][i] == 'AttnUpBlock2D'
+        n = s['layers_per_block'] + 1
+        layers = [(resnet(f'{name}.resnets.{j}', (prev if j == 0 else out) + (skip_in if j == n - 1 else out), out),
+                   attention(f'{name}.attentions.{j}', out, s['norm_num_groups']) if attn else None) for j in range(n)]
+        sampler = None
+        if i < levels - 1:
+            sampler = (('resnet', resnet(f'{name}.upsamplers.0', out, out, up=True)) if attn and s['upsample_type'] == 'resnet'
+                       else ('conv', f'{name}.upsamplers.0.conv', 1))
+        up.append({'layers': layers, 'sampler': sampler})
+    proj = ch[0]
+    return {'proj': proj, 'time_input': 2 * proj if s['time_embedding_type'] == 'fourier' else proj,
+            'emb': s['time_embedding_dim'] or 4 * proj, 'down': down, 'mid': mid, 'up': up, 'out_groups': s['norm_num_groups']}
+
+
+def _up2(x):
+    return x.repeat_interleave(2, dim=2).repeat_interleave(2, dim=3)
+
+
+def _diffusers_resnet(P, r, x, act):
+    """ResnetBlock2D, NCHW; act = silu(emb)."""
+    n = r['name']
+    h = nnf.silu(_gn_eps(P, f'{n}.norm1', x, r['groups'], r['eps']))
+    if r['up']:
+        x, h = _up2(x), _up2(h)
+    if r['down']:
+        x, h = nnf.avg_pool2d(x, 2), nnf.avg_pool2d(h, 2)
+    h = _conv(P, f'{n}.conv1', h)
+    t = _lin(P, f'{n}.time_emb_proj', act)[:, :, None, None]
+    if r['scale_shift']:
+        scale, shift = t.chunk(2, dim=1)
+        h = _gn_eps(P, f'{n}.norm2', h, r['groups'], r['eps']) * (scale + 1) + shift
+    else:
+        h = _gn_eps(P, f'{n}.norm2', h + t, r['groups'], r['eps'])
+    h = _conv(P, f'{n}.conv2', nnf.silu(h))
+    y = (_conv(P, f'{n}.conv_shortcut', x) if r['in'] != r['out'] else x) + h
+    return y if r['output_scale'] == 1 else y / r['output_scale']
+
+
+def _diffusers_attention(P, a, x):
+    """Attention with its residual over the H W positions: heads of d channels, softmax(q (k / sqrt(d))^T) v."""
+    b, c, hh, ww = x.shape
+    n = a['name']
+    normed = x if a['groups'] is None else _gn_eps(P, f'{n}.group_norm', x, a['groups'], a['eps'])
+    flat = normed.reshape(b, c, hh * ww).transpose(1, 2)                      # [B, N, C]
+    heads = a['heads']
+    d = c // heads
+
+    def split(t):
+        return t.reshape(b, hh * ww, heads, d).transpose(1, 2).reshape(b * heads, hh * ww, d)
+    q, k, v = (split(_lin(P, f'{n}.{p}', flat)) for p in ('to_q', 'to_k', 'to_v'))
+    w = torch.softmax(torch.bmm(q, k.transpose(1, 2) / math.sqrt(d)), dim=2)
+    o = torch.bmm(w, v).reshape(b, heads, hh * ww, d).transpose(1, 2).reshape(b, hh * ww, heads * d)
+    y = _lin(P, f'{n}.to_out.0', o).transpose(1, 2).reshape(b, c, hh, ww) + x
+    return y if a['rescale'] == 1 else y / a['rescale']
+
+
+def _gn_eps(P, name, x, groups, eps):
+    return nnf.group_norm(x, groups, P[f'{name}.weight'], P[f'{name}.bias'], eps=eps)
+
+
+def diffusers_positional_freqs(half, shift):
+    """Timesteps' frequencies in float32: exp(f32(f32(-ln 10000) k) / f32(half - shift)), the exp rounded from float64."""
+    a = np.float32(-math.log(10000))
+    denom = np.float32(half - shift)
+    return np.array([np.float32(math.exp(float(np.float32(np.float32(a * np.float32(k)) / denom)))) for k in range(half)], dtype=np.float32)
+
+
+def diffusers_unet2d_forward(spec, P, x_in, c_noise, labels=None):
+    """src/core/nets/diffusers-unet2d.ts (x_in and the result NHWC)."""
+    plan = diffusers_unet2d_plan(spec)
+    b = x_in.shape[0]
+    if spec['time_embedding_type'] == 'fourier':
+        proj = torch.log(c_noise)[:, None] * P['time_proj.weight'][None, :] * 2 * math.pi
+        proj = torch.cat([torch.sin(proj), torch.cos(proj)], 1)
+    else:
+        half = plan['proj'] // 2
+        freqs = torch.from_numpy(diffusers_positional_freqs(half, spec['freq_shift'])).to(device=c_noise.device, dtype=c_noise.dtype)
+        args = c_noise[:, None] * freqs[None, :]
+        proj = torch.cat([torch.cos(args), torch.sin(args)] if spec['flip_sin_to_cos'] else [torch.sin(args), torch.cos(args)], 1)
+        if plan['proj'] % 2 == 1:
+            proj = nnf.pad(proj, (0, 1))
+    emb = _lin(P, 'time_embedding.linear_2', nnf.silu(_lin(P, 'time_embedding.linear_1', proj)))
+    if spec.get('num_class_embeds'):
+        emb = emb + torch.matmul(_labels_for({**spec, 'label_dim': spec['num_class_embeds']}, labels, b), P['class_embedding.weight'])
+    act = nnf.silu(emb)
+    x = x_in.permute(0, 3, 1, 2)
+    if spec['center_input_sample']:
+        x = x * 2 - 1
+    x = _conv(P, 'conv_in', x)
+    skips = [x]
+
+    def layer(pair, h):
+        h = _diffusers_resnet(P, pair[0], h, act)
+        return h if pair[1] is None else _diffusers_attention(P, pair[1], h)
+    for st in plan['down']:
+        for pair in st['layers']:
+            x = layer(pair, x)
+            skips.append(x)
+        smp = st['sampler']
+        if smp is not None:
+            if smp[0] == 'conv':
+                w = P[f'{smp[1]}.weight']
+                x = nnf.conv2d(nnf.pad(x, (smp[2], 1, smp[2], 1)), w, P[f'{smp[1]}.bias'], stride=2)
+            else:
+                x = _diffusers_resnet(P, smp[1], x, act)
+            skips.append(x)
+    for pair in plan['mid'] or []:
+        x = layer(pair, x)
+    for st in plan['up']:
+        for pair in st['layers']:
+            x = layer(pair, torch.cat([x, skips.pop()], 1))
+        smp = st['sampler']
+        if smp is not None:
+            x = _conv(P, smp[1], _up2(x)) if smp[0] == 'conv' else _diffusers_resnet(P, smp[1], x, act)
+    y = _conv(P, 'conv_out', nnf.silu(_gn_eps(P, 'conv_norm_out', x, plan['out_groups'], spec['norm_eps'])))
+    if spec['time_embedding_type'] == 'fourier':
+        y = y / c_noise[:, None, None, None]
+    return y.permute(0, 2, 3, 1)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# The analytic teacher (src/core/teachers/gaussian-mixture.ts): D(x, t) = sum_k r_k (mu_k + s_k^2 / (s_k^2 + t^2)
+# (x - mu_k)), r_k proportional to w_k N(x; mu_k, (s_k^2 + t^2) I), in float32 as the TypeScript tensors.
+
+
+def mixture_denoiser(spec, device, dtype=torch.float32):
+    total = sum(spec['weights'])
+    log_w = torch.tensor([math.log(w / total) if w > 0 else -math.inf for w in spec['weights']], dtype=dtype, device=device)
+    means = torch.tensor(spec['means'], dtype=dtype, device=device)                     # [K, D]
+    variances = torch.tensor([s * s for s in spec['stds']], dtype=dtype, device=device)  # [K]
+    dim = means.shape[1]
+
+    def D(x, sigma, labels=None):
+        b = x.shape[0]
+        flat = x.reshape(b, dim)
+        var_t = variances[None, :] + (sigma * sigma)[:, None]                            # [B, K]
+        sq = (flat[:, None, :] - means[None, :, :]).square().sum(2)                      # [B, K]
+        log_lik = (log_w[None, :] + torch.log(var_t) * (-dim / 2)) - sq / (var_t * 2)
+        r = torch.softmax(log_lik, 1)
+        shrink = variances[None, :] / var_t
+        return (torch.matmul(r * (1 - shrink), means) + (r * shrink).sum(1, keepdim=True) * flat).reshape(x.shape)
+    return D
+
+
 NETWORKS = {'mlp': mlp_forward, 'unet': unet_forward, 'edm-songunet': edm_songunet_forward,
-            'edm-dhariwalunet': edm_dhariwalunet_forward}
+            'edm-dhariwalunet': edm_dhariwalunet_forward, 'diffusers-unet2d': diffusers_unet2d_forward}
+LABELLED = ('edm-songunet', 'edm-dhariwalunet', 'diffusers-unet2d')
 
 
 def network_fn(spec):
@@ -519,20 +758,24 @@ def network_fn(spec):
     if kind not in NETWORKS:
         raise SystemExit(f"torch/train.py: network type '{kind}' is not written here yet ({', '.join(NETWORKS)} are)")
     fwd = NETWORKS[kind]
-    return lambda P, x, c: fwd(spec, P, x, c)
+    if kind in LABELLED:
+        return lambda P, x, c, labels=None: fwd(spec, P, x, c, labels)
+    return lambda P, x, c, labels=None: fwd(spec, P, x, c)
 
 
 # ------------------------------------------------------------------------------------------------------------------
 # The PID loss
 
 
-def pid_loss(F, P, teacher, precond, edm, loss, z, t, t_next, dtype=torch.float32):
+def pid_loss(F, P, teacher, precond, edm, loss, z, t, t_next, dtype=torch.float32, labels=None):
     """The mean PID loss of the rows of one batch (src/core/pid.ts pidLossOfStudent), differentiable in P.
 
     z [b, ...] float32 on the device; t, t_next: float64 host lists. What depends only on the batch is computed in
     float64 and rounded to float32, as the TypeScript engine uploads it. `teacher(y, t)` is D(y, t), untaped.
     Returns the per-sample losses [b] (the caller weights and sums them). dtype=torch.float64 (with P, z and the
-    teacher in float64) gives the same loss without float32's round-off, for tests to measure it against."""
+    teacher in float64) gives the same loss without float32's round-off, for tests to measure it against. `labels`:
+    one-hot class labels [b, label_dim] of a class-conditional teacher, given to the teacher and (tiled over the 2b
+    rows) to the student (pid.ts networkWithLabels)."""
     dev = z.device
     b = z.shape[0]
     T = edm['sigma_max']
@@ -546,11 +789,11 @@ def pid_loss(F, P, teacher, precond, edm, loss, z, t, t_next, dtype=torch.float3
     tB = per_sample(torch.tensor(list(t), dtype=dtype, device=dev), z.dim())
     gap = per_sample(torch.tensor([ti - tn for ti, tn in zip(t, t_next)], dtype=dtype, device=dev), z.dim())
     c_noise = precond.c_noise(torch.tensor(times, dtype=dtype, device=dev))
-    f = F(P, x_in, c_noise)
+    f = F(P, x_in, c_noise, None if labels is None else torch.cat([labels, labels]))
     x = az + one_minus_a * f
     y, y_next = x[:b], x[b:]
     with torch.no_grad():
-        d = teacher(y.detach(), torch.tensor(list(t), dtype=dtype, device=dev))
+        d = teacher(y.detach(), torch.tensor(list(t), dtype=dtype, device=dev), labels)
     r = (y - tB * ((y - y_next) / gap) - d).reshape(b, -1)
     if loss == 'l2':
         return r.square().mean(1)
@@ -562,10 +805,10 @@ def pid_loss(F, P, teacher, precond, edm, loss, z, t, t_next, dtype=torch.float3
 
 def denoiser(F, P, precond):
     """D(x, sigma) = c_skip x + c_out F(c_in x, c_noise) (src/core/edm.ts preconditionedDenoiser)."""
-    def D(x, sigma):
+    def D(x, sigma, labels=None):
         c_skip, c_out, c_in, c_noise = precond.tensors(sigma)
         r = x.dim()
-        return x * per_sample(c_skip, r) + F(P, x * per_sample(c_in, r), c_noise) * per_sample(c_out, r)
+        return x * per_sample(c_skip, r) + F(P, x * per_sample(c_in, r), c_noise, labels) * per_sample(c_out, r)
     return D
 
 

@@ -32,8 +32,8 @@ import torch.distributed as dist
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from pid_torch import (  # noqa: E402
-    Precond, apply_update, buffer_names, denoiser, ema_rate, exponential_lr, karras_sigmas, network_fn, pid_loss,
-    read_safetensors, safetensors_bytes, update_factors,
+    Precond, apply_update, buffer_names, denoiser, ema_rate, exponential_lr, karras_sigmas, mixture_denoiser, network_fn,
+    pid_loss, read_safetensors, safetensors_bytes, update_factors,
 )
 
 RUN_FORMAT = 'pid-studio-run/1'
@@ -93,16 +93,17 @@ class Trainer:
         self.run, self.device, self.rank, self.world = run, device, rank, world
         s = self.settings = run['settings']
         tcfg = self.teacher_config = run['teacher']['config']
-        if tcfg['data'].get('label_dim'):
-            raise Refused('class-conditional teachers are not written here yet')
+        # a class-conditional teacher: each row's class drawn uniformly, one-hot, given to teacher and student (pid.ts)
+        self.label_dim = tcfg['data'].get('label_dim') or 0
         self.edm = tcfg['edm']
         self.precond = Precond(tcfg)
         self.shape = tcfg['data']['shape']
         weights, _ = read_safetensors(os.path.join(folder, run['teacher']['file']))
         tnet = tcfg['network']
-        Ft = network_fn(tnet)
-        tP = to_device(weights, sorted(weights), device)
-        self.teacher = denoiser(Ft, tP, self.precond)
+        if tnet['type'] == 'gaussian-mixture':  # analytic: the exact denoiser, no tensors
+            self.teacher = mixture_denoiser(tnet, device)
+        else:
+            self.teacher = denoiser(network_fn(tnet), to_device(weights, sorted(weights), device), self.precond)
         self.spec = run['student']['network']
         self.F = network_fn(self.spec)
         init = weights if run['student']['fromTeacher'] else read_safetensors(os.path.join(folder, run['student']['init']))[0]
@@ -137,23 +138,29 @@ class Trainer:
         return out
 
     def draw(self):
-        """This rank's rows: z ~ N(0, T^2 I), grid pairs (n, n + 1 | N - 2 at the end), as pid.ts drawGridPairs."""
+        """This rank's rows: z ~ N(0, T^2 I), grid pairs (n, n + 1 | N - 2 at the end), as pid.ts drawGridPairs, and
+        for a class-conditional teacher one-hot labels of uniformly drawn classes (else None)."""
         N = self.settings['N']
         z = torch.randn([self.rows] + self.shape, generator=self.gen) * self.edm['sigma_max']
         n = torch.randint(0, N, (self.rows,), generator=self.gen)
         n_next = torch.where(n == N - 1, torch.full_like(n, N - 2), n + 1)
-        return z.to(self.device), [self.grid[i] for i in n.tolist()], [self.grid[i] for i in n_next.tolist()]
+        labels = None
+        if self.label_dim:
+            classes = torch.randint(0, self.label_dim, (self.rows,), generator=self.gen)
+            labels = torch.nn.functional.one_hot(classes, self.label_dim).float().to(self.device)
+        return z.to(self.device), [self.grid[i] for i in n.tolist()], [self.grid[i] for i in n_next.tolist()], labels
 
     def loss_and_gradient(self):
         """The global batch's mean loss and flat gradient, summed over the ranks."""
-        z, t, tn = self.draw()
+        z, t, tn, labels = self.draw()
         flat = self.p.detach().clone().requires_grad_(True)
         P = {**self.fixed, **self.params(flat)}
         total = torch.zeros((), device=self.device)
         B = self.settings['batch']
         for a in range(0, self.rows, self.micro):
             e = min(self.rows, a + self.micro)
-            per = pid_loss(self.F, P, self.teacher, self.precond, self.edm, self.settings['loss'], z[a:e], t[a:e], tn[a:e])
+            per = pid_loss(self.F, P, self.teacher, self.precond, self.edm, self.settings['loss'], z[a:e], t[a:e], tn[a:e],
+                           labels=None if labels is None else labels[a:e])
             part = per.sum() / B
             part.backward()
             total = total + part.detach()

@@ -1,6 +1,7 @@
 /**
  * torch/train.py on an export-run folder: a 2-process gloo run on CPU (torch.distributed.run) whose student the CLI
- * opens and samples (moons-mlp, and a few steps of mnist14-unet and of a tiny NCSN++ SongUNet); resume after a checkpoint equal to an uninterrupted run; a checkpoint of another run, or of another teacher
+ * opens and samples (moons-mlp, and a few steps of mnist14-unet, of a tiny NCSN++ SongUNet, of a tiny class-conditional
+ * diffusers UNet2DModel under ddpm-eps, and of the analytic ring8 teacher's MLP student); resume after a checkpoint equal to an uninterrupted run; a checkpoint of another run, or of another teacher
  * (moons-mlp with one weight changed, the same settings), refused; torch/flops.py's count on moons-mlp.
  * Needs /usr/bin/python3 with torch (Debian's python3-torch); skipped, saying so, without it.
  */
@@ -10,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DIFFUSERS_UNET2D_DEFAULTS, type DiffusersUnet2dNetwork } from '../../src/formats/diffusers-network';
 import { EDM_SONGUNET_DEFAULTS, type EdmSongUnetNetwork } from '../../src/formats/edm-networks';
 import { readSafetensors, writeSafetensors } from '../../src/formats/safetensors';
 import { randomHost } from '../helpers/random-weights';
@@ -27,6 +29,12 @@ const SONG: EdmSongUnetNetwork = {
   ...EDM_SONGUNET_DEFAULTS, type: 'edm-songunet', img_resolution: 8, in_channels: 3, out_channels: 3, model_channels: 8,
   channel_mult: [1, 2], channel_mult_emb: 2, num_blocks: 1, attn_resolutions: [4], dropout: 0, embedding_type: 'fourier',
   channel_mult_noise: 2, encoder_type: 'residual', decoder_type: 'skip', resample_filter: [1, 3, 3, 1],
+};
+/** diffusers' UNet2DModel on 8x8x3, 3 classes (nn.Embedding class labels), attention at 4x4 with 4 heads. */
+const DIFFUSERS: DiffusersUnet2dNetwork = {
+  ...DIFFUSERS_UNET2D_DEFAULTS, type: 'diffusers-unet2d', sample_size: 8, in_channels: 3, out_channels: 3, layers_per_block: 1, norm_num_groups: 4,
+  block_out_channels: [8, 16], down_block_types: ['DownBlock2D', 'AttnDownBlock2D'], up_block_types: ['AttnUpBlock2D', 'UpBlock2D'], attention_head_dim: 4,
+  num_class_embeds: 3,
 };
 const dir = mkdtempSync(join(tmpdir(), 'pid-torch-train-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -48,6 +56,9 @@ describe.skipIf(!hasTorch)('torch/train.py', () => {
     const config = { format: 'pid-studio/1', role: 'teacher', name: 'tiny NCSN++', data: { shape: [8, 8, 3], range: [-1, 1] },
       edm: { sigma_data: 0.5, sigma_min: 0.002, sigma_max: 80, rho: 7 }, network: SONG };
     writeFileSync(join(dir, 'song.safetensors'), writeSafetensors(randomHost(SONG, [8, 8, 3], 5), { pid_studio: JSON.stringify(config) }));
+    const dconfig = { ...config, name: 'tiny class-conditional UNet2DModel', data: { shape: [8, 8, 3], range: [-1, 1], label_dim: 3 }, network: DIFFUSERS,
+      precond: { type: 'ddpm-eps', num_train_timesteps: 1000, beta_start: 0.0001, beta_end: 0.02, beta_schedule: 'linear' } };
+    writeFileSync(join(dir, 'diffusers.safetensors'), writeSafetensors(randomHost(DIFFUSERS, [8, 8, 3], 5), { pid_studio: JSON.stringify(dconfig) }));
     // another teacher on the same settings: moons-mlp with one weight changed, same name, same config
     const moons = readSafetensors(new Uint8Array(readFileSync(TEACHER)), TEACHER);
     moons.tensors.get('out.bias')!.data[0] += 0.25;
@@ -74,8 +85,10 @@ describe.skipIf(!hasTorch)('torch/train.py', () => {
     expect(sample.code, sample.err.join('\n')).toBe(0);
   }, 120_000);
 
-  // a few steps of image networks on 2 processes: the student opens, samples, and keeps EDM's fixed buffers
-  for (const [name, teacher] of [['mnist14-unet', teacherFile('mnist14-unet')], ['edm-songunet', 'song.safetensors']]) {
+  // a few steps of image networks (and of the analytic ring8's MLP student, from student-init.safetensors) on 2
+  // processes: the student opens, samples, and keeps EDM's fixed buffers
+  const runs = [['mnist14-unet', teacherFile('mnist14-unet')], ['edm-songunet', 'song.safetensors'], ['diffusers-unet2d', 'diffusers.safetensors'], ['ring8', teacherFile('ring8')]];
+  for (const [name, teacher] of runs) {
     it(`runs ${name} on 2 processes and writes a student the CLI opens and samples`, async () => {
       const a = await runInProcess(['export-run', '--teacher', teacher, '--out', `run-${name}`, '--steps', '3', '--batch', '4', '--seed', '2'], dir);
       expect(a.code, a.err.join('\n')).toBe(0);
@@ -87,7 +100,7 @@ describe.skipIf(!hasTorch)('torch/train.py', () => {
       expect(inspect.code, inspect.err.join('\n')).toBe(0);
       expect(inspect.out[0]).toMatch(/valid pid-studio student/);
       const student = weights(`${name}.safetensors`).tensors;
-      const start = weights(join(`run-${name}`, 'teacher.safetensors')).tensors;
+      const start = weights(join(`run-${name}`, JSON.parse(readFileSync(join(dir, `run-${name}`, 'run.json'), 'utf8')).student.init)).tensors;
       expect([...student.keys()].sort()).toEqual([...start.keys()].sort());
       let moved = false;
       for (const [key, t] of start) {
