@@ -56,6 +56,7 @@ async function load(name: BackendName, options: BackendOptions): Promise<void> {
       (await import('./kernels/webgpu-group-norm')).registerWebGpuGroupNorm(); // GroupNorm in 3 + 4 dispatches (#22)
       (await import('./kernels/webgpu-silu')).registerWebGpuSilu(); // SiLU in 1 + 1 dispatches (#22)
       (await import('./kernels/webgpu-flat-copies')).registerWebGpuFlatCopies(); // the optimiser's flat vector as copies (#22)
+      (await import('./kernels/webgpu-column-sum')).registerWebGpuColumnSum(); // bias gradients; nets/webgpu-layers.ts (#22)
       return;
   }
 }

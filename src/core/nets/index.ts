@@ -6,6 +6,7 @@ import type { Rng } from '../rng';
 import { DEFAULT_MLP } from './mlp';
 import { type HostTensor, type ParamShapes, type Params, countParams, toParams } from './params';
 import { DEFAULT_UNET } from './unet';
+import { keepFrozenFilters, releaseFrozenFilters, webgpuLayersOn } from './webgpu-layers';
 
 export { LEARNED_NETWORK_TYPES, type LearnedNetworkSpec, isLearnedNetwork } from '../network-types';
 export { DEFAULT_MLP, DEFAULT_UNET };
@@ -52,6 +53,7 @@ export class Network {
     const learned = toParams(new Map([...host].filter(([name]) => !fixed.has(name))), trainable);
     const buffers = toParams(new Map([...host].filter(([name]) => fixed.has(name))), false);
     this.params = new Map([...host.keys()].map((name) => [name, (learned.get(name) ?? buffers.get(name))!])); // the file's order
+    if (!trainable && webgpuLayersOn()) keepFrozenFilters(this.params, learned.keys()); // a teacher's convs transpose nothing
   }
 
   /** F(x_in, c_noise). */
@@ -68,6 +70,7 @@ export class Network {
   }
 
   dispose(): void {
+    releaseFrozenFilters(this.params);
     tf.dispose([...this.params.values()]);
   }
 }

@@ -3,7 +3,8 @@
  * weights looked up by name in Params. Written around tfjs traps, so that their gradients are right on cpu, wasm,
  * webgl and webgpu:
  *   - conv weights [out, in, kh, kw] are transposed to HWIO at use; 1x1 convs are a plain-matMul `linear`
- *     (tfjs-wasm's transposed matMul is slow);
+ *     (tfjs-wasm's transposed matMul is slow); on webgpu Linear and Conv2d are nets/webgpu-layers.ts's, in fewer
+ *     dispatches;
  *   - GroupNorm has a hand-written gradient (fewer full-size ops than autodiff through the means), and on wasm is
  *     one SIMD kernel each way, on webgpu a few WebGPU programs each way;
  *   - no resizeNearestNeighbor (its cpu gradient is wrong for batch > 1), no depthwise or transposed convolutions
@@ -17,6 +18,7 @@ import type { Params } from './params';
 import { GROUP_NORM, GROUP_NORM_GRAD, fusedGroupNorm } from '../kernels/wasm-group-norm';
 import { fusedWebGpuGroupNorm } from '../kernels/webgpu-group-norm';
 import { SILU, SILU_GRAD, fusedWebGpuSilu } from '../kernels/webgpu-silu';
+import { webgpuConv2d, webgpuLayersOn, webgpuLinear } from './webgpu-layers';
 
 /**
  * SiLU, x sigmoid(x), with its derivative written out: d/dx = s (1 + x (1 - s)), s = sigmoid(x). Autodiff through
@@ -78,6 +80,7 @@ export function residualAdd<T extends tf.Tensor>(a: T, b: tf.Tensor): T {
 /** The Linear `name` (`name.weight` [out, in], `name.bias` [out]) on x [B, in]. */
 export function linear(params: Params, name: string, x: tf.Tensor2D): tf.Tensor2D {
   const w = params.get(`${name}.weight`)! as tf.Tensor2D;
+  if (webgpuLayersOn()) return webgpuLinear(x, w, params.get(`${name}.bias`)! as tf.Tensor1D);
   return linearOp(w)(x, w, params.get(`${name}.bias`)!) as tf.Tensor2D;
 }
 
@@ -85,8 +88,9 @@ export function linear(params: Params, name: string, x: tf.Tensor2D): tf.Tensor2
 export function conv2d(params: Params, name: string, x: tf.Tensor4D): tf.Tensor4D {
   const weight = params.get(`${name}.weight`)!;
   if (weight.shape[2] === 1 && weight.shape[3] === 1) return conv1x1(params, name, x);
-  const filter = tf.transpose(weight, [2, 3, 1, 0]) as tf.Tensor4D; // HWIO
   const bias = params.get(`${name}.bias`);
+  if (bias && webgpuLayersOn()) return webgpuConv2d(x, weight, bias);
+  const filter = tf.transpose(weight, [2, 3, 1, 0]) as tf.Tensor4D; // HWIO
   // the bias added inside the convolution's kernel (one pass over the output fewer)
   return bias ? tf.fused.conv2d({ x, filter, strides: 1, pad: 'same', bias }) : tf.conv2d(x, filter, 1, 'same');
 }
