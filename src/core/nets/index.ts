@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { type LearnedNetworkSpec, learnedType } from '../network-types';
 import type { NetworkFn } from '../edm';
 import type { Rng } from '../rng';
+import { markBoxFilters } from './box-filter';
 import { DEFAULT_MLP } from './mlp';
 import { type HostTensor, type ParamShapes, type Params, countParams, toParams } from './params';
 import { DEFAULT_UNET } from './unet';
@@ -53,6 +54,7 @@ export class Network {
     const learned = toParams(new Map([...host].filter(([name]) => !fixed.has(name))), trainable);
     const buffers = toParams(new Map([...host].filter(([name]) => fixed.has(name))), false);
     this.params = new Map([...host.keys()].map((name) => [name, (learned.get(name) ?? buffers.get(name))!])); // the file's order
+    markBoxFilters(this.params, host);
     if (!trainable && webgpuLayersOn()) keepFrozenFilters(this.params, learned.keys()); // a teacher's convs transpose nothing
   }
 

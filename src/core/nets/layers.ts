@@ -19,6 +19,7 @@ import { GROUP_NORM, GROUP_NORM_GRAD, fusedGroupNorm } from '../kernels/wasm-gro
 import { fusedWebGpuGroupNorm } from '../kernels/webgpu-group-norm';
 import { SILU, SILU_GRAD, fusedWebGpuSilu } from '../kernels/webgpu-silu';
 import { webgpuConv2d, webgpuLayersOn, webgpuLinear } from './webgpu-layers';
+import { isBoxFilter } from './box-filter';
 
 /**
  * SiLU, x sigmoid(x), with its derivative written out: d/dx = s (1 + x (1 - s)), s = sigmoid(x). Autodiff through
@@ -270,7 +271,8 @@ export const upsample2 = tf.customGrad(((x: tf.Tensor4D) => {
 //   down: a depthwise conv with g g^T, stride 2, padding p:         y[m] = sum_t g[t] x[2m + t - p]
 //   up:   a depthwise transposed conv with 4 g g^T, stride 2, pad p: y[2m + r] = sum_s 2 g[2s + r + p] x[m - s]
 // (x = 0 outside the image), each separable into the two axes, done here as [P, L, Q] tensors (the axis in the
-// middle). For [1, 1] these are 2x2 average pooling and nearest 2x upsampling.
+// middle). For [1, 1] these are 2x2 average pooling and nearest 2x upsampling, taken as such for buffers that
+// nets/box-filter.ts knows to hold it.
 
 /** The 1D taps g of a resample_filter buffer [1, 1, n, n] (its row sums), as a tensor [n]. */
 const filterTaps = (f: tf.Tensor): tf.Tensor1D => tf.sum(tf.reshape(f, [f.shape[2]!, f.shape[3]!]), 1) as tf.Tensor1D;
@@ -324,6 +326,7 @@ function separable(x: tf.Tensor4D, along: (t: tf.Tensor3D) => tf.Tensor3D): tf.T
 
 /** EDM's filtered down-sampling by 2, [B, H, W, C] -> [B, H/2, W/2, C], with the buffer `filter` [1, 1, n, n]. */
 export function resampleDown(x: tf.Tensor4D, filter: tf.Tensor, padded = false): tf.Tensor4D {
+  if (isBoxFilter(filter)) return downsample2(x);
   const n = filter.shape[3]!;
   const pad = n / 2 - 1;
   const g = filterTaps(filter);
@@ -333,6 +336,7 @@ export function resampleDown(x: tf.Tensor4D, filter: tf.Tensor, padded = false):
 
 /** EDM's filtered up-sampling by 2 (the transposed conv), [B, H, W, C] -> [B, 2H, 2W, C]. */
 export function resampleUp(x: tf.Tensor4D, filter: tf.Tensor): tf.Tensor4D {
+  if (isBoxFilter(filter)) return upsample2(x);
   const n = filter.shape[3]!;
   const g = filterTaps(filter);
   return separable(x, (t) => upAxis(t, g, n));
