@@ -6,7 +6,7 @@
  */
 import { build } from 'esbuild';
 import { expect, test } from '@playwright/test';
-import { DIFFUSERS_GRAD_NET, EDM_FD, PID_VS_CPU_TOLERANCE, UNET_FD } from '../scripts/webgpu-checks';
+import { DIFFUSERS_GRAD_NET, EDM_FD, GROUP_NORM_VS_CPU_TOLERANCE, PID_VS_CPU_TOLERANCE, UNET_FD } from '../scripts/webgpu-checks';
 import { REPO } from './helpers';
 
 test('the unet backpropagates correctly and PID gradients match cpu on the browser\'s GPU backend', async ({ page, baseURL }, info) => {
@@ -31,6 +31,7 @@ test('the unet backpropagates correctly and PID gradients match cpu on the brows
     edm: Record<string, { name: string; index: number; autodiff: number; finiteDifference: number; error: number }[]>;
     diffusers: { name: string; index: number; autodiff: number; finiteDifference: number; error: number }[];
     pid: { lossCpu: number; lossGpu: number; maxDifference: number; largest: number; worst: string };
+    groupNorm: { variants: { name: string; worst: number; what: string }[]; kernels: string[] };
     tensors: { numTensors: number[]; losses: number[]; msPerStep: number };
   };
   expect(r.got).toBe(backend);
@@ -53,6 +54,11 @@ test('the unet backpropagates correctly and PID gradients match cpu on the brows
   expect(r.diffusers.filter((p) => Math.abs(p.autodiff) > 1e-3).length).toBeGreaterThan(r.diffusers.length / 2); // not vacuous
   expect(Math.abs(r.pid.lossGpu - r.pid.lossCpu)).toBeLessThan(1e-4 * Math.abs(r.pid.lossCpu));
   expect(r.pid.maxDifference, r.pid.worst).toBeLessThan(PID_VS_CPU_TOLERANCE * r.pid.largest);
+  console.log(`${backend}: GroupNorm vs cpu, ${r.groupNorm.variants.map((v) => `${v.name} ${v.worst.toExponential(2)}`).join(', ')}`);
+  expect(r.groupNorm.variants).toHaveLength(4);
+  for (const v of r.groupNorm.variants) expect(v.worst, `${v.name}: worst at ${v.what}`).toBeLessThan(GROUP_NORM_VS_CPU_TOLERANCE);
+  // webgpu: the fused programs of kernels/webgpu-group-norm.ts ran (webgl composes tf ops)
+  if (backend === 'webgpu') expect(r.groupNorm.kernels).toEqual(expect.arrayContaining(['PidGroupNormAct', 'PidGroupNormActGrad']));
   expect(r.tensors.losses.every(Number.isFinite)).toBe(true);
   expect(r.tensors.numTensors).toEqual(r.tensors.numTensors.map(() => r.tensors.numTensors[0]));
   expect(errors).toEqual([]);

@@ -9,6 +9,7 @@ import '../src/core/gradients';
 import { startBackend } from '../src/core/backend';
 import { edmDenoiser } from '../src/core/edm';
 import { type LearnedNetworkSpec, Network, bufferNames, initParams } from '../src/core/nets';
+import { groupNorm, groupNormSilu } from '../src/core/nets/layers';
 import type { EdmDhariwalUnetSpec } from '../src/core/nets/edm-dhariwalunet';
 import type { EdmSongUnetSpec } from '../src/core/nets/edm-songunet';
 import type { DiffusersUnet2dSpec } from '../src/core/nets/diffusers-unet2d';
@@ -298,4 +299,72 @@ export async function trainerVsCpu(backend: GpuBackend = 'webgpu'): Promise<{ lo
   };
   const sameSkips = cpu.skipped.every((s, i) => s === gpu.skipped[i]);
   return { lossDifference: sameSkips ? rel(cpu.losses, gpu.losses) : Infinity, weightDifference: rel(cpu.weights, gpu.weights), skipped: gpu.skipped };
+}
+
+/** GroupNorm (+ SiLU) on `backend` against cpu: max |difference| over max(1, max |cpu|), each output and gradient. */
+export const GROUP_NORM_VS_CPU_TOLERANCE = 1e-4;
+
+/**
+ * nets/layers.ts's groupNorm and groupNormSilu (with an add before or scale and shift after) on `backend` and on cpu,
+ * for two shapes (one of a single pixel): the worst relative difference of y and of the
+ * gradients of sum(y r) in x, w, b and the add or [scale | shift], per variant, and the kernels that ran on `backend`
+ * (webgpu: kernels/webgpu-group-norm.ts's fused ones). Leaves `backend` running.
+ */
+export async function groupNormVsCpu(backend: GpuBackend = 'webgpu'): Promise<{ variants: { name: string; worst: number; what: string }[]; kernels: string[] }> {
+  const shapes: { shape: [number, number, number, number]; groups: number }[] = [{ shape: [3, 5, 7, 16], groups: 4 }, { shape: [2, 1, 1, 8], groups: 2 }];
+  const variants = [
+    { name: 'groupNorm', silu: false, mode: 'none' },
+    { name: 'silu(groupNorm)', silu: true, mode: 'none' },
+    { name: 'silu(groupNorm (1 + scale) + shift)', silu: true, mode: 'scaleShift' },
+    { name: 'silu(groupNorm(x + p))', silu: true, mode: 'add' },
+  ] as const;
+  const run = async (name: 'cpu' | GpuBackend, s: (typeof shapes)[number], v: (typeof variants)[number]) => {
+    await startBackend(name);
+    const rng = new Rng(s.shape.reduce((a, b) => a * b, 1));
+    const [batch, , , c] = s.shape;
+    const host = (shape: number[], f: () => number) => tf.tensor(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, f), shape);
+    const x = host(s.shape, () => 1 + rng.normal());
+    const r = host(s.shape, () => rng.normal());
+    const w = host([c], () => 1 + 0.5 * rng.normal());
+    const b = host([c], () => 0.3 * rng.normal());
+    const cond = host([batch, 1, 1, v.mode === 'scaleShift' ? 2 * c : c], () => 0.5 * rng.normal());
+    const layer = (xs: tf.Tensor, ws: tf.Tensor, bs: tf.Tensor, cs: tf.Tensor) => {
+      const params = new Map([['n.weight', ws], ['n.bias', bs]]);
+      const extra = v.mode === 'add' ? { add: cs } : v.mode === 'scaleShift' ? { scaleShift: cs } : {};
+      return (v.silu ? groupNormSilu : groupNorm)(params, 'n', xs as tf.Tensor4D, s.groups, 1e-5, extra);
+    };
+    const inputs = v.mode === 'none' ? [x, w, b] : [x, w, b, cond];
+    let kernels: string[] = [];
+    const outs: Float32Array[] = [];
+    const profile = await tf.profile(async () => {
+      const y = layer(x, w, b, cond);
+      const { value, grads } = tf.valueAndGrads((...t: tf.Tensor[]) => tf.sum(tf.mul(layer(t[0], t[1], t[2], t[3] ?? cond), r)) as tf.Scalar)(inputs);
+      for (const t of [y, ...grads]) outs.push((await t.data()) as Float32Array);
+      tf.dispose([y, value, ...grads]);
+      return [] as tf.Tensor[];
+    });
+    kernels = profile.kernelNames;
+    tf.dispose([x, r, w, b, cond]);
+    return { outs, kernels };
+  };
+  const result: { name: string; worst: number; what: string }[] = [];
+  const kernels = new Set<string>();
+  const names = ['y', 'dx', 'dw', 'db', 'dcond'];
+  for (const v of variants) {
+    let worst = 0;
+    let what = '';
+    for (const s of shapes) {
+      const cpu = await run('cpu', s, v);
+      const gpu = await run(backend, s, v);
+      gpu.kernels.forEach((k) => kernels.add(k));
+      cpu.outs.forEach((a, k) => {
+        const scale = Math.max(1, ...a.map(Math.abs));
+        const d = Math.max(...a.map((ai, i) => (Number.isFinite(gpu.outs[k][i]) ? Math.abs(ai - gpu.outs[k][i]) : Infinity))) / scale;
+        if (d > worst || what === '') [worst, what] = [d, `${names[k]} of ${s.shape.join('x')} in ${s.groups} groups`];
+      });
+    }
+    result.push({ name: v.name, worst, what });
+  }
+  await startBackend(backend);
+  return { variants: result, kernels: [...kernels] };
 }

@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { startBackend } from '../../src/core/backend';
 import { installNodeWebGpu } from '../../src/core/webgpu-node';
-import { DIFFUSERS_GRAD_NET, EDM_FD, EDM_GRAD_NETS, PID_VS_CPU_TOLERANCE, UNET_FD, diffusersGradientCheck, edmGradientCheck, pidGradientVsCpu, tensorsOverPidSteps, unetGradientCheck } from '../../scripts/webgpu-checks';
+import { DIFFUSERS_GRAD_NET, EDM_FD, EDM_GRAD_NETS, GROUP_NORM_VS_CPU_TOLERANCE, PID_VS_CPU_TOLERANCE, UNET_FD, diffusersGradientCheck, edmGradientCheck, groupNormVsCpu, pidGradientVsCpu, tensorsOverPidSteps, unetGradientCheck } from '../../scripts/webgpu-checks';
 
 const skip = process.env.PID_SKIP_WEBGPU_NODE === '1';
 
@@ -61,6 +61,14 @@ describe.skipIf(skip)('tfjs-webgpu in Node (Dawn, Vulkan)', () => {
     expect(Math.abs(r.lossGpu - r.lossCpu)).toBeLessThan(1e-4 * Math.abs(r.lossCpu));
     expect(r.largest).toBeGreaterThan(1e-2);
     expect(r.maxDifference, `worst: ${r.worst}`).toBeLessThan(PID_VS_CPU_TOLERANCE * r.largest);
+  });
+
+  it('computes GroupNorm with SiLU, scale and shift or an add, and their gradients, as the cpu backend does (the e2e check)', async () => {
+    const r = await groupNormVsCpu();
+    expect(tf.getBackend()).toBe('webgpu');
+    expect(r.kernels).toEqual(expect.arrayContaining(['PidGroupNormAct', 'PidGroupNormActGrad']));
+    expect(r.variants).toHaveLength(4);
+    for (const v of r.variants) expect(v.worst, `${v.name}: worst at ${v.what}`).toBeLessThan(GROUP_NORM_VS_CPU_TOLERANCE);
   });
 
   it('keeps tf.memory().numTensors flat over 20 PID training steps of a unet', async () => {

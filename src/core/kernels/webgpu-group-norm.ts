@@ -1,22 +1,35 @@
 /**
- * GroupNorm as WebGPU programs for tfjs-backend-webgpu, under the kernel names of the wasm ones
- * (kernels/wasm-group-norm.ts): PidGroupNorm (x [B,H,W,C], w [C], b [C]; attrs {groups, eps} -> y, mean [B,G],
- * rstd [B,G]) and PidGroupNormGrad (dy, x, w, mean, rstd -> dx [B,H,W,C], dw [C], db [C]). Composed of tfjs ops a
- * GroupNorm and its gradient take about 20 dispatches each way; here the forward pass takes 3 and the gradient 4
- * (a WebGPU program has one output, and mean and rstd are outputs of their own):
- *   forward:  mean (one workgroup per (sample, group), summed in shared memory), rstd (the same over (x - mean)^2,
- *             two passes as the composed op), y = (x - mean) rstd w + b (elementwise);
- *   backward: per (sample, group) one workgroup sums, per channel, dy and dy x^ (x^ = (x - mean) rstd) and, per
- *             group, w dy and w dy x^ (all in one scratch tensor); then dx = rstd (dy w - m1 - x^ m2), m1, m2 those
- *             group sums over (H W C/G), elementwise; then db = sum_b sum dy and dw = sum_b sum dy x^.
- * At most 6 inputs per program (a device has 8 storage buffers per stage, one taken by the output).
+ * GroupNorm with what follows it in the image networks, as WebGPU programs for tfjs-backend-webgpu:
+ *   v = x + p                    ('add': p [B, C] per sample and channel, EDM SongUNet's norm1(h + affine(emb)))
+ *   x^ = (v - mean_g) rstd_g,  z = x^ w + b
+ *   a = z (1 + scale) + shift    ('scaleShift': [scale | shift] [B, 2C], the adaptive (ADM) form)
+ *   y = silu(a) or a
+ * PidGroupNormAct (x [B,H,W,C], w [C], b [C], cond (p or [scale | shift]) when a mode has one; attrs {groups, eps,
+ * silu, mode} -> y, stats [B, G, 2] = (mean, rstd)) takes 2 dispatches:
+ *   statistics: one workgroup per (sample, group) sums v, then (v - mean)^2 (two passes, as the composed op);
+ *   apply: normalise, affine, scale/shift and SiLU, elementwise.
+ * PidGroupNormActGrad (dy, x, w, b, stats, cond -> dx, params = [dw | db | dcond] flat) takes 3, with
+ * g = dy silu'(a) (a recomputed), k = 1 + scale (or 1), and per (sample, channel) sums over the pixels
+ * A = sum g, D = sum g x^, E = sum x^:
+ *   sums: one workgroup per (sample, group) writes A, D, E per channel and M1 = sum_c w k A, M2 = sum_c w k D per
+ *         group;
+ *   dx = rstd (g k w - M1 / (H W S) - x^ M2 / (H W S)), S = C / G, elementwise;
+ *   params: dw = sum_b k D, db = sum_b k A, dscale = w D + b A, dshift = A, and for 'add'
+ *           dp = sum over pixels of dx = rstd (w A - M1 / S - E M2 / (H W S)).
+ * A program has one output and at most 7 inputs here (a device has 8 storage buffers per stage, one taken by the
+ * output); the caller cuts `params` into its three tensors (flat.ts's flatSplit: buffer copies on webgpu).
  * nets/layers.ts takes them where `fusedWebGpuGroupNorm` says so (registered by backend.ts with the webgpu backend).
  */
 import { type KernelConfig, type KernelFunc, type TensorInfo, getKernel, registerKernel } from '@tensorflow/tfjs-core';
-import { GROUP_NORM, GROUP_NORM_GRAD } from './wasm-group-norm';
 import { type Program, type Uniform, type WebGpuBackendLike, flatProgram } from './webgpu-program';
+import { SIGMOID } from './webgpu-silu';
 
-type Attrs = { groups: number; eps: number };
+export const GROUP_NORM_ACT = 'PidGroupNormAct';
+export const GROUP_NORM_ACT_GRAD = 'PidGroupNormActGrad';
+
+/** What is applied around the normalisation: nothing, a per-(sample, channel) add before, or scale and shift after. */
+export type GroupNormMode = 'none' | 'add' | 'scaleShift';
+export type GroupNormActAttrs = { groups: number; eps: number; silu: boolean; mode: GroupNormMode };
 
 /** Threads of a statistics workgroup (a power of two, at most the 256 invocations WebGPU guarantees). */
 const REDUCE_THREADS = 256;
@@ -27,10 +40,10 @@ export function fusedWebGpuGroupNorm(backend: string, channels: number, groups: 
 }
 
 /** Shape uniforms shared by every program (names and order must match `uniformValues`). */
-const UNIFORMS = 'pixels : i32, channels : i32, groups : i32, batch : i32, eps : f32, which : i32,';
-const uniformValues = (B: number, N: number, C: number, G: number, eps = 0, which = 0): Uniform[] => [
+const UNIFORMS = 'pixels : i32, channels : i32, groups : i32, batch : i32, eps : f32,';
+const uniformValues = (B: number, N: number, C: number, G: number, eps: number): Uniform[] => [
   { type: 'int32', data: [N] }, { type: 'int32', data: [C] }, { type: 'int32', data: [G] }, { type: 'int32', data: [B] },
-  { type: 'float32', data: [eps] }, { type: 'int32', data: [which] },
+  { type: 'float32', data: [eps] },
 ];
 
 /** The linear id of this workgroup (tfjs reshapes a dispatch over 65535 workgroups into two or three dimensions). */
@@ -48,14 +61,49 @@ const treeSum = (threads: number, keep: number, arrays: string[]) => threads ===
     workgroupBarrier();
   }`;
 
-/** Per (sample, group): the mean (squares = false) or rstd (squares = true, from the mean) over (H, W, C/G). */
-function statsProgram(B: number, G: number, squares: boolean): Program {
+/**
+ * The inputs each program reads (a pipeline's 'auto' layout drops a binding its shader does not use, and tfjs would
+ * then bind one too many).
+ */
+function inputNames(program: 'stats' | 'apply' | 'sums' | 'dx' | 'params', { silu, mode }: GroupNormActAttrs): string[] {
+  const cond = mode === 'none' ? [] : ['Cond'];
+  const bias = silu ? ['Bias'] : [];
+  switch (program) {
+    case 'stats': return ['X', ...(mode === 'add' ? cond : [])];
+    case 'apply': return ['X', 'W', 'Bias', 'Stats', ...cond];
+    case 'sums': return ['Dy', 'X', 'W', ...bias, 'Stats', ...cond];
+    case 'dx': return ['Dy', 'X', 'W', ...bias, 'Stats', ...cond, 'Sums'];
+    case 'params': return ['Sums', ...(mode === 'scaleShift' ? ['W', 'Bias', 'Cond'] : mode === 'add' ? ['W', 'Stats'] : [])];
+  }
+}
+const key = ({ silu, mode }: GroupNormActAttrs) => `${mode}_${silu ? 'silu' : 'id'}`;
+
+/** WGSL: v (the normalised input) at entry k of x, channel c of sample b. */
+const input = (mode: GroupNormMode, k: string, b: string, c: string) => (mode === 'add' ? `(X[${k}] + Cond[${b} * uniforms.channels + ${c}])` : `X[${k}]`);
+
+/** WGSL statements: `a` from `xHat` at channel c of sample b (z, then scale and shift). */
+const affine = (mode: GroupNormMode, b: string, c: string) => `
+          var a = xHat * W[${c}] + Bias[${c}];
+          ${mode === 'scaleShift' ? `a = a * (1.0 + Cond[${b} * 2 * uniforms.channels + ${c}]) + Cond[(${b} * 2 + 1) * uniforms.channels + ${c}];` : ''}`;
+
+/** WGSL: the factor k = 1 + scale (or 1) at channel c of sample b. */
+const gain = (mode: GroupNormMode, b: string, c: string) => (mode === 'scaleShift' ? `(1.0 + Cond[${b} * 2 * uniforms.channels + ${c}])` : '1.0');
+
+/** WGSL statements: ga = dy silu'(a) (or dy), `a` from `affine`. */
+const activationGrad = (silu: boolean, dy: string) => silu ? `
+          let sg = pidSigmoid(a);
+          let ga = ${dy} * sg * (1.0 + a * (1.0 - sg));` : `
+          let ga = ${dy};`;
+
+/** Per (sample, group): [mean, rstd] over (H, W, C/G), two passes over v in one workgroup. */
+function statsProgram(B: number, G: number, attrs: GroupNormActAttrs): Program {
+  const mode = attrs.mode;
   const T = REDUCE_THREADS;
   return {
-    variableNames: squares ? ['X', 'Mean'] : ['X'],
-    outputShape: [B, G],
-    shaderKey: `pid_group_norm_${squares ? 'rstd' : 'mean'}_${T}`,
-    dispatchLayout: { x: [0, 1] },
+    variableNames: inputNames('stats', attrs),
+    outputShape: [B, G, 2],
+    shaderKey: `pid_group_norm_stats_${mode === 'add' ? 'add' : 'x'}_${T}`,
+    dispatchLayout: { x: [0, 1, 2] },
     dispatch: [B * G, 1, 1],
     workgroupSize: [T, 1, 1],
     uniforms: UNIFORMS,
@@ -70,59 +118,78 @@ function statsProgram(B: number, G: number, squares: boolean): Program {
         let valid = wid < uniforms.batch * G;
         let b = wid / G;
         let g = wid - b * G;
+        let count = f32(N * S);
         var acc = 0.0;
         if (valid) {
-          ${squares ? 'let m = Mean[wid];' : ''}
           for (var e = i32(localIndex); e < N * S; e = e + ${T}) {
             let n = e / S;
-            let v = X[(b * N + n) * C + g * S + (e - n * S)];
-            ${squares ? 'acc = acc + (v - m) * (v - m);' : 'acc = acc + v;'}
+            let c = g * S + (e - n * S);
+            acc = acc + ${input(mode, '(b * N + n) * C + c', 'b', 'c')};
+          }
+        }
+        partial[localIndex] = acc;
+        workgroupBarrier();
+        ${treeSum(T, 1, ['partial'])}
+        let m = partial[0] / count;
+        workgroupBarrier();
+        acc = 0.0;
+        if (valid) {
+          for (var e = i32(localIndex); e < N * S; e = e + ${T}) {
+            let n = e / S;
+            let c = g * S + (e - n * S);
+            let d = ${input(mode, '(b * N + n) * C + c', 'b', 'c')} - m;
+            acc = acc + d * d;
           }
         }
         partial[localIndex] = acc;
         workgroupBarrier();
         ${treeSum(T, 1, ['partial'])}
         if (localIndex == 0u && valid) {
-          let average = partial[0] / f32(N * S);
-          result[wid] = ${squares ? '1.0 / sqrt(average + uniforms.eps)' : 'average'};
+          result[2 * wid] = m;
+          result[2 * wid + 1] = 1.0 / sqrt(partial[0] / count + uniforms.eps);
         }
       }`,
   };
 }
 
-/** y = (x - mean) rstd w + b, elementwise over [B, H, W, C]. */
-function affineProgram(shape: number[]): Program {
-  return flatProgram(shape, ['X', 'W', 'Bias', 'Mean', 'Rstd'], 'pid_group_norm_affine', `
+/** y = silu(a) (or a), elementwise over [B, H, W, C]. */
+function applyProgram(shape: number[], attrs: GroupNormActAttrs): Program {
+  return flatProgram(shape, inputNames('apply', attrs), `pid_group_norm_apply_${key(attrs)}`, `
           let C = uniforms.channels;
           let G = uniforms.groups;
           let c = index % C;
-          let bg = (index / (C * uniforms.pixels)) * G + c / (C / G);
-          result[index] = (X[index] - Mean[bg]) * Rstd[bg] * W[c] + Bias[c];`, { uniforms: UNIFORMS });
+          let b = index / (C * uniforms.pixels);
+          let bg = b * G + c / (C / G);
+          let xHat = (${input(attrs.mode, 'index', 'b', 'c')} - Stats[2 * bg]) * Stats[2 * bg + 1];
+          ${affine(attrs.mode, 'b', 'c')}
+          result[index] = ${attrs.silu ? 'a * pidSigmoid(a)' : 'a'};`, { uniforms: UNIFORMS, prelude: SIGMOID });
 }
 
 /**
  * The backward pass's sums, one workgroup per (sample, group), in a flat scratch tensor:
- *   [(b * 2 + k) * C + c]          k = 0: sum over pixels of dy, k = 1: of dy x^ (channel c of sample b);
- *   [2 B C + (b * 2 + k) * G + g]  the same weighted by w and summed over the group's channels.
+ *   [(b * 3 + k) * C + c]          k = 0, 1, 2: A, D, E of channel c of sample b (E only for 'add');
+ *   [3 B C + (b * 2 + k) * G + g]  k = 0, 1: M1, M2 of group g of sample b.
  * Thread t always reads channel t % S of the group (S * P threads, P a power of two), so that reads are contiguous
  * and the tree sum, stopping at stride S, leaves each channel's sums in slots 0..S-1.
  */
-function gradSumsProgram(B: number, C: number, G: number): Program {
+function gradSumsProgram(B: number, C: number, G: number, attrs: GroupNormActAttrs): Program {
   const S = C / G;
   let P = 1;
   while (S * P * 2 <= REDUCE_THREADS) P *= 2;
   const T = S * P;
+  const add = attrs.mode === 'add';
+  const arrays = add ? ['sumG', 'sumGXHat', 'sumXHat'] : ['sumG', 'sumGXHat'];
   return {
-    variableNames: ['Dy', 'X', 'W', 'Mean', 'Rstd'],
-    outputShape: [2 * B * (C + G)],
-    shaderKey: `pid_group_norm_grad_sums_${S}_${P}`,
+    variableNames: inputNames('sums', attrs),
+    outputShape: [B * (3 * C + 2 * G)],
+    shaderKey: `pid_group_norm_grad_sums_${key(attrs)}_${S}_${P}`,
     dispatchLayout: { x: [0] },
     dispatch: [B * G, 1, 1],
     workgroupSize: [T, 1, 1],
     uniforms: UNIFORMS,
     getUserCode: () => `
-      var<workgroup> sumDy : array<f32, ${T}>;
-      var<workgroup> sumDyXHat : array<f32, ${T}>;
+      ${SIGMOID}
+      ${arrays.map((a) => `var<workgroup> ${a} : array<f32, ${T}>;`).join('\n      ')}
       fn main(index : i32) {
         let N = uniforms.pixels;
         let C = uniforms.channels;
@@ -134,44 +201,51 @@ function gradSumsProgram(B: number, C: number, G: number): Program {
         let g = wid - b * G;
         let t = i32(localIndex);
         let c = g * ${S} + t % ${S};
-        var a = 0.0;
-        var d = 0.0;
+        var sa = 0.0;
+        var sd = 0.0;
+        var se = 0.0;
         if (valid) {
-          let m = Mean[wid];
-          let r = Rstd[wid];
+          let m = Stats[2 * wid];
+          let r = Stats[2 * wid + 1];
           for (var n = t / ${S}; n < N; n = n + ${P}) {
             let k = (b * N + n) * C + c;
-            let dy = Dy[k];
-            a = a + dy;
-            d = d + dy * (X[k] - m) * r;
+            let xHat = (${input(attrs.mode, 'k', 'b', 'c')} - m) * r;
+            ${attrs.silu ? affine(attrs.mode, 'b', 'c') : ''}
+            ${activationGrad(attrs.silu, 'Dy[k]')}
+            sa = sa + ga;
+            sd = sd + ga * xHat;
+            ${add ? 'se = se + xHat;' : ''}
           }
         }
-        sumDy[localIndex] = a;
-        sumDyXHat[localIndex] = d;
+        sumG[localIndex] = sa;
+        sumGXHat[localIndex] = sd;
+        ${add ? 'sumXHat[localIndex] = se;' : ''}
         workgroupBarrier();
-        ${treeSum(T, S, ['sumDy', 'sumDyXHat'])}
+        ${treeSum(T, S, arrays)}
         if (valid && t < ${S}) {
-          result[(b * 2) * C + c] = sumDy[localIndex];
-          result[(b * 2 + 1) * C + c] = sumDyXHat[localIndex];
+          result[(b * 3) * C + c] = sumG[localIndex];
+          result[(b * 3 + 1) * C + c] = sumGXHat[localIndex];
+          ${add ? 'result[(b * 3 + 2) * C + c] = sumXHat[localIndex];' : ''}
         }
         if (valid && t == 0) {
           var m1 = 0.0;
           var m2 = 0.0;
           for (var j = 0; j < ${S}; j = j + 1) {
-            let w = W[g * ${S} + j];
-            m1 = m1 + w * sumDy[j];
-            m2 = m2 + w * sumDyXHat[j];
+            let cj = g * ${S} + j;
+            let wk = W[cj] * ${gain(attrs.mode, 'b', 'cj')};
+            m1 = m1 + wk * sumG[j];
+            m2 = m2 + wk * sumGXHat[j];
           }
-          result[2 * B * C + (b * 2) * G + g] = m1;
-          result[2 * B * C + (b * 2 + 1) * G + g] = m2;
+          result[3 * B * C + (b * 2) * G + g] = m1;
+          result[3 * B * C + (b * 2 + 1) * G + g] = m2;
         }
       }`,
   };
 }
 
-/** dx = rstd (dy w - m1 - x^ m2), m1 and m2 the group sums over (H W C/G) pixels, elementwise over [B, H, W, C]. */
-function dxProgram(shape: number[]): Program {
-  return flatProgram(shape, ['Dy', 'X', 'W', 'Mean', 'Rstd', 'Sums'], 'pid_group_norm_grad_dx', `
+/** dx = rstd (g k w - M1 / (H W S) - x^ M2 / (H W S)), elementwise over [B, H, W, C]. */
+function dxProgram(shape: number[], attrs: GroupNormActAttrs): Program {
+  return flatProgram(shape, inputNames('dx', attrs), `pid_group_norm_grad_dx_${key(attrs)}`, `
           let N = uniforms.pixels;
           let C = uniforms.channels;
           let G = uniforms.groups;
@@ -180,42 +254,74 @@ function dxProgram(shape: number[]): Program {
           let b = index / (C * N);
           let g = c / S;
           let bg = b * G + g;
-          let r = Rstd[bg];
-          let xHat = (X[index] - Mean[bg]) * r;
-          let base = 2 * uniforms.batch * C + b * 2 * G + g;
+          let r = Stats[2 * bg + 1];
+          let xHat = (${input(attrs.mode, 'index', 'b', 'c')} - Stats[2 * bg]) * r;
+          ${attrs.silu ? affine(attrs.mode, 'b', 'c') : ''}
+          ${activationGrad(attrs.silu, 'Dy[index]')}
+          let base = 3 * uniforms.batch * C + b * 2 * G + g;
           let count = f32(N * S);
-          result[index] = r * (Dy[index] * W[c] - Sums[base] / count - xHat * (Sums[base + G] / count));`, { uniforms: UNIFORMS });
+          result[index] = r * (ga * ${gain(attrs.mode, 'b', 'c')} * W[c] - Sums[base] / count - xHat * (Sums[base + G] / count));`,
+  { uniforms: UNIFORMS, prelude: SIGMOID });
 }
 
-/** db (which = 0) or dw (which = 1): the per-sample channel sums of gradSumsProgram summed over the batch. */
-function paramGradProgram(C: number): Program {
-  return flatProgram([C], ['Sums'], 'pid_group_norm_grad_param', `
+/** [dw | db | dcond]: sums over the batch, and per (sample, channel) the gradient of cond. */
+function paramGradProgram(B: number, C: number, attrs: GroupNormActAttrs): Program {
+  const condSize = attrs.mode === 'add' ? B * C : attrs.mode === 'scaleShift' ? 2 * B * C : 0;
+  const cond = attrs.mode === 'scaleShift' ? `
+            let b = j / (2 * C);
+            let cc = j - b * 2 * C;
+            if (cc < C) {
+              result[index] = W[cc] * Sums[(b * 3 + 1) * C + cc] + Bias[cc] * Sums[(b * 3) * C + cc];
+            } else {
+              result[index] = Sums[(b * 3) * C + cc - C];
+            }` : attrs.mode === 'add' ? `
+            let b = j / C;
+            let c = j - b * C;
+            let S = C / uniforms.groups;
+            let g = c / S;
+            let base = 3 * uniforms.batch * C + b * 2 * uniforms.groups + g;
+            let r = Stats[2 * (b * uniforms.groups + g) + 1];
+            result[index] = r * (W[c] * Sums[(b * 3) * C + c] - Sums[base] / f32(S)
+              - Sums[(b * 3 + 2) * C + c] * (Sums[base + uniforms.groups] / f32(uniforms.pixels * S)));` : '';
+  return flatProgram([2 * C + condSize], inputNames('params', attrs), `pid_group_norm_grad_params_${key(attrs)}`, `
           let C = uniforms.channels;
-          var acc = 0.0;
-          for (var b = 0; b < uniforms.batch; b = b + 1) {
-            acc = acc + Sums[(b * 2 + uniforms.which) * C + index];
-          }
-          result[index] = acc;`, { uniforms: UNIFORMS });
+          if (index < 2 * C) {
+            let which = index / C;
+            let c = index - which * C;
+            var acc = 0.0;
+            for (var b = 0; b < uniforms.batch; b = b + 1) {
+              acc = acc + ${gain(attrs.mode, 'b', 'c')} * Sums[(b * 3 + 1 - which) * C + c];
+            }
+            result[index] = acc;
+          } else {
+            let j = index - 2 * C;${cond}
+          }`, { uniforms: UNIFORMS });
 }
 
-function groupNorm({ inputs: { x, w, b }, backend, attrs: { groups, eps } }: { inputs: Record<string, TensorInfo>; backend: WebGpuBackendLike; attrs: Attrs }): TensorInfo[] {
-  const [B, H, W, C] = x.shape;
-  const u = uniformValues(B, H * W, C, groups, eps);
-  const mean = backend.runWebGPUProgram(statsProgram(B, groups, false), [x], 'float32', u);
-  const rstd = backend.runWebGPUProgram(statsProgram(B, groups, true), [x, mean], 'float32', u);
-  const y = backend.runWebGPUProgram(affineProgram(x.shape), [x, w, b, mean, rstd], 'float32', u);
-  return [y, mean, rstd];
+type Inputs = Record<string, TensorInfo>;
+
+/** Runs `program` on the inputs it names (X, W, Bias, Cond, Dy, Stats, Sums: x, w, b, cond, dy, stats, sums). */
+function run(backend: WebGpuBackendLike, program: Program, inputs: Inputs, u: Uniform[]): TensorInfo {
+  const tensors = program.variableNames.map((name) => inputs[name === 'Bias' ? 'b' : name.toLowerCase()]);
+  return backend.runWebGPUProgram(program, tensors, 'float32', u);
 }
 
-function groupNormGrad({ inputs: { dy, x, w, mean, rstd }, backend, attrs: { groups } }: { inputs: Record<string, TensorInfo>; backend: WebGpuBackendLike; attrs: Attrs }): TensorInfo[] {
-  const [B, H, W, C] = x.shape;
-  const u = uniformValues(B, H * W, C, groups);
-  const sums = backend.runWebGPUProgram(gradSumsProgram(B, C, groups), [dy, x, w, mean, rstd], 'float32', u);
-  const dx = backend.runWebGPUProgram(dxProgram(x.shape), [dy, x, w, mean, rstd, sums], 'float32', u);
-  const dw = backend.runWebGPUProgram(paramGradProgram(C), [sums], 'float32', uniformValues(B, H * W, C, groups, 0, 1));
-  const db = backend.runWebGPUProgram(paramGradProgram(C), [sums], 'float32', u);
+function groupNormAct({ inputs, backend, attrs }: { inputs: Inputs; backend: WebGpuBackendLike; attrs: GroupNormActAttrs }): TensorInfo[] {
+  const [B, H, W, C] = inputs.x.shape;
+  const u = uniformValues(B, H * W, C, attrs.groups, attrs.eps);
+  const stats = run(backend, statsProgram(B, attrs.groups, attrs), inputs, u);
+  const y = run(backend, applyProgram(inputs.x.shape, attrs), { ...inputs, stats }, u);
+  return [y, stats];
+}
+
+function groupNormActGrad({ inputs, backend, attrs }: { inputs: Inputs; backend: WebGpuBackendLike; attrs: GroupNormActAttrs }): TensorInfo[] {
+  const [B, H, W, C] = inputs.x.shape;
+  const u = uniformValues(B, H * W, C, attrs.groups, attrs.eps);
+  const sums = run(backend, gradSumsProgram(B, C, attrs.groups, attrs), inputs, u);
+  const dx = run(backend, dxProgram(inputs.x.shape, attrs), { ...inputs, sums }, u);
+  const params = run(backend, paramGradProgram(B, C, attrs), { ...inputs, sums }, u);
   backend.disposeData(sums.dataId);
-  return [dx, dw, db];
+  return [dx, params];
 }
 
 let registered = false;
@@ -224,8 +330,8 @@ let registered = false;
 export function registerWebGpuGroupNorm(): boolean {
   if (registered) return true;
   if (!getKernel('Add', 'webgpu')) return false;
-  registerKernel({ kernelName: GROUP_NORM, backendName: 'webgpu', kernelFunc: groupNorm as unknown as KernelFunc } as KernelConfig);
-  registerKernel({ kernelName: GROUP_NORM_GRAD, backendName: 'webgpu', kernelFunc: groupNormGrad as unknown as KernelFunc } as KernelConfig);
+  registerKernel({ kernelName: GROUP_NORM_ACT, backendName: 'webgpu', kernelFunc: groupNormAct as unknown as KernelFunc } as KernelConfig);
+  registerKernel({ kernelName: GROUP_NORM_ACT_GRAD, backendName: 'webgpu', kernelFunc: groupNormActGrad as unknown as KernelFunc } as KernelConfig);
   registered = true;
   return true;
 }

@@ -11,7 +11,7 @@ export const SILU = 'PidSilu';
 export const SILU_GRAD = 'PidSiluGrad';
 
 /** sigmoid(v) in WGSL (exp overflows to inf for v << 0, giving 0, as cpu's 1 / (1 + exp(-x))). */
-const SIGMOID = 'fn pidSigmoid(v : f32) -> f32 { return 1.0 / (1.0 + exp(-v)); }';
+export const SIGMOID = 'fn pidSigmoid(v : f32) -> f32 { return 1.0 / (1.0 + exp(-v)); }';
 
 /** Whether the fused webgpu programs take SiLU on `backend` (after registration). */
 export function fusedWebGpuSilu(backend: string): boolean {

@@ -24,7 +24,7 @@ import {
 } from '../../formats/diffusers-network';
 import type { Rng } from '../rng';
 import { requireLabels } from './edm-songunet';
-import { conv2d, groupNorm, linear, multiHead, silu, upsample2 } from './layers';
+import { conv2d, groupNorm, groupNormSilu, linear, multiHead, silu, upsample2 } from './layers';
 import { type HostTensor, type ParamShapes, type Params, linearInit } from './params';
 
 export type DiffusersUnet2dSpec = DiffusersUnet2dNetwork;
@@ -172,18 +172,12 @@ function convDown(params: Params, name: string, x: tf.Tensor4D, padding: 0 | 1):
 /** ResnetBlock2D on x [B, H, W, inC] with act = silu(emb) [B, E]. */
 export function diffusersResnet(params: Params, r: DiffusersResnet, x: tf.Tensor4D, act: tf.Tensor2D): tf.Tensor4D {
   const n = r.name;
-  let h = silu(groupNorm(params, `${n}.norm1`, x, r.groups, r.eps)) as tf.Tensor4D;
+  let h = groupNormSilu(params, `${n}.norm1`, x, r.groups, r.eps);
   if (r.up) { x = upsample2(x); h = upsample2(h); }
   if (r.down) { x = tf.avgPool(x, 2, 2, 'valid'); h = tf.avgPool(h, 2, 2, 'valid'); }
   h = conv2d(params, `${n}.conv1`, h);
   const t = tf.reshape(linear(params, `${n}.time_emb_proj`, act), [act.shape[0], 1, 1, -1]);
-  if (r.scaleShift) {
-    const [scale, shift] = tf.split(t, 2, 3);
-    h = tf.add(tf.mul(groupNorm(params, `${n}.norm2`, h, r.groups, r.eps), tf.add(scale, 1)), shift);
-  } else {
-    h = groupNorm(params, `${n}.norm2`, tf.add(h, t), r.groups, r.eps);
-  }
-  h = conv2d(params, `${n}.conv2`, silu(h) as tf.Tensor4D);
+  h = conv2d(params, `${n}.conv2`, groupNormSilu(params, `${n}.norm2`, h, r.groups, r.eps, r.scaleShift ? { scaleShift: t } : { add: t }));
   const skip = r.inC !== r.outC ? conv2d(params, `${n}.conv_shortcut`, x) : x;
   const y = tf.add(skip, h) as tf.Tensor4D;
   return r.outputScale === 1 ? y : tf.div(y, r.outputScale) as tf.Tensor4D;
@@ -253,7 +247,7 @@ export function diffusersUnet2dTrace(spec: DiffusersUnet2dSpec, params: Params, 
       }
       trace(st.name, x);
     }
-    let y = conv2d(params, 'conv_out', silu(groupNorm(params, 'conv_norm_out', x, plan.outGroups, spec.norm_eps)) as tf.Tensor4D);
+    let y = conv2d(params, 'conv_out', groupNormSilu(params, 'conv_norm_out', x, plan.outGroups, spec.norm_eps));
     if (spec.time_embedding_type === 'fourier') y = tf.div(y, tf.reshape(cNoise, [batch, 1, 1, 1]));
     trace('out', y);
     return y;

@@ -19,7 +19,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { EDM_DHARIWALUNET_DEFAULTS, type EdmDhariwalUnetNetwork, dhariwalUnetPlan } from '../../formats/edm-networks';
 import type { Rng } from '../rng';
 import { checkData, EdmTensors, type EdmInitRule, edmInitValues, requireLabels } from './edm-songunet';
-import { edmBlock, edmConv2d, edmGroupNorm, linear, linearNoBias, positionalEmbedding, silu } from './layers';
+import { edmBlock, edmConv2d, edmGroupNormSilu, linear, linearNoBias, positionalEmbedding, silu } from './layers';
 import type { HostTensor, ParamShapes, Params } from './params';
 
 export type EdmDhariwalUnetSpec = EdmDhariwalUnetNetwork;
@@ -87,6 +87,6 @@ export function edmDhariwalUnetForward(spec: EdmDhariwalUnetSpec, params: Params
       if (x.shape[3] !== m.block.inC) x = tf.concat([x, skips.pop()!], 3);
       x = edmBlock(params, m.name, m.block, x, emb);
     }
-    return edmConv2d(params, 'out_conv', silu(edmGroupNorm(params, 'out_norm', x, 1e-5)) as tf.Tensor4D);
+    return edmConv2d(params, 'out_conv', edmGroupNormSilu(params, 'out_norm', x, 1e-5));
   });
 }

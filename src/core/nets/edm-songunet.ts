@@ -22,7 +22,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { EDM_SONGUNET_DEFAULTS, type EdmModule, type EdmPlan, type EdmSongUnetNetwork, songUnetPlan } from '../../formats/edm-networks';
 import type { Rng } from '../rng';
-import { edmBlock, edmConv2d, edmGroupNorm, fourierEmbedding, linear, positionalEmbedding, silu, swapHalves } from './layers';
+import { edmBlock, edmConv2d, edmGroupNormSilu, fourierEmbedding, linear, positionalEmbedding, silu, swapHalves } from './layers';
 import type { HostTensor, ParamShapes, Params } from './params';
 
 export type EdmSongUnetSpec = EdmSongUnetNetwork;
@@ -219,9 +219,9 @@ export function edmSongUnetForward(spec: EdmSongUnetSpec, params: Params, xIn: t
     let tmp: tf.Tensor4D | null = null;
     for (const m of plan.dec) {
       if (m.role === 'aux_up') aux = edmConv2d(params, m.name, aux!, { up: true });
-      else if (m.role === 'aux_norm') tmp = edmGroupNorm(params, m.name, x, m.eps);
+      else if (m.role === 'aux_norm') tmp = edmGroupNormSilu(params, m.name, x, m.eps);
       else if (m.role === 'aux_conv') {
-        tmp = edmConv2d(params, m.name, silu(tmp!) as tf.Tensor4D);
+        tmp = edmConv2d(params, m.name, tmp!);
         aux = aux ? tf.add(tmp, aux) : tmp;
       } else if (m.role === 'block') {
         if (x.shape[3] !== m.block.inC) x = tf.concat([x, skips.pop()!], 3);

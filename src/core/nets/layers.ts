@@ -6,7 +6,8 @@
  *     (tfjs-wasm's transposed matMul is slow); on webgpu Linear and Conv2d are nets/webgpu-layers.ts's, in fewer
  *     dispatches;
  *   - GroupNorm has a hand-written gradient (fewer full-size ops than autodiff through the means), and on wasm is
- *     one SIMD kernel each way, on webgpu a few WebGPU programs each way;
+ *     one SIMD kernel each way; on webgpu it is a few WebGPU programs each way, which also take the SiLU after it
+ *     and a per-(sample, channel) add before or scale and shift after (groupNormSilu);
  *   - no resizeNearestNeighbor (its cpu gradient is wrong for batch > 1), no depthwise or transposed convolutions
  *     (tfjs-wasm has no DepthwiseConv2dNative gradient kernels, and a slow naive Conv2DBackpropInput): EDM's
  *     resampling, a depthwise (transposed) convolution with the outer product of a 1D filter, is done separably,
@@ -16,7 +17,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { EdmBlock } from '../../formats/edm-networks';
 import type { Params } from './params';
 import { GROUP_NORM, GROUP_NORM_GRAD, fusedGroupNorm } from '../kernels/wasm-group-norm';
-import { fusedWebGpuGroupNorm } from '../kernels/webgpu-group-norm';
+import { GROUP_NORM_ACT, GROUP_NORM_ACT_GRAD, type GroupNormActAttrs, fusedWebGpuGroupNorm } from '../kernels/webgpu-group-norm';
+import { flatSplit } from '../kernels/flat';
 import { SILU, SILU_GRAD, fusedWebGpuSilu } from '../kernels/webgpu-silu';
 import { webgpuConv2d, webgpuLayersOn, webgpuLinear } from './webgpu-layers';
 import { isBoxFilter } from './box-filter';
@@ -169,10 +171,7 @@ function groupNormOp(groups: number, eps: number) {
   }) as unknown as Parameters<typeof tf.customGrad>[0]);
 }
 
-/**
- * The same GroupNorm as one kernel each way (kernels/wasm-group-norm.ts on wasm, kernels/webgpu-group-norm.ts on
- * webgpu), saving x and the group statistics.
- */
+/** The same GroupNorm as one kernel each way (kernels/wasm-group-norm.ts), saving x and the group statistics. */
 function fusedGroupNormOp(groups: number, eps: number) {
   return tf.customGrad(((x: tf.Tensor4D, w: tf.Tensor1D, b: tf.Tensor1D, save: tf.GradSaveFunc) => {
     const [y, mean, rstd] = tf.engine().runKernel(GROUP_NORM, { x, w, b }, { groups, eps }) as tf.Tensor[];
@@ -185,17 +184,76 @@ function fusedGroupNormOp(groups: number, eps: number) {
   }) as unknown as Parameters<typeof tf.customGrad>[0]);
 }
 
-/** GroupNorm `name` (weight, bias [C]) with `groups` groups. */
-export function groupNorm(params: Params, name: string, x: tf.Tensor4D, groups: number, eps = 1e-5): tf.Tensor4D {
-  const fused = fusedGroupNorm(tf.getBackend(), x.shape[3], groups) || fusedWebGpuGroupNorm(tf.getBackend(), x.shape[3], groups);
-  const op = fused ? fusedGroupNormOp : groupNormOp;
-  return op(groups, eps)(x, params.get(`${name}.weight`)!, params.get(`${name}.bias`)!) as tf.Tensor4D;
+/**
+ * GroupNorm with its optional add before, scale and shift after and SiLU as the webgpu kernels (2 programs forward,
+ * 3 backward, kernels/webgpu-group-norm.ts), on (x, w, b) or (x, w, b, cond), saving the inputs and the group
+ * statistics. The kernel's gradient of (w, b, cond) is one flat tensor, cut by flatSplit.
+ */
+function webGpuGroupNormOp(attrs: GroupNormActAttrs) {
+  return tf.customGrad(((...args: unknown[]) => {
+    const save = args.pop() as tf.GradSaveFunc;
+    const [x, w, b, cond] = args as tf.Tensor[];
+    const [y, stats] = tf.engine().runKernel(GROUP_NORM_ACT, cond ? { x, w, b, cond } : { x, w, b }, attrs) as tf.Tensor[];
+    save(cond ? [x, w, b, stats, cond] : [x, w, b, stats]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor, [xs, ws, bs, st, cs]: tf.Tensor[]) => {
+        const inputs = { dy, x: xs, w: ws, b: bs, stats: st, ...(cs ? { cond: cs } : {}) };
+        const [dx, params] = tf.engine().runKernel(GROUP_NORM_ACT_GRAD, inputs, attrs) as tf.Tensor[];
+        const c = xs.shape[3]!;
+        return [dx, ...flatSplit(params as tf.Tensor1D, cs ? [[c], [c], cs.shape] : [[c], [c]])];
+      },
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]);
+}
+
+/**
+ * What comes with a GroupNorm in the image networks, per (sample, channel) tensors:
+ *   add         [B, 1, 1, C]   added to x before the norm (EDM SongUNet's norm1(h + affine(emb)));
+ *   scaleShift  [B, 1, 1, 2C]  [scale | shift]: norm(x) (1 + scale) + shift (the adaptive, ADM form).
+ */
+export type GroupNormCond = { add?: tf.Tensor; scaleShift?: tf.Tensor };
+
+function groupNormAct(params: Params, name: string, x: tf.Tensor4D, groups: number, eps: number, act: boolean, cond: GroupNormCond): tf.Tensor4D {
+  const w = params.get(`${name}.weight`)!;
+  const b = params.get(`${name}.bias`)!;
+  const [batch, , , c] = x.shape;
+  const mode = cond.scaleShift ? 'scaleShift' : cond.add ? 'add' : 'none';
+  const p = cond.scaleShift ?? cond.add;
+  const condShape = [batch, 1, 1, mode === 'scaleShift' ? 2 * c : c].join(',');
+  if (x.dtype === 'float32' && fusedWebGpuGroupNorm(tf.getBackend(), c, groups) && (!p || p.shape.join(',') === condShape)) {
+    const op = webGpuGroupNormOp({ groups, eps, silu: act, mode });
+    return (p ? op(x, w, b, p) : op(x, w, b)) as tf.Tensor4D;
+  }
+  const input = cond.add ? tf.add(x, cond.add) : x;
+  const op = fusedGroupNorm(tf.getBackend(), c, groups) ? fusedGroupNormOp : groupNormOp;
+  let h = op(groups, eps)(input, w, b) as tf.Tensor4D;
+  if (cond.scaleShift) {
+    const [scale, shift] = tf.split(cond.scaleShift, 2, 3);
+    h = tf.add(tf.mul(h, tf.add(scale, 1)), shift);
+  }
+  return (act ? silu(h) : h) as tf.Tensor4D;
+}
+
+/** GroupNorm `name` (weight, bias [C]) with `groups` groups, with what comes with it (GroupNormCond). */
+export function groupNorm(params: Params, name: string, x: tf.Tensor4D, groups: number, eps = 1e-5, cond: GroupNormCond = {}): tf.Tensor4D {
+  return groupNormAct(params, name, x, groups, eps, false, cond);
+}
+
+/** silu(groupNorm(...)): on webgpu in the same programs. */
+export function groupNormSilu(params: Params, name: string, x: tf.Tensor4D, groups: number, eps = 1e-5, cond: GroupNormCond = {}): tf.Tensor4D {
+  return groupNormAct(params, name, x, groups, eps, true, cond);
 }
 
 /** EDM's GroupNorm: min(32, C // 4) groups. */
+const edmGroups = (c: number): number => Math.min(32, Math.floor(c / 4));
+
 export function edmGroupNorm(params: Params, name: string, x: tf.Tensor4D, eps: number): tf.Tensor4D {
-  const c = x.shape[3];
-  return groupNorm(params, name, x, Math.min(32, Math.floor(c / 4)), eps);
+  return groupNorm(params, name, x, edmGroups(x.shape[3]), eps);
+}
+
+export function edmGroupNormSilu(params: Params, name: string, x: tf.Tensor4D, eps: number, cond: GroupNormCond = {}): tf.Tensor4D {
+  return groupNormSilu(params, name, x, edmGroups(x.shape[3]), eps, cond);
 }
 
 /**
@@ -425,14 +483,9 @@ export function linearNoBias(params: Params, name: string, x: tf.Tensor2D): tf.T
  */
 export function edmBlock(params: Params, name: string, b: EdmBlock, x: tf.Tensor4D, emb: tf.Tensor2D): tf.Tensor4D {
   const resample = { up: b.up, down: b.down };
-  let h = edmConv2d(params, `${name}.conv0`, silu(edmGroupNorm(params, `${name}.norm0`, x, b.eps)) as tf.Tensor4D, resample);
+  let h = edmConv2d(params, `${name}.conv0`, edmGroupNormSilu(params, `${name}.norm0`, x, b.eps), resample);
   const p = tf.reshape(linear(params, `${name}.affine`, emb), [emb.shape[0], 1, 1, -1]);
-  if (b.adaptive) {
-    const [scale, shift] = tf.split(p, 2, 3);
-    h = silu(tf.add(shift, tf.mul(edmGroupNorm(params, `${name}.norm1`, h, b.eps), tf.add(scale, 1)))) as tf.Tensor4D;
-  } else {
-    h = silu(edmGroupNorm(params, `${name}.norm1`, tf.add(h, p), b.eps)) as tf.Tensor4D;
-  }
+  h = edmGroupNormSilu(params, `${name}.norm1`, h, b.eps, b.adaptive ? { scaleShift: p } : { add: p });
   h = edmConv2d(params, `${name}.conv1`, h);
   h = tf.add(h, b.skip ? edmConv2d(params, `${name}.skip`, x, resample) : x);
   if (b.skipScale !== 1) h = tf.mul(h, b.skipScale);

@@ -34,7 +34,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { UNET_DEFAULTS, type UnetNetwork } from '../../formats/unet-network';
 import type { Rng } from '../rng';
 import { noiseEmbedding } from './mlp';
-import { attention, conv1x1, conv2d, downsample2, groupNorm, linear, silu, upsample2 } from './layers';
+import { attention, conv1x1, conv2d, downsample2, groupNormSilu, linear, silu, upsample2 } from './layers';
 import { type HostTensor, type ParamShapes, type Params, linearInit } from './params';
 
 export type UnetSpec = UnetNetwork;
@@ -131,10 +131,9 @@ function block(params: Params, spec: UnetSpec, blk: Block, x: tf.Tensor4D, e: tf
   const { name, outC } = blk;
   const g = spec.groups;
   const batch = x.shape[0];
-  let h = conv2d(params, `${name}.conv0`, silu(groupNorm(params, `${name}.norm0`, x, g)) as tf.Tensor4D);
-  const [scale, shift] = tf.split(tf.reshape(linear(params, `${name}.affine`, e), [batch, 1, 1, 2 * outC]), 2, 3);
-  h = tf.add(tf.mul(groupNorm(params, `${name}.norm1`, h, g), tf.add(scale, 1)), shift);
-  h = conv2d(params, `${name}.conv1`, silu(h) as tf.Tensor4D);
+  let h = conv2d(params, `${name}.conv0`, groupNormSilu(params, `${name}.norm0`, x, g));
+  const scaleShift = tf.reshape(linear(params, `${name}.affine`, e), [batch, 1, 1, 2 * outC]);
+  h = conv2d(params, `${name}.conv1`, groupNormSilu(params, `${name}.norm1`, h, g, 1e-5, { scaleShift }));
   let y = tf.add(h, blk.inC !== outC ? conv1x1(params, `${name}.skip`, x) : x) as tf.Tensor4D;
   if (blk.attn) y = tf.add(y, attention(params, name, y, g));
   return y;
@@ -161,6 +160,6 @@ export function unetForward(spec: UnetSpec, params: Params, xIn: tf.Tensor, cNoi
       for (let i = 0; i < n; i++) h = block(params, spec, plan[next++], tf.concat([h, skips.pop()!], 3), e);
       if (l > 0) h = upsample2(h);
     }
-    return conv2d(params, 'out_conv', silu(groupNorm(params, 'out_norm', h, spec.groups)) as tf.Tensor4D);
+    return conv2d(params, 'out_conv', groupNormSilu(params, 'out_norm', h, spec.groups));
   });
 }
