@@ -53,7 +53,7 @@ async function load(name: BackendName, options: BackendOptions): Promise<void> {
       }
       await import('@tensorflow/tfjs-backend-webgpu');
       if (!(await import('./kernels/webgpu-addn')).installWebGpuAddNFix()) throw new Error('the webgpu AddN kernel could not be replaced (kernels/webgpu-addn.ts)');
-      (await import('./kernels/webgpu-group-norm')).registerWebGpuGroupNorm(); // GroupNorm in 3 + 4 dispatches (#22)
+      (await import('./kernels/webgpu-group-norm')).registerWebGpuGroupNorm(); // GroupNorm (+ SiLU, scale/shift) in 2 + 3 dispatches (#22)
       (await import('./kernels/webgpu-silu')).registerWebGpuSilu(); // SiLU in 1 + 1 dispatches (#22)
       (await import('./kernels/webgpu-flat-copies')).registerWebGpuFlatCopies(); // the optimiser's flat vector as copies (#22)
       (await import('./kernels/webgpu-column-sum')).registerWebGpuColumnSum(); // bias gradients; nets/webgpu-layers.ts (#22)
