@@ -52,11 +52,15 @@ async function load(name: BackendName, options: BackendOptions): Promise<void> {
         throw new Error('WebGPU is not available here (no navigator.gpu)');
       }
       await import('@tensorflow/tfjs-backend-webgpu');
+      // Conv2DBackpropInput as the backend's tiled matrix product, not its naive one-thread-per-output default
+      // (tested against cpu: test/cli/webgpu-layers.test.ts)
+      tf.env().set('WEBGPU_USE_NAIVE_CONV2D_TRANSPOSE', false);
       if (!(await import('./kernels/webgpu-addn')).installWebGpuAddNFix()) throw new Error('the webgpu AddN kernel could not be replaced (kernels/webgpu-addn.ts)');
       (await import('./kernels/webgpu-group-norm')).registerWebGpuGroupNorm(); // GroupNorm (+ SiLU, scale/shift) in 2 + 3 dispatches (#22)
       (await import('./kernels/webgpu-silu')).registerWebGpuSilu(); // SiLU in 1 + 1 dispatches (#22)
       (await import('./kernels/webgpu-flat-copies')).registerWebGpuFlatCopies(); // the optimiser's flat vector as copies (#22)
       (await import('./kernels/webgpu-column-sum')).registerWebGpuColumnSum(); // bias gradients; nets/webgpu-layers.ts (#22)
+      (await import('./kernels/webgpu-conv-filter-grad')).registerWebGpuConvFilterGrad(); // tiled conv weight gradient (#22)
       return;
   }
 }

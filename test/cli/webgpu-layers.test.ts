@@ -1,8 +1,9 @@
 /**
  * The webgpu Linear and Conv2d (src/core/nets/webgpu-layers.ts) and the column sums they take for bias gradients
  * (src/core/kernels/webgpu-column-sum.ts), through Dawn in Node: values and gradients of x, weight and bias against
- * nets/layers.ts on cpu, over shapes that are and are not multiples of the workgroup size; that the webgpu path ran
- * (no Transpose forward for a Linear, no Sum for a bias); a frozen network's kept HWIO filters give the same output
+ * nets/layers.ts on cpu, over shapes that are and are not multiples of the workgroup size and of the tiles, with one
+ * and several chunks of the weight gradient's reduction (kernels/webgpu-conv-filter-grad.ts); that the webgpu path
+ * ran (no Transpose forward for a Linear, no Sum for a bias, the tiled convolution gradients); a frozen network's kept HWIO filters give the same output
  * and are freed with it. Fails without an adapter unless PID_SKIP_WEBGPU_NODE=1, as webgpu-node.test.ts.
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -10,6 +11,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import '../../src/core/gradients';
 import { startBackend } from '../../src/core/backend';
 import { COLUMN_SUM, columnSum } from '../../src/core/kernels/webgpu-column-sum';
+import { CONV_FILTER_GRAD } from '../../src/core/kernels/webgpu-conv-filter-grad';
 import { Network } from '../../src/core/nets';
 import { conv2d, linear } from '../../src/core/nets/layers';
 import type { Params } from '../../src/core/nets/params';
@@ -31,6 +33,8 @@ const CASES: Case[] = [
   { layer: 'conv', x: [2, 5, 7, 3], w: [4, 3, 3, 3] },
   { layer: 'conv', x: [3, 9, 9, 8], w: [16, 8, 3, 3] },
   { layer: 'conv', x: [2, 6, 6, 2], w: [3, 2, 5, 5] },
+  { layer: 'conv', x: [2, 28, 28, 16], w: [16, 16, 3, 3] }, // channels in fours (vec4 loads), many tiles
+  { layer: 'conv', x: [1, 7, 7, 32], w: [64, 32, 3, 3] },
 ];
 
 function hostCase(c: Case) {
@@ -104,6 +108,18 @@ describe.skipIf(skip)('Linear and Conv2d of webgpu (Dawn, Vulkan) against layers
     expect(backward.kernelNames).toContain(COLUMN_SUM);
     expect(backward.kernelNames.filter((k) => k === 'Sum')).toHaveLength(1); // the loss's own sum only
     tf.dispose([x, w, b, forward.result, ...(backward.result as tf.Tensor[])]);
+  });
+
+  it('takes the tiled gradients for a Conv2d: PidConvFilterGrad (no Transpose back) and the tiled Conv2DBackpropInput', async () => {
+    await startBackend('webgpu');
+    expect(tf.env().getBool('WEBGPU_USE_NAIVE_CONV2D_TRANSPOSE')).toBe(false);
+    const [x, w, b] = [tf.randomNormal([2, 6, 6, 4]), tf.randomNormal([8, 4, 3, 3]), tf.randomNormal([8])];
+    const loss = (xs: tf.Tensor, ws: tf.Tensor, bs: tf.Tensor) => tf.sum(conv2d(new Map([['l.weight', ws], ['l.bias', bs]]), 'l', xs as tf.Tensor4D)) as tf.Scalar;
+    const backward = await tf.profile(() => tf.grads(loss)([x, w, b]));
+    expect(backward.kernelNames).toContain(CONV_FILTER_GRAD);
+    expect(backward.kernelNames).toContain('Conv2DBackpropInput');
+    for (const k of ['Conv2DBackpropFilter', 'Sum']) expect(backward.kernelNames.filter((n) => n === k).length, k).toBe(k === 'Sum' ? 1 : 0);
+    tf.dispose([x, w, b, ...(backward.result as tf.Tensor[])]);
   });
 
   it('sums columns of [N, C] for N below, at and over the workgroup size, and C over 65535 workgroups', async () => {

@@ -45,7 +45,7 @@ describe('the [1, 1] resample filter as pooling and nearest upsampling', () => {
       const run = (filter: tf.Tensor) => {
         const y = f(x, filter);
         const r = tf.tensor(new Rng(6).normals(y.size, 1), y.shape); // the loss is sum(y r)
-        const dx = tf.grad((xs: tf.Tensor4D) => tf.sum(tf.mul(f(xs, filter), r)) as tf.Scalar)(x);
+        const dx = tf.grad((xs: tf.Tensor) => tf.sum(tf.mul(f(xs as tf.Tensor4D, filter), r)) as tf.Scalar)(x);
         r.dispose();
         return [y, dx];
       };

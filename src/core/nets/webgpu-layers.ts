@@ -4,13 +4,14 @@
  *   Linear:  y = x W^T + b as one fused product (transposed operand and bias inside: one dispatch, where an explicit
  *            transpose, a product and an add take three); dx = dy W, dW = dy^T x (the transpose inside the
  *            product), db = the column sums of dy (kernels/webgpu-column-sum.ts).
- *   Conv2d:  the fused convolution with its bias, on the weight transposed to HWIO; backward the two convolution
- *            gradients, dW transposed back, db the column sums of dy (tfjs's own bias gradient is a Transpose and a
- *            reduction). A network that does not train (a teacher) keeps its HWIO filters (`keepFrozenFilters`),
+ *   Conv2d:  the fused convolution with its bias, on the weight transposed to HWIO; backward dx by the backend's
+ *            tiled Conv2DBackpropInput, dW tiled and in PyTorch's layout (kernels/webgpu-conv-filter-grad.ts), db
+ *            the column sums of dy (tfjs's own bias gradient is a Transpose and a reduction). A network that does not train (a teacher) keeps its HWIO filters (`keepFrozenFilters`),
  *            so its forward pass transposes nothing.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { columnSum, fusedWebGpuColumnSum } from '../kernels/webgpu-column-sum';
+import { CONV_FILTER_GRAD } from '../kernels/webgpu-conv-filter-grad';
 import type { Params } from './params';
 
 /** Whether these layers are taken: on webgpu, with the project's programs registered (backend.ts). */
@@ -62,8 +63,8 @@ export const webgpuConv2d = tf.customGrad(((x: tf.Tensor4D, weight: tf.Tensor4D,
     value: tf.fused.conv2d({ x, filter, strides: 1, pad: 'same', bias }),
     gradFunc: (dy: tf.Tensor4D, [xs, fs]: tf.Tensor[]) => {
       const dx = tf.engine().runKernel('Conv2DBackpropInput', { dy, filter: fs }, { ...CONV, inputShape: xs.shape });
-      const dFilter = tf.engine().runKernel('Conv2DBackpropFilter', { x: xs, dy }, { ...CONV, filterShape: fs.shape }) as tf.Tensor4D;
-      return [dx as tf.Tensor, tf.transpose(dFilter, [3, 2, 0, 1]), columnSum(dy)];
+      const dWeight = tf.engine().runKernel(CONV_FILTER_GRAD, { x: xs, dy }, { kh: fs.shape[0]!, kw: fs.shape[1]! }) as tf.Tensor4D;
+      return [dx as tf.Tensor, dWeight, columnSum(dy)];
     },
   };
 }) as unknown as Parameters<typeof tf.customGrad>[0]) as (x: tf.Tensor4D, weight: tf.Tensor, bias: tf.Tensor) => tf.Tensor4D;
