@@ -7,8 +7,9 @@ usage: torchrun --nproc_per_node=K torch/train.py <folder> --out <student.safete
 The same step as pid-studio's TypeScript engine (src/core/pid.ts): per step the global batch of run.json's settings
 is split across the processes (rank r takes batch // K rows, one more when r < batch % K; micro-batches of
 run.json's microBatch rows where given), each process draws its rows from its own noise stream (a torch.Generator
-seeded from the run's seed and the rank), computes the PID loss of its rows weighted by rows / batch, and the flat
-gradient and the loss are summed over the processes with one all-reduce (gloo on CPUs, nccl on GPUs). Then, the
+seeded from the run's seed and the rank), computes the PID loss of its rows (their sum / batch); PyTorch's
+DistributedDataParallel sums the gradients over the processes (a comm hook that sums instead of averaging; no_sync
+for every micro-batch but the last; gloo on CPUs, nccl on GPUs) and the loss takes one all-reduce. Then, the
 same on every process: the finiteness guard (a step whose loss or gradient norm is not finite changes nothing; 3 in
 a row restore the last snapshot, taken every 50 good steps, at half the learning rate; 3 restores end the run),
 RAdam or Adam with the exponential lr schedule, the EMA with warm-up. Rank 0 writes the checkpoints (through a
@@ -17,6 +18,7 @@ weights) that `pid-studio sample`, `eval` and the studio open. Only torch and nu
 """
 import argparse
 import base64
+import contextlib
 import datetime
 import hashlib
 import json
@@ -24,12 +26,17 @@ import math
 import os
 import sys
 import time
+import warnings
 
 import numpy as np
 import torch
 import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel as DDP
 
 sys.dont_write_bytecode = True
+# DDP's reducer warns once per process when a gradient's strides differ from its bucket's (a conv weight with a channel
+# dimension of size 1 has ambiguous strides); the copy it makes instead costs nothing that matters here
+warnings.filterwarnings('ignore', message='Grad strides do not match bucket view strides')
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from pid_torch import (  # noqa: E402
     Precond, apply_update, buffer_names, denoiser, ema_rate, exponential_lr, karras_sigmas, mixture_denoiser, network_fn,
@@ -121,12 +128,30 @@ class Trainer:
         self.grid = karras_sigmas(s['N'], self.edm['sigma_min'], self.edm['sigma_max'], self.edm['rho'])
         # this rank's rows of the global batch, and its noise stream
         b = s['batch']
+        if b < world:
+            raise Refused(f'the batch ({b}) is smaller than the number of processes ({world}): every process needs at least one row')
         self.rows = b // world + (1 if rank < b % world else 0)
         self.micro = run.get('microBatch') or max(1, self.rows)
         self.gen = torch.Generator().manual_seed((s['seed'] * 1000003 + rank * 7919 + 12345) % (2 ** 63))
         self.step = self.optimizer_step = self.ema_updates = 0
         self.lr_factor = 1.0
         self.skipped = self.restores = self.faults = 0
+        self.student = StudentLoss(self)
+        self.ddp = None
+        self.module_call = self.student
+        if world > 1:
+            # PyTorch DDP over the parameters the loss reaches (views of the flat vector p), their gradients summed
+            # (not averaged: each rank's loss is already its rows' share of the global batch's mean)
+            self.ddp = DDP(self.student, device_ids=[device.index] if device.type == 'cuda' else None, broadcast_buffers=False)
+            self.ddp.register_comm_hook(None, _sum_hook)
+            self.module_call = self.ddp
+            # DDP lays its buckets out anew in the order the gradients became ready in its first backward pass. That
+            # order sets where a tensor sits in the all-reduced buffers, and with more than 2 processes the position
+            # sets the order of the sum: one throwaway iteration here, before any step, gives every step of a run,
+            # resumed or not, the same buckets, so a resumed run stays bit for bit the uninterrupted one
+            self.ddp(*self.student.probe).backward()
+            for w in self.student.weights:
+                w.grad = None
         self.take_snapshot()
 
     # -- the trained parameters as views of the flat vector
@@ -151,24 +176,26 @@ class Trainer:
         return z.to(self.device), [self.grid[i] for i in n.tolist()], [self.grid[i] for i in n_next.tolist()], labels
 
     def loss_and_gradient(self):
-        """The global batch's mean loss and flat gradient, summed over the ranks."""
+        """The global batch's mean loss and flat gradient, summed over the ranks: each micro-batch's loss sum / batch
+        is back-propagated into the parameters (views of the flat vector); DistributedDataParallel sums the
+        gradients over the ranks in the backward pass of the last micro-batch (no_sync before it), the loss takes
+        one all-reduce of its own."""
         z, t, tn, labels = self.draw()
-        flat = self.p.detach().clone().requires_grad_(True)
-        P = {**self.fixed, **self.params(flat)}
         total = torch.zeros((), device=self.device)
-        B = self.settings['batch']
-        for a in range(0, self.rows, self.micro):
-            e = min(self.rows, a + self.micro)
-            per = pid_loss(self.F, P, self.teacher, self.precond, self.edm, self.settings['loss'], z[a:e], t[a:e], tn[a:e],
-                           labels=None if labels is None else labels[a:e])
-            part = per.sum() / B
-            part.backward()
+        spans = [(a, min(self.rows, a + self.micro)) for a in range(0, self.rows, self.micro)]
+        for i, (a, e) in enumerate(spans):
+            with (self.ddp.no_sync() if self.ddp is not None and i < len(spans) - 1 else contextlib.nullcontext()):
+                part = self.module_call(z[a:e], t[a:e], tn[a:e], None if labels is None else labels[a:e])
+                part.backward()
             total = total + part.detach()
-        g = flat.grad if flat.grad is not None else torch.zeros_like(self.p)
-        pack = torch.cat([g, total.reshape(1)])
+        grads = {n: w.grad for n, w in zip(self.student.reached, self.student.weights)}
+        g = torch.cat([grads[n].reshape(-1) if grads.get(n) is not None else torch.zeros(k, device=self.device)
+                       for n, k in zip(self.names, self.sizes)])
+        for w in self.student.weights:
+            w.grad = None
         if self.world > 1:
-            dist.all_reduce(pack)
-        return pack[-1], pack[:-1]
+            dist.all_reduce(total)
+        return total, g
 
     def lr_at(self, step):
         s = self.settings
@@ -297,6 +324,38 @@ class Trainer:
         tensors = {n: v.numpy() for n, v in self.params(weights).items()}
         tensors.update({n: v.detach().cpu().numpy() for n, v in self.fixed.items()})
         return safetensors_bytes(tensors, {'pid_studio': json.dumps(config)})
+
+
+def _sum_hook(_state, bucket):
+    """DDP's gradient all-reduce as a sum (its default averages over the ranks)."""
+    return dist.all_reduce(bucket.buffer(), async_op=True).get_future().then(lambda f: f.value()[0])
+
+
+class StudentLoss(torch.nn.Module):
+    """The module DDP wraps: the student's trained tensors as parameters (views of the trainer's flat vector p, so the
+    optimiser's in-place update of p is the parameters' update), and as forward the PID loss of some of this rank's
+    rows, summed and divided by the global batch. A tensor the loss does not reach (EDM's map_augment: PID gives no
+    augmentation labels) is found by one probe at the start and kept out of the parameters: its gradient is zero
+    (as in the TypeScript engine) and DDP would wait for it."""
+
+    def __init__(self, tr):
+        super().__init__()
+        self.tr = [tr]  # not a submodule
+        views = tr.params(tr.p)
+        probe = {n: v.detach().clone().requires_grad_(True) for n, v in views.items()}
+        z = torch.zeros([1] + tr.shape, device=tr.device)
+        labels = torch.nn.functional.one_hot(torch.zeros(1, dtype=torch.long), tr.label_dim).float().to(tr.device) if tr.label_dim else None
+        self.probe = (z, [tr.grid[0]], [tr.grid[1]], labels)
+        pid_loss(tr.F, {**tr.fixed, **probe}, tr.teacher, tr.precond, tr.edm, tr.settings['loss'], *self.probe[:3], labels=self.probe[3]).sum().backward()
+        self.reached = [n for n in tr.names if probe[n].grad is not None]
+        self.unreached = {n: views[n] for n in tr.names if probe[n].grad is None}
+        self.weights = torch.nn.ParameterList([torch.nn.Parameter(views[n]) for n in self.reached])
+
+    def forward(self, z, t, tn, labels):
+        tr = self.tr[0]
+        P = {**tr.fixed, **self.unreached, **dict(zip(self.reached, self.weights))}
+        per = pid_loss(tr.F, P, tr.teacher, tr.precond, tr.edm, tr.settings['loss'], z, t, tn, labels=labels)
+        return per.sum() / tr.settings['batch']
 
 
 def write_atomic(path, data):
