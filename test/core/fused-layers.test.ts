@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '../../src/core/gradients';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { cosSinFeatures, groupNorm, linear, residualAdd, silu } from '../../src/core/nets/layers';
+import { cosSinFeatures, groupNorm, groupNormSilu, linear, residualAdd, silu } from '../../src/core/nets/layers';
 import { Rng } from '../../src/core/rng';
 import { useBackend } from '../helpers/backend';
 
@@ -83,6 +83,31 @@ for (const backend of ['cpu', 'wasm'] as const) {
         const { mean, variance } = tf.moments(xg, [1, 3], true);
         const want = tf.add(tf.mul(tf.reshape(tf.div(tf.sub(xg, mean), tf.sqrt(tf.add(variance, 1e-5))), [B, H, W, C]), params.get('n.weight')!), params.get('n.bias')!);
         expect(relDiff(groupNorm(params, 'n', x, G), want)).toBeLessThan(2e-6);
+      });
+    });
+
+    it('groupNormSilu composes silu, scale and shift after or an add before, as the networks did before #22', () => {
+      tf.tidy(() => {
+        const [B, H, W, C, G] = [2, 3, 4, 6, 3];
+        const x = normal([B, H, W, C], 16) as tf.Tensor4D;
+        const params = new Map([['n.weight', normal([C], 17)], ['n.bias', normal([C], 18)]]);
+        const scaleShift = normal([B, 1, 1, 2 * C], 19);
+        const add = normal([B, 1, 1, C], 20);
+        const [scale, shift] = tf.split(scaleShift, 2, 3);
+        const r = normal([B, H, W, C], 21);
+        const f = (xs: tf.Tensor, ss: tf.Tensor, p: tf.Tensor) => [
+          groupNormSilu(params, 'n', xs as tf.Tensor4D, G),
+          groupNormSilu(params, 'n', xs as tf.Tensor4D, G, 1e-5, { scaleShift: ss }),
+          groupNormSilu(params, 'n', xs as tf.Tensor4D, G, 1e-5, { add: p }),
+        ];
+        const [plain, adaptive, added] = f(x, scaleShift, add);
+        expect(tf.equal(plain, silu(groupNorm(params, 'n', x, G))).all().dataSync()[0]).toBe(1);
+        expect(tf.equal(adaptive, silu(tf.add(tf.mul(groupNorm(params, 'n', x, G), tf.add(scale, 1)), shift))).all().dataSync()[0]).toBe(1);
+        expect(tf.equal(added, silu(groupNorm(params, 'n', tf.add(x, add) as tf.Tensor4D, G))).all().dataSync()[0]).toBe(1);
+        const [dss, dp] = grads((ss, p) => tf.add(f(x, ss, p)[1], f(x, ss, p)[2]), [scaleShift, add], r);
+        expect(dss.shape).toEqual([B, 1, 1, 2 * C]);
+        expect(dp.shape).toEqual([B, 1, 1, C]);
+        expect(() => groupNormSilu(params, 'n', x, G, 1e-5, { add, scaleShift })).toThrow(/not both/);
       });
     });
   });

@@ -218,6 +218,7 @@ function groupNormAct(params: Params, name: string, x: tf.Tensor4D, groups: numb
   const w = params.get(`${name}.weight`)!;
   const b = params.get(`${name}.bias`)!;
   const [batch, , , c] = x.shape;
+  if (cond.add && cond.scaleShift) throw new Error(`groupNorm '${name}': an add before and a scale and shift after, not both`);
   const mode = cond.scaleShift ? 'scaleShift' : cond.add ? 'add' : 'none';
   const p = cond.scaleShift ?? cond.add;
   const condShape = [batch, 1, 1, mode === 'scaleShift' ? 2 * c : c].join(',');
