@@ -6,7 +6,7 @@
  */
 import { build } from 'esbuild';
 import { expect, test } from '@playwright/test';
-import { DIFFUSERS_GRAD_NET, EDM_FD, GROUP_NORM_VS_CPU_TOLERANCE, PID_VS_CPU_TOLERANCE, UNET_FD } from '../scripts/webgpu-checks';
+import { DIFFUSERS_GRAD_NET, EDM_FD, GROUP_NORM_VS_CPU_TOLERANCE, LAYERS_VS_CPU_TOLERANCE, PID_VS_CPU_TOLERANCE, UNET_FD } from '../scripts/webgpu-checks';
 import { REPO } from './helpers';
 
 test('the unet backpropagates correctly and PID gradients match cpu on the browser\'s GPU backend', async ({ page, baseURL }, info) => {
@@ -32,6 +32,7 @@ test('the unet backpropagates correctly and PID gradients match cpu on the brows
     diffusers: { name: string; index: number; autodiff: number; finiteDifference: number; error: number }[];
     pid: { lossCpu: number; lossGpu: number; maxDifference: number; largest: number; worst: string };
     groupNorm: { variants: { name: string; worst: number; what: string }[]; kernels: string[] };
+    layers: { worst: number; what: string; flatExact: boolean; kernels: string[] };
     tensors: { numTensors: number[]; losses: number[]; msPerStep: number };
   };
   expect(r.got).toBe(backend);
@@ -59,6 +60,11 @@ test('the unet backpropagates correctly and PID gradients match cpu on the brows
   for (const v of r.groupNorm.variants) expect(v.worst, `${v.name}: worst at ${v.what}`).toBeLessThan(GROUP_NORM_VS_CPU_TOLERANCE);
   // webgpu: the fused programs of kernels/webgpu-group-norm.ts ran (webgl composes tf ops)
   if (backend === 'webgpu') expect(r.groupNorm.kernels).toEqual(expect.arrayContaining(['PidGroupNormAct', 'PidGroupNormActGrad']));
+  console.log(`${backend}: Linear and Conv2d vs cpu, worst ${r.layers.worst.toExponential(2)} (${r.layers.what})`);
+  expect(r.layers.worst, r.layers.what).toBeLessThan(LAYERS_VS_CPU_TOLERANCE);
+  expect(r.layers.flatExact, 'flatConcat then flatSplit gives the tensors back exactly').toBe(true);
+  // webgpu: nets/webgpu-layers.ts's kernels and the flat vector's copies ran
+  if (backend === 'webgpu') expect(r.layers.kernels).toEqual(expect.arrayContaining(['_FusedMatMul', 'PidColumnSum', 'PidConvFilterGrad', 'PidFlatConcat', 'PidFlatSplit']));
   expect(r.tensors.losses.every(Number.isFinite)).toBe(true);
   expect(r.tensors.numTensors).toEqual(r.tensors.numTensors.map(() => r.tensors.numTensors[0]));
   expect(errors).toEqual([]);

@@ -9,7 +9,8 @@ import '../src/core/gradients';
 import { startBackend } from '../src/core/backend';
 import { edmDenoiser } from '../src/core/edm';
 import { type LearnedNetworkSpec, Network, bufferNames, initParams } from '../src/core/nets';
-import { groupNorm, groupNormSilu } from '../src/core/nets/layers';
+import { flatConcat, flatSplit } from '../src/core/kernels/flat';
+import { conv2d, groupNorm, groupNormSilu, linear } from '../src/core/nets/layers';
 import type { EdmDhariwalUnetSpec } from '../src/core/nets/edm-dhariwalunet';
 import type { EdmSongUnetSpec } from '../src/core/nets/edm-songunet';
 import type { DiffusersUnet2dSpec } from '../src/core/nets/diffusers-unet2d';
@@ -367,4 +368,70 @@ export async function groupNormVsCpu(backend: GpuBackend = 'webgpu'): Promise<{ 
   }
   await startBackend(backend);
   return { variants: result, kernels: [...kernels] };
+}
+
+export const LAYERS_VS_CPU_TOLERANCE = 1e-4;
+
+/**
+ * nets/layers.ts's linear and conv2d on `backend` and on cpu (on webgpu nets/webgpu-layers.ts's: the fused product,
+ * the column sums of a bias gradient, the chunked weight gradient with one and several chunks, the tiled input
+ * gradient), and the optimiser's flatConcat / flatSplit round trip (on webgpu buffer copies): the worst relative
+ * difference of y and of the gradients of sum(y r) in x, the weight and the bias, whether the round trip was exact,
+ * and the kernels that ran on `backend`. Leaves `backend` running.
+ */
+export async function layersVsCpu(backend: GpuBackend = 'webgpu'): Promise<{ worst: number; what: string; flatExact: boolean; kernels: string[] }> {
+  const cases: { layer: 'linear' | 'conv'; x: number[]; w: number[] }[] = [
+    { layer: 'linear', x: [300, 17], w: [33, 17] },
+    { layer: 'conv', x: [3, 9, 9, 8], w: [16, 8, 3, 3] }, // 243 pixels: one chunk
+    { layer: 'conv', x: [2, 28, 28, 4], w: [8, 4, 3, 3] }, // 1568 pixels: several chunks
+  ];
+  const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+  const kernels = new Set<string>();
+  const run = async (name: 'cpu' | GpuBackend, c: (typeof cases)[number]) => {
+    await startBackend(name);
+    const rng = new Rng(size(c.x));
+    const host = (shape: number[], scale: number) => tf.tensor(rng.normals(size(shape), scale), shape);
+    const [x, w, b] = [host(c.x, 1), host(c.w, 0.5), host([c.w[0]], 1)];
+    const apply = (xs: tf.Tensor, ws: tf.Tensor, bs: tf.Tensor) => {
+      const params = new Map([['l.weight', ws], ['l.bias', bs]]);
+      return c.layer === 'linear' ? linear(params, 'l', xs as tf.Tensor2D) : conv2d(params, 'l', xs as tf.Tensor4D);
+    };
+    const r = host(c.layer === 'linear' ? [c.x[0], c.w[0]] : [...c.x.slice(0, 3), c.w[0]], 1);
+    const outs: Float32Array[] = [];
+    const profile = await tf.profile(async () => {
+      const y = apply(x, w, b);
+      const { value, grads } = tf.valueAndGrads((xs: tf.Tensor, ws: tf.Tensor, bs: tf.Tensor) => tf.sum(tf.mul(apply(xs, ws, bs), r)) as tf.Scalar)([x, w, b]);
+      for (const t of [y, ...grads]) outs.push((await t.data()) as Float32Array);
+      tf.dispose([y, value, ...grads]);
+      return [] as tf.Tensor[];
+    });
+    if (name !== 'cpu') profile.kernelNames.forEach((k) => kernels.add(k));
+    tf.dispose([x, w, b, r]);
+    return outs;
+  };
+  let worst = 0;
+  let what = '';
+  const names = ['y', 'dx', 'dW', 'db'];
+  for (const c of cases) {
+    const cpu = await run('cpu', c);
+    const gpu = await run(backend, c);
+    cpu.forEach((a, k) => {
+      const scale = Math.max(1, ...a.map(Math.abs));
+      const d = Math.max(...a.map((ai, i) => (Number.isFinite(gpu[k][i]) ? Math.abs(ai - gpu[k][i]) : Infinity))) / scale;
+      if (d > worst || what === '') [worst, what] = [d, `${names[k]} of ${c.layer} x [${c.x}] weight [${c.w}]`];
+    });
+  }
+  await startBackend(backend);
+  const shapes = [[3, 4], [5], [2, 3, 1, 1], [129]];
+  const rng = new Rng(9);
+  const host = shapes.map((shape) => Float32Array.from(rng.normals(size(shape), 1)));
+  const profile = await tf.profile(async () => {
+    const flat = flatConcat(shapes.map((shape, i) => tf.tensor(host[i], shape)));
+    const parts = flatSplit(flat, shapes);
+    const back = await Promise.all(parts.map((p) => p.data()));
+    tf.dispose([flat, ...parts]);
+    return back.every((v, i) => v.length === host[i].length && v.every((e, j) => e === host[i][j]));
+  });
+  profile.kernelNames.forEach((k) => kernels.add(k));
+  return { worst, what, flatExact: (profile.result as unknown as boolean) === true, kernels: [...kernels] };
 }
