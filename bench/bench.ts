@@ -20,17 +20,15 @@
  *   BENCH_TORCH=0 npm run bench -- webgpu
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, realpathSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { type BackendName, startBackend } from '../src/core/backend';
 import { trainerCheckpoint } from '../src/core/checkpoint';
 import { type Teacher, createStudentNetwork, loadTeacher } from '../src/core/models';
-import { type LearnedNetworkSpec, initParams, parameterCount } from '../src/core/nets';
+import { type LearnedNetworkSpec, parameterCount } from '../src/core/nets';
 import { readAnyModel } from '../src/core/model-import';
-import { EDM_SONGUNET_DEFAULTS, type EdmSongUnetNetwork } from '../src/formats/edm-networks';
-import { writeTorchStateDict } from '../src/formats/torch-file';
 import { PidTrainer, PID_DEFAULTS } from '../src/core/pid';
 import { useSimdKernels } from '../src/core/kernels/simd-module';
 import { Rng } from '../src/core/rng';
@@ -38,6 +36,7 @@ import { edmSamplingSigmas, sampleHeun } from '../src/core/samplers';
 import { pidOneStep } from '../src/core/student';
 import { readModelFile } from '../src/formats/model-file';
 import { type StepFigures, measurePidSteps } from './pid-step';
+import { SONGUNET28, writeSongUnet28 } from './songunet28';
 
 const TEACHER = 'public/teachers/moons-mlp.safetensors';
 const IMAGE_TEACHER = 'public/teachers/mnist28-unet.safetensors';
@@ -65,10 +64,6 @@ const samplingRows: string[][] = [];
 const imageRows: string[][] = [];
 let adapter = '';
 let songRatio = '';
-const SONGUNET28: EdmSongUnetNetwork = {
-  ...EDM_SONGUNET_DEFAULTS, type: 'edm-songunet', img_resolution: 28, in_channels: 1, out_channels: 1, label_dim: 0, augment_dim: 0,
-  model_channels: 16, channel_mult: [1, 2, 2], num_blocks: 2, attn_resolutions: [7], dropout: 0,
-};
 
 async function timeIt(f: () => Promise<void>, repeats: number): Promise<number> {
   await f(); // warm-up
@@ -190,8 +185,7 @@ const songSteps = Number(process.env.BENCH_SONG_STEPS ?? 3);
 if (songSteps > 0) {
   const dir = mkdtempSync(join(tmpdir(), 'pid-bench-'));
   const file = join(dir, 'songunet28.pt');
-  const host = initParams(SONGUNET28, [28, 28, 1], new Rng(1));
-  writeFileSync(file, writeTorchStateDict(new Map([...host].map(([name, t]) => [`model.${name}`, t]))));
+  writeSongUnet28(file);
   const song = loadTeacher(await readAnyModel([{ name: 'songunet28.pt', bytes: new Uint8Array(readFileSync(file)) }]));
   for (const name of BACKENDS.filter((b) => b !== 'cpu')) {
     await startBackend(name);
