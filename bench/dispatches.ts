@@ -57,11 +57,12 @@ const dispatches = new Map<string, number>();
 const callSites = new Map<string, number>();
 const bump = (m: Map<string, number>, k: string) => m.set(k, (m.get(k) ?? 0) + 1);
 Error.stackTraceLimit = 60;
+const OUR_SOURCES = `${process.cwd()}/src/`; // tfjs's stack frames name its own src/ too
 engine.runKernelFunc = function (this: unknown, params) {
   const name = params.kernelName;
   if (name && sites.has(name) && running.length === 0) {
-    const frames = (new Error().stack ?? '').split('\n').filter((l) => l.includes('/src/') && !l.includes('node_modules'));
-    bump(callSites, `${name} at ${frames.slice(0, 2).map((l) => l.replace(/.*\/src\//, 'src/').replace(/\)$/, '')).join(' < ')}`);
+    const frames = (new Error().stack ?? '').split('\n').filter((l) => l.includes(OUR_SOURCES));
+    bump(callSites, `${name} at ${frames.slice(0, 2).map((l) => l.slice(l.indexOf(OUR_SOURCES) + OUR_SOURCES.length - 4).replace(/\)$/, '')).join(' < ')}`);
   }
   if (name) {
     bump(kernels, name);

@@ -61,6 +61,7 @@ async function load(name: BackendName, options: BackendOptions): Promise<void> {
       (await import('./kernels/webgpu-flat-copies')).registerWebGpuFlatCopies(); // the optimiser's flat vector as copies (#22)
       (await import('./kernels/webgpu-column-sum')).registerWebGpuColumnSum(); // bias gradients; nets/webgpu-layers.ts (#22)
       (await import('./kernels/webgpu-conv-filter-grad')).registerWebGpuConvFilterGrad(); // tiled conv weight gradient (#22)
+      (await import('./kernels/webgpu-add-scale')).registerWebGpuAddScale(); // EDM's residual sum and skip scale (#22)
       return;
   }
 }

@@ -13,7 +13,8 @@ import { startBackend } from '../../src/core/backend';
 import { COLUMN_SUM, columnSum } from '../../src/core/kernels/webgpu-column-sum';
 import { CONV_FILTER_GRAD } from '../../src/core/kernels/webgpu-conv-filter-grad';
 import { Network } from '../../src/core/nets';
-import { conv2d, linear } from '../../src/core/nets/layers';
+import { conv2d, linear, residualAdd } from '../../src/core/nets/layers';
+import { ADD_SCALE } from '../../src/core/kernels/webgpu-add-scale';
 import type { Params } from '../../src/core/nets/params';
 import { DEFAULT_UNET } from '../../src/core/nets/unet';
 import { initParams } from '../../src/core/nets';
@@ -120,6 +121,27 @@ describe.skipIf(skip)('Linear and Conv2d of webgpu (Dawn, Vulkan) against layers
     expect(backward.kernelNames).toContain('Conv2DBackpropInput');
     for (const k of ['Conv2DBackpropFilter', 'Sum']) expect(backward.kernelNames.filter((n) => n === k).length, k).toBe(k === 'Sum' ? 1 : 0);
     tf.dispose([x, w, b, ...(backward.result as tf.Tensor[])]);
+  });
+
+  it('adds and scales a residual sum in one program (PidAddScale), with the gradient of cpu', async () => {
+    const run = async () => {
+      const rng = new Rng(11);
+      const [a, b, r] = [0, 1, 2].map(() => tf.tensor4d(rng.normals(2 * 5 * 3 * 7, 1), [2, 5, 3, 7]));
+      const f = (x: tf.Tensor, y: tf.Tensor) => residualAdd(x, y, Math.SQRT1_2);
+      const profile = await tf.profile(() => f(a, b));
+      const grads = tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(f(x, y), r)) as tf.Scalar)([a, b]);
+      const out = await Promise.all([profile.result as tf.Tensor, ...grads].map(async (t) => (await t.data()) as Float32Array));
+      tf.dispose([a, b, r, profile.result as tf.Tensor, ...grads]);
+      return { out, kernels: profile.kernelNames };
+    };
+    await startBackend('webgpu');
+    const gpu = await run();
+    expect(gpu.kernels).toContain(ADD_SCALE);
+    expect(gpu.kernels).not.toContain('Multiply');
+    await startBackend('cpu');
+    const cpu = await run();
+    await startBackend('webgpu');
+    gpu.out.forEach((g, i) => expect(maxRelative(g, cpu.out[i]), ['y', 'da', 'db'][i]).toBeLessThan(1e-6));
   });
 
   it('sums columns of [N, C] for N below, at and over the workgroup size, and C over 65535 workgroups', async () => {

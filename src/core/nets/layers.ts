@@ -20,6 +20,7 @@ import { GROUP_NORM, GROUP_NORM_GRAD, fusedGroupNorm } from '../kernels/wasm-gro
 import { GROUP_NORM_ACT, GROUP_NORM_ACT_GRAD, type GroupNormActAttrs, fusedWebGpuGroupNorm } from '../kernels/webgpu-group-norm';
 import { flatSplit } from '../kernels/flat';
 import { SILU, SILU_GRAD, fusedWebGpuSilu } from '../kernels/webgpu-silu';
+import { ADD_SCALE, fusedWebGpuAddScale } from '../kernels/webgpu-add-scale';
 import { webgpuConv2d, webgpuLayersOn, webgpuLinear } from './webgpu-layers';
 import { isBoxFilter } from './box-filter';
 
@@ -75,9 +76,23 @@ const sameShapeAdd = tf.customGrad(((a: tf.Tensor, b: tf.Tensor) => ({
   gradFunc: (dy: tf.Tensor) => [dy, tf.clone(dy)], // two tensors: the tape may dispose one input's gradient
 })) as unknown as Parameters<typeof tf.customGrad>[0]) as (a: tf.Tensor, b: tf.Tensor) => tf.Tensor;
 
-export function residualAdd<T extends tf.Tensor>(a: T, b: tf.Tensor): T {
+/** (a + b) s, likewise; on webgpu one program forward (kernels/webgpu-add-scale.ts), one product backward. */
+function scaledSameShapeAdd(scale: number) {
+  return tf.customGrad(((a: tf.Tensor, b: tf.Tensor) => ({
+    value: a.dtype === 'float32' && fusedWebGpuAddScale(tf.getBackend())
+      ? tf.engine().runKernel(ADD_SCALE, { a, b }, { scale }) as tf.Tensor
+      : tf.mul(tf.add(a, b), scale),
+    gradFunc: (dy: tf.Tensor) => {
+      const g = tf.mul(dy, scale);
+      return [g, tf.clone(g)];
+    },
+  })) as unknown as Parameters<typeof tf.customGrad>[0]) as (a: tf.Tensor, b: tf.Tensor) => tf.Tensor;
+}
+
+/** The residual sum (a + b) scale of two tensors of one shape. */
+export function residualAdd<T extends tf.Tensor>(a: T, b: tf.Tensor, scale = 1): T {
   if (a.shape.join(',') !== b.shape.join(',')) throw new Error(`residualAdd: shapes [${a.shape}] and [${b.shape}] differ`);
-  return sameShapeAdd(a, b) as T;
+  return (scale === 1 ? sameShapeAdd(a, b) : scaledSameShapeAdd(scale)(a, b)) as T;
 }
 
 /** The Linear `name` (`name.weight` [out, in], `name.bias` [out]) on x [B, in]. */
@@ -488,11 +503,7 @@ export function edmBlock(params: Params, name: string, b: EdmBlock, x: tf.Tensor
   const p = tf.reshape(linear(params, `${name}.affine`, emb), [emb.shape[0], 1, 1, -1]);
   h = edmGroupNormSilu(params, `${name}.norm1`, h, b.eps, b.adaptive ? { scaleShift: p } : { add: p });
   h = edmConv2d(params, `${name}.conv1`, h);
-  h = tf.add(h, b.skip ? edmConv2d(params, `${name}.skip`, x, resample) : x);
-  if (b.skipScale !== 1) h = tf.mul(h, b.skipScale);
-  if (b.heads > 0) {
-    h = tf.add(edmAttention(params, name, h, b.heads, b.eps), h);
-    if (b.skipScale !== 1) h = tf.mul(h, b.skipScale);
-  }
+  h = residualAdd(h, b.skip ? edmConv2d(params, `${name}.skip`, x, resample) : x, b.skipScale);
+  if (b.heads > 0) h = residualAdd(edmAttention(params, name, h, b.heads, b.eps), h, b.skipScale);
   return h;
 }

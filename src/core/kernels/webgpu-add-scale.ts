@@ -1,0 +1,28 @@
+/**
+ * PidAddScale: (a + b) s for two tensors of one shape and a number s, as one WebGPU program for
+ * tfjs-backend-webgpu (EDM's residual sum and skip_scale, an Add and a Multiply dispatch with tf ops). Registered
+ * for webgpu only (backend.ts); nets/layers.ts's residualAdd takes it there.
+ */
+import { type KernelConfig, type KernelFunc, type TensorInfo, getKernel, registerKernel } from '@tensorflow/tfjs-core';
+import { type WebGpuBackendLike, flatProgram } from './webgpu-program';
+
+export const ADD_SCALE = 'PidAddScale';
+
+function addScale({ inputs: { a, b }, backend, attrs: { scale } }: { inputs: Record<string, TensorInfo>; backend: WebGpuBackendLike; attrs: { scale: number } }): TensorInfo {
+  const program = flatProgram(a.shape, ['A', 'B'], 'pid_add_scale', 'result[index] = (A[index] + B[index]) * uniforms.scale;', { uniforms: 'scale : f32,' });
+  return backend.runWebGPUProgram(program, [a, b], 'float32', [{ type: 'float32', data: [scale] }]);
+}
+
+let registered = false;
+
+/** Registers PidAddScale for webgpu (once; false when the webgpu backend is not registered). */
+export function registerWebGpuAddScale(): boolean {
+  if (registered) return true;
+  if (!getKernel('Add', 'webgpu')) return false;
+  registerKernel({ kernelName: ADD_SCALE, backendName: 'webgpu', kernelFunc: addScale as unknown as KernelFunc } as KernelConfig);
+  registered = true;
+  return true;
+}
+
+/** Whether PidAddScale runs on `backend` (after registration). */
+export const fusedWebGpuAddScale = (backend: string): boolean => backend === 'webgpu' && registered;
