@@ -107,3 +107,6 @@ export function registerWebGpuConvFilterGrad(): boolean {
   registered = true;
   return true;
 }
+
+/** Whether PidConvFilterGrad runs on `backend` (after registration). */
+export const fusedWebGpuConvFilterGrad = (backend: string): boolean => backend === 'webgpu' && registered;

@@ -5,17 +5,18 @@
  *            transpose, a product and an add take three); dx = dy W, dW = dy^T x (the transpose inside the
  *            product), db = the column sums of dy (kernels/webgpu-column-sum.ts).
  *   Conv2d:  the fused convolution with its bias, on the weight transposed to HWIO; backward dx by the backend's
- *            tiled Conv2DBackpropInput, dW tiled and in PyTorch's layout (kernels/webgpu-conv-filter-grad.ts), db
- *            the column sums of dy (tfjs's own bias gradient is a Transpose and a reduction). A network that does not train (a teacher) keeps its HWIO filters (`keepFrozenFilters`),
- *            so its forward pass transposes nothing.
+ *            tiled Conv2DBackpropInput, dW split over the pixels and in PyTorch's layout
+ *            (kernels/webgpu-conv-filter-grad.ts), db the column sums of dy (tfjs's own bias gradient is a Transpose
+ *            and a reduction). A network that does not train (a teacher) keeps its HWIO filters
+ *            (`keepFrozenFilters`), so its forward pass transposes nothing.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { columnSum, fusedWebGpuColumnSum } from '../kernels/webgpu-column-sum';
-import { CONV_FILTER_GRAD } from '../kernels/webgpu-conv-filter-grad';
+import { CONV_FILTER_GRAD, fusedWebGpuConvFilterGrad } from '../kernels/webgpu-conv-filter-grad';
 import type { Params } from './params';
 
 /** Whether these layers are taken: on webgpu, with the project's programs registered (backend.ts). */
-export const webgpuLayersOn = (): boolean => fusedWebGpuColumnSum(tf.getBackend());
+export const webgpuLayersOn = (): boolean => fusedWebGpuColumnSum(tf.getBackend()) && fusedWebGpuConvFilterGrad(tf.getBackend());
 
 /** HWIO filters of frozen weights [out, in, kh, kw], kept while their network lives. */
 const frozenFilters = new WeakMap<tf.Tensor, tf.Tensor4D>();
