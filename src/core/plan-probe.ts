@@ -10,6 +10,7 @@ import { networkWithLabels } from './edm';
 import { oneHotLabels } from './labels';
 import { type Teacher, dataSize } from './models';
 import { type LearnedNetworkSpec, bufferNames, parameterCount } from './nets';
+import { frozenFilterBytes } from './nets/webgpu-layers';
 import { drawGridPairs, pidLossOfStudent } from './pid';
 import { type MemoryLimit, type StepCost, estimatedCost, stateFloorBytes } from './plan';
 import { Rng } from './rng';
@@ -91,9 +92,11 @@ async function forwardSeconds(teacher: Teacher): Promise<number> {
 export async function measureStepCost(teacher: Teacher, o: ProbeOptions = {}): Promise<StepCost> {
   const teacherParameters = teacher.network?.parameterCount ?? 0;
   const studentParameters = o.network ? parameterCount(o.network, teacher.config.data.shape) : teacherParameters;
-  if (o.limit && stateFloorBytes(studentParameters, teacherParameters) > o.limit.bytes) {
+  const keptBytes = teacher.network ? frozenFilterBytes(teacher.network.params) : 0; // webgpu: the teacher's HWIO filters
+  if (o.limit && stateFloorBytes(studentParameters, teacherParameters) + keptBytes > o.limit.bytes) {
     o.progress?.('timing one forward pass of the teacher (a training step would not fit in memory)');
-    return estimatedCost(tf.getBackend(), studentParameters, teacherParameters, await forwardSeconds(teacher));
+    const cost = estimatedCost(tf.getBackend(), studentParameters, teacherParameters, await forwardSeconds(teacher));
+    return { ...cost, bytesState: cost.bytesState + keptBytes };
   }
   const measure = async (m: number): Promise<Measured> => {
     o.progress?.(`timing a PID step of ${m} sample${m === 1 ? '' : 's'}`);
@@ -129,7 +132,7 @@ export async function measureStepCost(teacher: Teacher, o: ProbeOptions = {}): P
     teacherParameters,
     secondsFixed: Math.max(0, one.seconds - secondsPerSample),
     secondsPerSample,
-    bytesState: 4 * teacherParameters + one.state,
+    bytesState: 4 * teacherParameters + keptBytes + one.state,
     bytesUpdate: one.step,
     bytesPassFixed: Math.max(0, one.pass - bytesPerSample),
     bytesPerSample,

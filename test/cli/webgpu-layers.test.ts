@@ -18,6 +18,7 @@ import { ADD_SCALE } from '../../src/core/kernels/webgpu-add-scale';
 import type { Params } from '../../src/core/nets/params';
 import { DEFAULT_UNET } from '../../src/core/nets/unet';
 import { initParams } from '../../src/core/nets';
+import { frozenFilterBytes } from '../../src/core/nets/webgpu-layers';
 import { Rng } from '../../src/core/rng';
 import { installNodeWebGpu } from '../../src/core/webgpu-node';
 
@@ -168,6 +169,9 @@ describe.skipIf(skip)('Linear and Conv2d of webgpu (Dawn, Vulkan) against layers
     const trainable = new Network(spec, [8, 8, 1], host, true);
     const kept = tf.memory().numTensors - before - 2 * host.size - 2;
     expect(kept, 'one kept filter per 3x3 conv').toBe([...host.values()].filter((t) => t.shape.length === 4 && t.shape[2] * t.shape[3] > 1).length);
+    const convWeights = [...host.values()].filter((t) => t.shape.length === 4 && t.shape[2] * t.shape[3] > 1);
+    expect(frozenFilterBytes(frozen.params), "the plan's count of the kept filters").toBe(4 * convWeights.reduce((n, t) => n + t.data.length, 0));
+    expect(frozenFilterBytes(trainable.params)).toBe(0);
     const profile = await tf.profile(() => frozen.apply(x, c));
     expect(profile.kernelNames).not.toContain('Transpose');
     const [a, b] = [profile.result as tf.Tensor, trainable.apply(x, c)];

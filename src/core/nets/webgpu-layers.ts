@@ -32,6 +32,13 @@ export function keepFrozenFilters(params: Params, names: Iterable<string>): void
   }
 }
 
+/** Bytes of the HWIO filters kept for `params` (memory a frozen network holds beyond its weights; 0 off webgpu). */
+export function frozenFilterBytes(params: Params): number {
+  let bytes = 0;
+  for (const w of params.values()) bytes += 4 * (frozenFilters.get(w)?.size ?? 0);
+  return bytes;
+}
+
 /** Frees the HWIO filters kept for `params`. */
 export function releaseFrozenFilters(params: Params): void {
   for (const w of params.values()) {
