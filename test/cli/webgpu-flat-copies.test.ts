@@ -6,49 +6,19 @@
  * unless PID_SKIP_WEBGPU_NODE=1, as webgpu-node.test.ts.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { startBackend } from '../../src/core/backend';
 import { flatConcat, flatSplit } from '../../src/core/kernels/flat';
 import { Rng } from '../../src/core/rng';
-import { installNodeWebGpu } from '../../src/core/webgpu-node';
+import { skipWebGpu, useNodeWebGpu } from '../helpers/webgpu';
+import { countDispatches } from '../../bench/kernel-count';
 
-const skip = process.env.PID_SKIP_WEBGPU_NODE === '1';
 
 const SHAPES: number[][] = [[3, 4], [5], [0], [2, 3, 1, 1], [1], [7, 9, 3, 3], [129]];
 const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
 
-/** Counts compute dispatches and buffer copies recorded while `work` runs. */
-async function counted<T>(work: () => Promise<T>): Promise<{ result: T; dispatches: number; copies: number }> {
-  const pass = (globalThis as unknown as { GPUComputePassEncoder: { prototype: { dispatchWorkgroups: (...a: number[]) => void } } }).GPUComputePassEncoder.prototype;
-  const encoder = (globalThis as unknown as { GPUCommandEncoder: { prototype: { copyBufferToBuffer: (...a: unknown[]) => void } } }).GPUCommandEncoder.prototype;
-  const [dispatch, copy] = [pass.dispatchWorkgroups, encoder.copyBufferToBuffer];
-  let dispatches = 0;
-  let copies = 0;
-  pass.dispatchWorkgroups = function (this: unknown, ...a: number[]) {
-    dispatches += 1;
-    return dispatch.apply(this, a);
-  };
-  encoder.copyBufferToBuffer = function (this: unknown, ...a: unknown[]) {
-    copies += 1;
-    return copy.apply(this, a);
-  };
-  try {
-    return { result: await work(), dispatches, copies };
-  } finally {
-    pass.dispatchWorkgroups = dispatch;
-    encoder.copyBufferToBuffer = copy;
-  }
-}
-
-describe.skipIf(skip)('the flat vector as buffer copies on webgpu (Dawn, Vulkan)', () => {
-  beforeAll(async () => {
-    try {
-      await installNodeWebGpu();
-    } catch (e) {
-      throw new Error(`${(e as Error).message}. Set PID_SKIP_WEBGPU_NODE=1 to skip these tests.`);
-    }
-    expect((await startBackend('webgpu')).got).toBe('webgpu');
-  });
+describe.skipIf(skipWebGpu)('the flat vector as buffer copies on webgpu (Dawn, Vulkan)', () => {
+  useNodeWebGpu();
 
   it('lays tensors end to end and cuts them back exactly, in copies and no dispatch', async () => {
     await startBackend('webgpu');
@@ -57,7 +27,7 @@ describe.skipIf(skip)('the flat vector as buffer copies on webgpu (Dawn, Vulkan)
     const host = SHAPES.map((s) => Float32Array.from(rng.normals(size(s), 1)));
     const parts = SHAPES.map((s, i) => tf.tensor(host[i], s));
     await Promise.all(parts.map((p) => p.data())); // on the GPU before the copies are counted
-    const concat = await counted(async () => {
+    const concat = await countDispatches(async () => {
       const flat = flatConcat(parts);
       tf.dispose(parts); // freed before the copies have run: their buffers must wait for the submit
       return flat;
@@ -69,7 +39,7 @@ describe.skipIf(skip)('the flat vector as buffer copies on webgpu (Dawn, Vulkan)
     host.reduce((offset, h) => (want.set(h, offset), offset + h.length), 0);
     expect(Array.from(await flat.data())).toEqual(Array.from(want));
 
-    const split = await counted(async () => {
+    const split = await countDispatches(async () => {
       const back = flatSplit(flat, SHAPES);
       flat.dispose();
       return back;

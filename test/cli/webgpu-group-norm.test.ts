@@ -7,7 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { getKernel } from '@tensorflow/tfjs-core';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import '../../src/core/gradients';
 import { startBackend } from '../../src/core/backend';
 import { FLAT_SPLIT } from '../../src/core/kernels/flat';
@@ -15,9 +15,8 @@ import { GROUP_NORM_ACT, GROUP_NORM_ACT_GRAD, type GroupNormMode, fusedWebGpuGro
 import { SILU } from '../../src/core/kernels/webgpu-silu';
 import { groupNorm, groupNormSilu } from '../../src/core/nets/layers';
 import { Rng } from '../../src/core/rng';
-import { installNodeWebGpu } from '../../src/core/webgpu-node';
+import { maxRelative, skipWebGpu, useNodeWebGpu } from '../helpers/webgpu';
 
-const skip = process.env.PID_SKIP_WEBGPU_NODE === '1';
 
 interface Case {
   shape: [number, number, number, number];
@@ -145,23 +144,8 @@ async function fusedRun(c: Case, v: Variant): Promise<{ kernels: string[]; dispa
   }
 }
 
-function maxRelative(a: Float32Array, b: Float32Array): number {
-  let worst = 0;
-  let scale = 1;
-  for (let i = 0; i < b.length; i++) scale = Math.max(scale, Math.abs(b[i]));
-  for (let i = 0; i < b.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]));
-  return worst / scale;
-}
-
-describe.skipIf(skip)('the fused GroupNorm of webgpu (Dawn, Vulkan) against the composed one on cpu', () => {
-  beforeAll(async () => {
-    try {
-      await installNodeWebGpu();
-    } catch (e) {
-      throw new Error(`${(e as Error).message}. Set PID_SKIP_WEBGPU_NODE=1 to skip these tests.`);
-    }
-    expect((await startBackend('webgpu')).got).toBe('webgpu');
-  });
+describe.skipIf(skipWebGpu)('the fused GroupNorm of webgpu (Dawn, Vulkan) against the composed one on cpu', () => {
+  useNodeWebGpu();
 
   for (const v of VARIANTS) {
     it(`${variantName(v)}: the fused kernels run, 2 dispatches forward and 3 backward`, async () => {

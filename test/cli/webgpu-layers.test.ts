@@ -7,7 +7,7 @@
  * and are freed with it. Fails without an adapter unless PID_SKIP_WEBGPU_NODE=1, as webgpu-node.test.ts.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import '../../src/core/gradients';
 import { startBackend } from '../../src/core/backend';
 import { COLUMN_SUM, columnSum } from '../../src/core/kernels/webgpu-column-sum';
@@ -20,9 +20,8 @@ import { DEFAULT_UNET } from '../../src/core/nets/unet';
 import { initParams } from '../../src/core/nets';
 import { frozenFilterBytes } from '../../src/core/nets/webgpu-layers';
 import { Rng } from '../../src/core/rng';
-import { installNodeWebGpu } from '../../src/core/webgpu-node';
+import { maxRelative, skipWebGpu, useNodeWebGpu } from '../helpers/webgpu';
 
-const skip = process.env.PID_SKIP_WEBGPU_NODE === '1';
 
 type Layer = 'linear' | 'conv';
 interface Case { layer: Layer; x: number[]; w: number[] }
@@ -65,23 +64,8 @@ async function run(c: Case): Promise<Float32Array[]> {
   return data;
 }
 
-function maxRelative(a: Float32Array, b: Float32Array): number {
-  let worst = 0;
-  let scale = 1;
-  for (let i = 0; i < b.length; i++) scale = Math.max(scale, Math.abs(b[i]));
-  for (let i = 0; i < b.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]));
-  return worst / scale;
-}
-
-describe.skipIf(skip)('Linear and Conv2d of webgpu (Dawn, Vulkan) against layers.ts on cpu', () => {
-  beforeAll(async () => {
-    try {
-      await installNodeWebGpu();
-    } catch (e) {
-      throw new Error(`${(e as Error).message}. Set PID_SKIP_WEBGPU_NODE=1 to skip these tests.`);
-    }
-    expect((await startBackend('webgpu')).got).toBe('webgpu');
-  });
+describe.skipIf(skipWebGpu)('Linear and Conv2d of webgpu (Dawn, Vulkan) against layers.ts on cpu', () => {
+  useNodeWebGpu();
 
   for (const c of CASES) {
     it(`${c.layer} x [${c.x}] weight [${c.w}]: y, dx, dW, db`, async () => {

@@ -4,23 +4,14 @@
  * PID_SKIP_WEBGPU_NODE=1. The checks themselves live in scripts/webgpu-checks.ts, which also runs on a real GPU.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { startBackend } from '../../src/core/backend';
-import { installNodeWebGpu } from '../../src/core/webgpu-node';
 import { DIFFUSERS_GRAD_NET, EDM_FD, EDM_GRAD_NETS, GROUP_NORM_VS_CPU_TOLERANCE, PID_VS_CPU_TOLERANCE, UNET_FD, diffusersGradientCheck, edmGradientCheck, groupNormVsCpu, pidGradientVsCpu, tensorsOverPidSteps, unetGradientCheck } from '../../scripts/webgpu-checks';
+import { skipWebGpu, useNodeWebGpu } from '../helpers/webgpu';
 
-const skip = process.env.PID_SKIP_WEBGPU_NODE === '1';
 
-describe.skipIf(skip)('tfjs-webgpu in Node (Dawn, Vulkan)', () => {
-  beforeAll(async () => {
-    try {
-      await installNodeWebGpu();
-    } catch (e) {
-      throw new Error(`${(e as Error).message}. Set PID_SKIP_WEBGPU_NODE=1 to skip these tests.`);
-    }
-    const report = await startBackend('webgpu');
-    expect(report.got).toBe('webgpu');
-  });
+describe.skipIf(skipWebGpu)('tfjs-webgpu in Node (Dawn, Vulkan)', () => {
+  useNodeWebGpu();
 
   it('backpropagates a small unet correctly (central finite differences, float32)', async () => {
     await startBackend('webgpu');

@@ -5,15 +5,14 @@
  * left behind. Fails without an adapter unless PID_SKIP_WEBGPU_NODE=1, as webgpu-node.test.ts.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import '../../src/core/gradients';
 import { startBackend } from '../../src/core/backend';
 import { SILU, SILU_GRAD, fusedWebGpuSilu } from '../../src/core/kernels/webgpu-silu';
 import { silu } from '../../src/core/nets/layers';
 import { Rng } from '../../src/core/rng';
-import { installNodeWebGpu } from '../../src/core/webgpu-node';
+import { maxRelative, skipWebGpu, useNodeWebGpu } from '../helpers/webgpu';
 
-const skip = process.env.PID_SKIP_WEBGPU_NODE === '1';
 
 const SHAPES: number[][] = [
   [1], // one element
@@ -53,23 +52,8 @@ async function run(shape: number[]): Promise<Result> {
   return out;
 }
 
-function maxRelative(a: Float32Array, b: Float32Array): number {
-  let worst = 0;
-  let scale = 1;
-  for (let i = 0; i < b.length; i++) scale = Math.max(scale, Math.abs(b[i]));
-  for (let i = 0; i < b.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]));
-  return worst / scale;
-}
-
-describe.skipIf(skip)('the fused SiLU of webgpu (Dawn, Vulkan) against the composed one on cpu', () => {
-  beforeAll(async () => {
-    try {
-      await installNodeWebGpu();
-    } catch (e) {
-      throw new Error(`${(e as Error).message}. Set PID_SKIP_WEBGPU_NODE=1 to skip these tests.`);
-    }
-    expect((await startBackend('webgpu')).got).toBe('webgpu');
-  });
+describe.skipIf(skipWebGpu)('the fused SiLU of webgpu (Dawn, Vulkan) against the composed one on cpu', () => {
+  useNodeWebGpu();
 
   it('runs PidSilu forward and PidSiluGrad backward, one program each, instead of sigmoid and mul', async () => {
     await startBackend('webgpu');

@@ -3,8 +3,8 @@
  * tfjs-backend-webgpu (EDM's residual sum and skip_scale, an Add and a Multiply dispatch with tf ops). Registered
  * for webgpu only (backend.ts); nets/layers.ts's residualAdd takes it there.
  */
-import { type KernelConfig, type KernelFunc, type TensorInfo, getKernel, registerKernel } from '@tensorflow/tfjs-core';
-import { type WebGpuBackendLike, flatProgram } from './webgpu-program';
+import type { TensorInfo } from '@tensorflow/tfjs-core';
+import { type WebGpuBackendLike, flatProgram, webGpuKernels } from './webgpu-program';
 
 export const ADD_SCALE = 'PidAddScale';
 
@@ -13,16 +13,8 @@ function addScale({ inputs: { a, b }, backend, attrs: { scale } }: { inputs: Rec
   return backend.runWebGPUProgram(program, [a, b], 'float32', [{ type: 'float32', data: [scale] }]);
 }
 
-let registered = false;
-
+const kernels = webGpuKernels({ [ADD_SCALE]: addScale });
 /** Registers PidAddScale for webgpu (once; false when the webgpu backend is not registered). */
-export function registerWebGpuAddScale(): boolean {
-  if (registered) return true;
-  if (!getKernel('Add', 'webgpu')) return false;
-  registerKernel({ kernelName: ADD_SCALE, backendName: 'webgpu', kernelFunc: addScale as unknown as KernelFunc } as KernelConfig);
-  registered = true;
-  return true;
-}
-
+export const registerWebGpuAddScale = kernels.register;
 /** Whether PidAddScale runs on `backend` (after registration). */
-export const fusedWebGpuAddScale = (backend: string): boolean => backend === 'webgpu' && registered;
+export const fusedWebGpuAddScale = kernels.on;

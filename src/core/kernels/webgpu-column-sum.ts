@@ -6,8 +6,8 @@
  * Registered for webgpu only (backend.ts); `columnSum` takes it there and tf.sum elsewhere.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { type KernelConfig, type KernelFunc, type TensorInfo, getKernel, registerKernel } from '@tensorflow/tfjs-core';
-import type { Program, WebGpuBackendLike } from './webgpu-program';
+import type { TensorInfo } from '@tensorflow/tfjs-core';
+import { type Program, type WebGpuBackendLike, WORKGROUP_ID, treeSum, webGpuKernels } from './webgpu-program';
 
 export const COLUMN_SUM = 'PidColumnSum';
 
@@ -26,7 +26,7 @@ function columnSumProgram(C: number): Program {
     getUserCode: () => `
       var<workgroup> partial : array<f32, ${THREADS}>;
       fn main(index : i32) {
-        let column = i32(workgroupId.z * numWorkgroups.x * numWorkgroups.y + workgroupId.y * numWorkgroups.x + workgroupId.x);
+        let column = ${WORKGROUP_ID};
         var acc = 0.0;
         if (column < uniforms.columns) {
           for (var r = i32(localIndex); r < uniforms.rows; r = r + ${THREADS}) {
@@ -35,12 +35,7 @@ function columnSumProgram(C: number): Program {
         }
         partial[localIndex] = acc;
         workgroupBarrier();
-        for (var s = ${THREADS / 2}u; s >= 1u; s = s >> 1u) {
-          if (localIndex < s) {
-            partial[localIndex] = partial[localIndex] + partial[localIndex + s];
-          }
-          workgroupBarrier();
-        }
+        ${treeSum(THREADS, 1, ['partial'])}
         if (localIndex == 0u && column < uniforms.columns) {
           result[column] = partial[0];
         }
@@ -53,21 +48,11 @@ function columnSumKernel({ inputs: { x }, backend }: { inputs: Record<string, Te
   return backend.runWebGPUProgram(columnSumProgram(C), [x], 'float32', [{ type: 'int32', data: [N] }, { type: 'int32', data: [C] }]);
 }
 
-let registered = false;
-
+const kernels = webGpuKernels({ [COLUMN_SUM]: columnSumKernel });
 /** Registers PidColumnSum for webgpu (once; false when the webgpu backend is not registered). */
-export function registerWebGpuColumnSum(): boolean {
-  if (registered) return true;
-  if (!getKernel('Add', 'webgpu')) return false;
-  registerKernel({ kernelName: COLUMN_SUM, backendName: 'webgpu', kernelFunc: columnSumKernel as unknown as KernelFunc } as KernelConfig);
-  registered = true;
-  return true;
-}
-
+export const registerWebGpuColumnSum = kernels.register;
 /** Whether `columnSum` runs PidColumnSum on `backend` (after registration). */
-export function fusedWebGpuColumnSum(backend: string): boolean {
-  return backend === 'webgpu' && registered;
-}
+export const fusedWebGpuColumnSum = kernels.on;
 
 /** The sum of t over every axis but the last, [C] (a bias's gradient from dy [..., C]). */
 export function columnSum(t: tf.Tensor): tf.Tensor1D {

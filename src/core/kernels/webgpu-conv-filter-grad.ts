@@ -9,8 +9,8 @@
  * 2 to 3.5x slower than tfjs's kernel on lavapipe, whose barriers are costly; this one has none.)
  * Registered for webgpu only (backend.ts); nets/webgpu-layers.ts calls it.
  */
-import { type KernelConfig, type KernelFunc, type TensorInfo, getKernel, registerKernel } from '@tensorflow/tfjs-core';
-import { type Program, type Uniform, type WebGpuBackendLike, flatProgram } from './webgpu-program';
+import type { TensorInfo } from '@tensorflow/tfjs-core';
+import { type Program, type Uniform, type WebGpuBackendLike, flatProgram, webGpuKernels } from './webgpu-program';
 
 export const CONV_FILTER_GRAD = 'PidConvFilterGrad';
 
@@ -97,16 +97,8 @@ function convFilterGrad({ inputs: { x, dy }, backend, attrs: { kh, kw } }: { inp
   return dw;
 }
 
-let registered = false;
-
+const kernels = webGpuKernels({ [CONV_FILTER_GRAD]: convFilterGrad });
 /** Registers PidConvFilterGrad for webgpu (once; false when the webgpu backend is not registered). */
-export function registerWebGpuConvFilterGrad(): boolean {
-  if (registered) return true;
-  if (!getKernel('Add', 'webgpu')) return false;
-  registerKernel({ kernelName: CONV_FILTER_GRAD, backendName: 'webgpu', kernelFunc: convFilterGrad as unknown as KernelFunc } as KernelConfig);
-  registered = true;
-  return true;
-}
-
+export const registerWebGpuConvFilterGrad = kernels.register;
 /** Whether PidConvFilterGrad runs on `backend` (after registration). */
-export const fusedWebGpuConvFilterGrad = (backend: string): boolean => backend === 'webgpu' && registered;
+export const fusedWebGpuConvFilterGrad = kernels.on;

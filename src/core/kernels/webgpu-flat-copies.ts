@@ -9,8 +9,9 @@
  * The backend frees a tensor's buffer only after the commands that use it are submitted when its data id is in
  * commandQueueOwnedIds: the source and every output are put there, as runWebGPUProgram does for a program's.
  */
-import { type KernelConfig, type KernelFunc, type TensorInfo, getKernel, registerKernel, util } from '@tensorflow/tfjs-core';
+import { type TensorInfo, util } from '@tensorflow/tfjs-core';
 import { FLAT_CONCAT, FLAT_SPLIT } from './flat';
+import { webGpuKernels } from './webgpu-program';
 
 /** The parts of tfjs-backend-webgpu's WebGPUBackend (backend_webgpu.d.ts) a copy goes through. */
 interface CopyingBackend {
@@ -75,14 +76,6 @@ function flatSplitCopies({ inputs: { x }, backend, attrs }: { inputs: Record<str
   });
 }
 
-let registered = false;
-
+const kernels = webGpuKernels({ [FLAT_CONCAT]: flatConcatCopies, [FLAT_SPLIT]: flatSplitCopies });
 /** Registers both kernels for webgpu in place of flat.ts's Concat/SplitV ones (once; false without webgpu). */
-export function registerWebGpuFlatCopies(): boolean {
-  if (registered) return true;
-  if (!getKernel('Add', 'webgpu')) return false;
-  registerKernel({ kernelName: FLAT_CONCAT, backendName: 'webgpu', kernelFunc: flatConcatCopies as unknown as KernelFunc } as KernelConfig);
-  registerKernel({ kernelName: FLAT_SPLIT, backendName: 'webgpu', kernelFunc: flatSplitCopies as unknown as KernelFunc } as KernelConfig);
-  registered = true;
-  return true;
-}
+export const registerWebGpuFlatCopies = kernels.register;

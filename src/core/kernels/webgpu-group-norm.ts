@@ -20,8 +20,8 @@
  * output); the caller cuts `params` into its three tensors (flat.ts's flatSplit: buffer copies on webgpu).
  * nets/layers.ts takes them where `fusedWebGpuGroupNorm` says so (registered by backend.ts with the webgpu backend).
  */
-import { type KernelConfig, type KernelFunc, type TensorInfo, getKernel, registerKernel } from '@tensorflow/tfjs-core';
-import { type Program, type Uniform, type WebGpuBackendLike, flatProgram } from './webgpu-program';
+import type { TensorInfo } from '@tensorflow/tfjs-core';
+import { type Program, type Uniform, type WebGpuBackendLike, WORKGROUP_ID, flatProgram, treeSum, webGpuKernels } from './webgpu-program';
 import { SIGMOID } from './webgpu-silu';
 
 export const GROUP_NORM_ACT = 'PidGroupNormAct';
@@ -36,7 +36,7 @@ const REDUCE_THREADS = 256;
 
 /** Whether the fused webgpu programs take a GroupNorm of C channels in `groups` groups (after registration). */
 export function fusedWebGpuGroupNorm(backend: string, channels: number, groups: number): boolean {
-  return backend === 'webgpu' && registered && channels % groups === 0 && channels / groups <= REDUCE_THREADS;
+  return kernels.on(backend) && channels % groups === 0 && channels / groups <= REDUCE_THREADS;
 }
 
 /** Shape uniforms shared by every program (names and order must match `uniformValues`). */
@@ -45,21 +45,6 @@ const uniformValues = (B: number, N: number, C: number, G: number, eps: number):
   { type: 'int32', data: [N] }, { type: 'int32', data: [C] }, { type: 'int32', data: [G] }, { type: 'int32', data: [B] },
   { type: 'float32', data: [eps] },
 ];
-
-/** The linear id of this workgroup (tfjs reshapes a dispatch over 65535 workgroups into two or three dimensions). */
-const WORKGROUP_ID = 'i32(workgroupId.z * numWorkgroups.x * numWorkgroups.y + workgroupId.y * numWorkgroups.x + workgroupId.x)';
-
-/**
- * Tree sums of workgroup arrays of `threads` = keep x (a power of two) slots, strides threads / 2 down to keep: slot
- * i < keep ends up with the sum of the slots i + j keep.
- */
-const treeSum = (threads: number, keep: number, arrays: string[]) => threads === keep ? '' : `
-  for (var s = ${threads / 2}u; s >= ${keep}u; s = s >> 1u) {
-    if (localIndex < s) {
-      ${arrays.map((a) => `${a}[localIndex] = ${a}[localIndex] + ${a}[localIndex + s];`).join('\n      ')}
-    }
-    workgroupBarrier();
-  }`;
 
 /**
  * The inputs each program reads (a pipeline's 'auto' layout drops a binding its shader does not use, and tfjs would
@@ -324,14 +309,6 @@ function groupNormActGrad({ inputs, backend, attrs }: { inputs: Inputs; backend:
   return [dx, params];
 }
 
-let registered = false;
-
+const kernels = webGpuKernels({ [GROUP_NORM_ACT]: groupNormAct, [GROUP_NORM_ACT_GRAD]: groupNormActGrad });
 /** Registers both kernels for webgpu (once; false when the webgpu backend is not registered). */
-export function registerWebGpuGroupNorm(): boolean {
-  if (registered) return true;
-  if (!getKernel('Add', 'webgpu')) return false;
-  registerKernel({ kernelName: GROUP_NORM_ACT, backendName: 'webgpu', kernelFunc: groupNormAct as unknown as KernelFunc } as KernelConfig);
-  registerKernel({ kernelName: GROUP_NORM_ACT_GRAD, backendName: 'webgpu', kernelFunc: groupNormActGrad as unknown as KernelFunc } as KernelConfig);
-  registered = true;
-  return true;
-}
+export const registerWebGpuGroupNorm = kernels.register;

@@ -1,9 +1,9 @@
 /**
- * What the project's WebGPU programs (webgpu-group-norm.ts, webgpu-silu.ts) share: the part of tfjs-backend-webgpu's
- * WebGPUProgram they fill in (webgpu_program.d.ts), the backend's runWebGPUProgram, and elementwise programs, one
- * thread per output entry.
+ * What the project's WebGPU kernels (kernels/webgpu-*.ts) share: the part of tfjs-backend-webgpu's WebGPUProgram
+ * they fill in (webgpu_program.d.ts), the backend's runWebGPUProgram, elementwise programs (one thread per output
+ * entry), workgroup reductions, and their registration.
  */
-import type { TensorInfo } from '@tensorflow/tfjs-core';
+import { type KernelFunc, type TensorInfo, getKernel, registerKernel } from '@tensorflow/tfjs-core';
 
 export interface Program {
   variableNames: string[];
@@ -49,5 +49,38 @@ export function flatProgram(shape: number[], variableNames: string[], shaderKey:
           ${body}
         }
       }`,
+  };
+}
+
+/** The linear id of this workgroup (tfjs reshapes a dispatch over 65535 workgroups into two or three dimensions). */
+export const WORKGROUP_ID = 'i32(workgroupId.z * numWorkgroups.x * numWorkgroups.y + workgroupId.y * numWorkgroups.x + workgroupId.x)';
+
+/**
+ * Tree sums of workgroup arrays of `threads` = keep x (a power of two) slots, strides threads / 2 down to keep: slot
+ * i < keep ends up with the sum of the slots i + j keep.
+ */
+export const treeSum = (threads: number, keep: number, arrays: string[]) => threads === keep ? '' : `
+  for (var s = ${threads / 2}u; s >= ${keep}u; s = s >> 1u) {
+    if (localIndex < s) {
+      ${arrays.map((a) => `${a}[localIndex] = ${a}[localIndex] + ${a}[localIndex + s];`).join('\n      ')}
+    }
+    workgroupBarrier();
+  }`;
+
+/**
+ * A file's kernels, registered for webgpu by `register` (once; false while the webgpu backend is not registered:
+ * backend.ts calls it after loading tfjs-backend-webgpu); `on(backend)` says whether they run there.
+ */
+export function webGpuKernels(kernels: Record<string, unknown>): { register(): boolean; on(backend: string): boolean } {
+  let registered = false;
+  return {
+    register() {
+      if (registered) return true;
+      if (!getKernel('Add', 'webgpu')) return false;
+      for (const [kernelName, kernelFunc] of Object.entries(kernels)) registerKernel({ kernelName, backendName: 'webgpu', kernelFunc: kernelFunc as KernelFunc });
+      registered = true;
+      return true;
+    },
+    on: (backend) => backend === 'webgpu' && registered,
   };
 }

@@ -4,8 +4,8 @@
  * 2 ops (sigmoid, mul) and the backward pass 5; here one program each, and only x is saved.
  * nets/layers.ts takes them where `fusedWebGpuSilu` says so (registered by backend.ts with the webgpu backend).
  */
-import { type KernelConfig, type KernelFunc, type TensorInfo, getKernel, registerKernel } from '@tensorflow/tfjs-core';
-import { type WebGpuBackendLike, flatProgram } from './webgpu-program';
+import type { TensorInfo } from '@tensorflow/tfjs-core';
+import { type WebGpuBackendLike, flatProgram, webGpuKernels } from './webgpu-program';
 
 export const SILU = 'PidSilu';
 export const SILU_GRAD = 'PidSiluGrad';
@@ -15,7 +15,7 @@ export const SIGMOID = 'fn pidSigmoid(v : f32) -> f32 { return 1.0 / (1.0 + exp(
 
 /** Whether the fused webgpu programs take SiLU on `backend` (after registration). */
 export function fusedWebGpuSilu(backend: string): boolean {
-  return backend === 'webgpu' && registered;
+  return kernels.on(backend);
 }
 
 function silu({ inputs: { x }, backend }: { inputs: Record<string, TensorInfo>; backend: WebGpuBackendLike }): TensorInfo {
@@ -33,14 +33,6 @@ function siluGrad({ inputs: { dy, x }, backend }: { inputs: Record<string, Tenso
   return backend.runWebGPUProgram(program, [dy, x], 'float32');
 }
 
-let registered = false;
-
+const kernels = webGpuKernels({ [SILU]: silu, [SILU_GRAD]: siluGrad });
 /** Registers both kernels for webgpu (once; false when the webgpu backend is not registered). */
-export function registerWebGpuSilu(): boolean {
-  if (registered) return true;
-  if (!getKernel('Add', 'webgpu')) return false;
-  registerKernel({ kernelName: SILU, backendName: 'webgpu', kernelFunc: silu as unknown as KernelFunc } as KernelConfig);
-  registerKernel({ kernelName: SILU_GRAD, backendName: 'webgpu', kernelFunc: siluGrad as unknown as KernelFunc } as KernelConfig);
-  registered = true;
-  return true;
-}
+export const registerWebGpuSilu = kernels.register;
